@@ -1,0 +1,210 @@
+"""Trainer module (`run_fn`): a Keras model that carries its own preprocessing.
+
+Vocabularies come from the curated schema's string domains; numeric imputation and normalisation are
+fitted on the training split. The exported SavedModel has two signatures (see pipeline/features.py):
+raw feature tensors (`serving_default`, what a REST client sends) and serialized tf.Example
+(`serving_tf_example`, what TFMA and InfraValidator send).
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import json  # noqa: E402
+from typing import Dict, List, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
+from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
+
+from pipeline import features as F  # noqa: E402
+
+# Numeric inputs: imputed (training mean), standardised, plus a missing-value indicator.
+NUMERIC_FEATURES = ("distance",) + F.WEATHER_FEATURES
+# Small integer features one-hot encoded over their known range.
+INT_CATEGORIES = {
+    "month": range(1, 13),
+    "day_of_week": range(0, 7),
+    "sched_dep_hour": range(0, 24),
+    "sched_arr_hour": range(0, 24),
+}
+EMBEDDED_FEATURES = {"dest": 8}  # high-cardinality string features get an embedding
+
+DEFAULT_HPARAMS = {"epochs": 6, "batch_size": 256, "learning_rate": 2e-3, "hidden_units": [64, 32],
+                   "dropout": 0.2, "seed": 42}
+_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
+
+
+def feature_dtype(name: str) -> tf.DType:
+    return _DTYPES[F.tf_dtype_name(name)]
+
+
+def parsing_spec(with_label: bool) -> Dict[str, tf.io.FixedLenFeature]:
+    """tf.Example parsing spec; absent values get defaults the model treats as missing (NaN, '', 0)."""
+    defaults = {tf.string: "", tf.int64: 0, tf.float32: float("nan")}
+    keys = F.FEATURE_KEYS + ((F.LABEL_KEY,) if with_label else ())
+    return {k: tf.io.FixedLenFeature([], feature_dtype(k), default_value=defaults[feature_dtype(k)])
+            for k in keys}
+
+
+def vocabularies_from_schema(schema_path: str) -> Dict[str, List[str]]:
+    """String domain of every categorical feature, read from the curated schema."""
+    schema = schema_pb2.Schema()
+    with tf.io.gfile.GFile(schema_path) as f:
+        text_format.Parse(f.read(), schema)
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    vocabs = {}
+    for feature in schema.feature:
+        if feature.name not in F.CATEGORICAL_FEATURES:
+            continue
+        if feature.HasField("string_domain"):
+            vocabs[feature.name] = list(feature.string_domain.value)
+        elif feature.HasField("domain"):
+            vocabs[feature.name] = domains[feature.domain]
+    missing = set(F.CATEGORICAL_FEATURES) - set(vocabs)
+    if missing:
+        raise ValueError(f"{schema_path}: no string domain for categorical feature(s) {sorted(missing)}")
+    return vocabs
+
+
+def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, seed: int = 42,
+                 repeat: bool = False) -> tf.data.Dataset:
+    files = tf.io.gfile.glob(list(file_patterns)) if not isinstance(file_patterns, str) else \
+        tf.io.gfile.glob(file_patterns)
+    if not files:
+        raise FileNotFoundError(f"no example files match {list(file_patterns)}")
+    ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
+    if shuffle:
+        ds = ds.shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x: tf.io.parse_example(x, parsing_spec(with_label=True)),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda d: (d, d.pop(F.LABEL_KEY)))
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def numeric_statistics(ds: tf.data.Dataset) -> Dict[str, Dict[str, float]]:
+    """Mean / std of each numeric feature over the dataset, ignoring missing values; label rate."""
+    columns = {k: [] for k in NUMERIC_FEATURES}
+    labels = []
+    for feats, label in ds:
+        for k in NUMERIC_FEATURES:
+            columns[k].append(tf.cast(feats[k], tf.float32).numpy())
+        labels.append(label.numpy())
+    stats = {}
+    for k, chunks in columns.items():
+        values = np.concatenate(chunks)
+        present = values[~np.isnan(values)]
+        mean = float(present.mean()) if present.size else 0.0
+        std = float(present.std()) if present.size > 1 else 1.0
+        stats[k] = {"mean": mean, "std": std if std > 1e-6 else 1.0,
+                    "missing_fraction": float(1 - present.size / max(values.size, 1))}
+    label_values = np.concatenate(labels)
+    stats[F.LABEL_KEY] = {"rate": float(label_values.mean()), "count": int(label_values.size)}
+    return stats
+
+
+class ImputeStandardize(tf.keras.layers.Layer):
+    """[batch, n] floats -> [batch, 2n]: standardised values (missing -> mean) and missing indicators."""
+
+    def __init__(self, means, stds, **kwargs):
+        super().__init__(**kwargs)
+        self.means = [float(m) for m in means]
+        self.stds = [float(s) for s in stds]
+
+    def call(self, x):
+        missing = tf.math.is_nan(x)
+        mean = tf.constant(self.means, tf.float32)
+        filled = tf.where(missing, mean, x)
+        return tf.concat([(filled - mean) / tf.constant(self.stds, tf.float32),
+                          tf.cast(missing, tf.float32)], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "means": self.means, "stds": self.stds}
+
+
+def build_model(vocabularies: Dict[str, List[str]], stats: Dict[str, Dict[str, float]],
+                hparams: Dict) -> tf.keras.Model:
+    inputs = {k: tf.keras.Input(shape=(), dtype=feature_dtype(k), name=k) for k in F.FEATURE_KEYS}
+    encoded = []
+    for name in F.CATEGORICAL_FEATURES:
+        lookup = tf.keras.layers.StringLookup(vocabulary=vocabularies[name], name=f"{name}_lookup",
+                                              output_mode="int" if name in EMBEDDED_FEATURES else "one_hot")
+        x = lookup(inputs[name])
+        if name in EMBEDDED_FEATURES:
+            x = tf.keras.layers.Embedding(lookup.vocabulary_size(), EMBEDDED_FEATURES[name],
+                                          name=f"{name}_embedding")(x)
+        encoded.append(x)
+    for name, values in INT_CATEGORIES.items():
+        encoded.append(tf.keras.layers.IntegerLookup(vocabulary=list(values), output_mode="one_hot",
+                                                     name=f"{name}_lookup")(inputs[name]))
+    numeric = tf.keras.layers.Concatenate(name="numeric")(
+        [tf.keras.layers.Reshape((1,))(tf.cast(inputs[k], tf.float32)) for k in NUMERIC_FEATURES])
+    encoded.append(ImputeStandardize([stats[k]["mean"] for k in NUMERIC_FEATURES],
+                                     [stats[k]["std"] for k in NUMERIC_FEATURES],
+                                     name="impute_standardize")(numeric))
+    x = tf.keras.layers.Concatenate(name="all_features")(encoded)
+    for i, units in enumerate(hparams["hidden_units"]):
+        x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
+        if hparams["dropout"]:
+            x = tf.keras.layers.Dropout(hparams["dropout"], seed=hparams["seed"])(x)
+    output = tf.keras.layers.Dense(1, activation="sigmoid", name="late_probability")(x)
+    model = tf.keras.Model(inputs=inputs, outputs=output, name="flight_delay")
+    model.compile(optimizer=tf.keras.optimizers.Adam(hparams["learning_rate"]),
+                  loss="binary_crossentropy",
+                  metrics=[tf.keras.metrics.AUC(name="auc"), tf.keras.metrics.Recall(name="recall")])
+    return model
+
+
+def add_serving_signatures(model: tf.keras.Model) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    """The two exported signatures; both return {'late_probability': float32 [batch]}."""
+    raw_spec = {k: tf.TensorSpec([None], feature_dtype(k), name=k) for k in F.FEATURE_KEYS}
+
+    @tf.function(input_signature=[raw_spec])
+    def serve_raw(features):
+        return {F.PREDICTION_KEY: tf.reshape(model(features, training=False), [-1])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=F.EXAMPLES_INPUT)])
+    def serve_examples(examples):
+        features = tf.io.parse_example(examples, parsing_spec(with_label=False))
+        return {F.PREDICTION_KEY: tf.reshape(model(features, training=False), [-1])}
+
+    return {F.SERVING_SIGNATURE: serve_raw.get_concrete_function(),
+            F.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function()}
+
+
+def train_and_export(train_files, eval_files, schema_path: str, serving_model_dir: str,
+                     hparams: Dict = None, log_dir: str = None) -> Dict:
+    """Fits the model and writes the SavedModel; returns a summary (stats, class weights, history)."""
+    hparams = {**DEFAULT_HPARAMS, **(hparams or {})}
+    tf.keras.utils.set_random_seed(hparams["seed"])
+    vocabularies = vocabularies_from_schema(schema_path)
+    stats = numeric_statistics(make_dataset(train_files, 4096, shuffle=False))
+    pos_rate = stats[F.LABEL_KEY]["rate"]
+    if not 0 < pos_rate < 1:
+        raise ValueError(f"training split has label rate {pos_rate}: need both classes of '{F.LABEL_KEY}'")
+    # Balanced class weights: ~25% of flights are late.
+    class_weight = {0: 0.5 / (1 - pos_rate), 1: 0.5 / pos_rate}
+    model = build_model(vocabularies, stats, hparams)
+    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
+    history = model.fit(make_dataset(train_files, hparams["batch_size"], shuffle=True, seed=hparams["seed"]),
+                        validation_data=make_dataset(eval_files, 4096, shuffle=False),
+                        epochs=hparams["epochs"], class_weight=class_weight, verbose=2,
+                        callbacks=callbacks)
+    model.save(serving_model_dir, save_format="tf", signatures=add_serving_signatures(model))
+    summary = {"hparams": hparams, "class_weight": class_weight, "train_statistics": stats,
+               "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+    if log_dir:
+        tf.io.gfile.makedirs(log_dir)
+        with tf.io.gfile.GFile(os.path.join(log_dir, "training_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary
+
+
+def run_fn(fn_args) -> None:
+    """TFX Trainer entry point (GenericExecutor)."""
+    custom = fn_args.custom_config or {}
+    train_and_export(fn_args.train_files, fn_args.eval_files, fn_args.schema_path,
+                     fn_args.serving_model_dir, hparams=custom.get("hparams"),
+                     log_dir=fn_args.model_run_dir)

@@ -1,0 +1,127 @@
+"""The exported model's signatures: raw features and serialized tf.Example agree, outputs are probabilities."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
+
+from pipeline import features as F  # noqa: E402
+from pipeline import trainer  # noqa: E402
+
+CARRIERS, AIRPORTS, DESTS = ["AA", "B6", "UA"], ["EWR", "JFK", "LGA"], ["ATL", "BOS", "ORD", "LAX"]
+
+
+def synthetic_rows(n, seed=0):
+    """Rows where lateness depends on precipitation and carrier, so a model can learn something."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        precip = float(rng.choice([0.0, 0.0, 0.0, 0.3]))
+        carrier = str(rng.choice(CARRIERS))
+        late = int(rng.random() < 0.15 + 0.5 * (precip > 0) + 0.1 * (carrier == "B6"))
+        row = {"month": 1, "day": int(rng.integers(1, 29)), "day_of_week": int(rng.integers(0, 7)),
+               "sched_dep_hour": int(rng.integers(5, 23)), "sched_dep_minute": int(rng.integers(0, 60)),
+               "sched_arr_hour": int(rng.integers(0, 24)), "carrier": carrier, "flight": int(rng.integers(1, 3000)),
+               "origin": str(rng.choice(AIRPORTS)), "dest": str(rng.choice(DESTS)),
+               "distance": int(rng.integers(100, 2500)), "temp": float(rng.normal(40, 10)),
+               "dewp": float(rng.normal(30, 10)), "humid": float(rng.uniform(20, 100)),
+               "wind_dir": float(rng.integers(0, 360)), "wind_speed": float(rng.uniform(0, 25)),
+               "wind_gust": None, "precip": precip, "pressure": float(rng.normal(1015, 8)),
+               "visib": 10.0 - 8 * (precip > 0), "late": late}
+        rows.append(row)
+    return rows
+
+
+def to_example(row):
+    feature = {}
+    for key, value in row.items():
+        if value is None:
+            continue
+        kind = F.tf_dtype_name(key)
+        if kind == "string":
+            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif kind == "int64":
+            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def write_split(path, rows):
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for row in rows:
+            writer.write(to_example(row).SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    write_split(str(root / "train.gz"), synthetic_rows(1500, seed=1))
+    write_split(str(root / "eval.gz"), synthetic_rows(400, seed=2))
+    schema = schema_pb2.Schema()
+    for name, values in (("carrier", CARRIERS), ("origin", AIRPORTS), ("dest", DESTS)):
+        feature = schema.feature.add(name=name, type=schema_pb2.BYTES)
+        feature.string_domain.value.extend(values)
+    schema_path = root / "schema.pbtxt"
+    schema_path.write_text(str(schema))
+    summary = trainer.train_and_export([str(root / "train.gz")], [str(root / "eval.gz")], str(schema_path),
+                                       str(root / "model"), hparams={"epochs": 4},
+                                       log_dir=str(root / "logs"))
+    return root, summary, tf.saved_model.load(str(root / "model"))
+
+
+def test_signatures_follow_the_contract(exported):
+    _, _, model = exported
+    assert set(model.signatures) == {F.SERVING_SIGNATURE, F.EXAMPLES_SIGNATURE}
+    raw = model.signatures[F.SERVING_SIGNATURE]
+    inputs = raw.structured_input_signature[1]
+    assert set(inputs) == set(F.FEATURE_KEYS)
+    for key, spec in inputs.items():
+        assert spec.dtype.name == F.tf_dtype_name(key), key
+    examples_inputs = model.signatures[F.EXAMPLES_SIGNATURE].structured_input_signature[1]
+    assert list(examples_inputs) == [F.EXAMPLES_INPUT]
+    assert examples_inputs[F.EXAMPLES_INPUT].dtype == tf.string
+
+
+def test_raw_and_example_signatures_agree_and_return_probabilities(exported):
+    _, _, model = exported
+    rows = synthetic_rows(50, seed=3)
+    rows[0]["temp"] = None  # missing weather goes through both paths as NaN / absent
+    raw_inputs = {k: tf.constant([r[k] if r[k] is not None else float("nan") for r in rows],
+                                 dtype=trainer.feature_dtype(k)) for k in F.FEATURE_KEYS}
+    raw = model.signatures[F.SERVING_SIGNATURE](**raw_inputs)[F.PREDICTION_KEY].numpy()
+    serialized = tf.constant([to_example({k: v for k, v in r.items() if k != "late"}).SerializeToString()
+                              for r in rows])
+    from_examples = model.signatures[F.EXAMPLES_SIGNATURE](examples=serialized)[F.PREDICTION_KEY].numpy()
+    assert raw.shape == (50,)
+    assert np.all((raw >= 0) & (raw <= 1)) and not np.any(np.isnan(raw))
+    np.testing.assert_allclose(raw, from_examples, atol=1e-6)
+
+
+def test_model_learns_the_signal_and_uses_class_weights(exported):
+    _, summary, model = exported
+    assert summary["class_weight"][1] > summary["class_weight"][0]  # positives are the minority
+    rows = synthetic_rows(400, seed=4)
+    serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
+    scores = model.signatures[F.EXAMPLES_SIGNATURE](examples=serialized)[F.PREDICTION_KEY].numpy()
+    rainy = np.array([r["precip"] > 0 for r in rows])
+    assert scores[rainy].mean() > scores[~rainy].mean() + 0.1
+
+
+def test_unknown_category_is_out_of_vocabulary_not_an_error(exported):
+    _, _, model = exported
+    row = synthetic_rows(1, seed=5)[0]
+    row.update(carrier="ZZ", dest="XXX")
+    serialized = tf.constant([to_example(row).SerializeToString()])
+    score = model.signatures[F.EXAMPLES_SIGNATURE](examples=serialized)[F.PREDICTION_KEY].numpy()
+    assert 0 <= score[0] <= 1
+
+
+def test_schema_without_domain_is_rejected(tmp_path):
+    schema_path = tmp_path / "schema.pbtxt"
+    schema_path.write_text('feature { name: "carrier" type: BYTES }')
+    with pytest.raises(ValueError, match="carrier"):
+        trainer.vocabularies_from_schema(str(schema_path))
