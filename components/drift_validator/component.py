@@ -1,0 +1,131 @@
+"""TFX glue of the drift validator: a function-based component over `drift.validate_drift`."""
+import json
+import os
+from typing import Optional, TypedDict
+
+import tensorflow_data_validation as tfdv
+from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.drift_validator import constants
+from components.drift_validator import drift
+from components.drift_validator.artifacts import DriftReport
+
+ExampleStatistics = tfx.types.standard_artifacts.ExampleStatistics
+Schema = tfx.types.standard_artifacts.Schema
+InputArtifact = tfx.dsl.components.InputArtifact
+OutputArtifact = tfx.dsl.components.OutputArtifact
+Parameter = tfx.dsl.components.Parameter
+
+DEFAULT_FEATURE_THRESHOLDS_JSON = json.dumps(constants.DEFAULT_FEATURE_THRESHOLDS, sort_keys=True)
+DEFAULT_BLOCKING_FEATURES_JSON = json.dumps(sorted(constants.DEFAULT_BLOCKING_FEATURES))
+
+# Every parameter with its default. DriftValidator passes all of them explicitly so that they are
+# recorded as execution properties in MLMD and take part in the cache key.
+PARAMETER_DEFAULTS = {
+    "feature_thresholds": DEFAULT_FEATURE_THRESHOLDS_JSON,
+    "blocking_features": DEFAULT_BLOCKING_FEATURES_JSON,
+    "label_key": constants.DEFAULT_LABEL_KEY,
+    "label_shift_threshold": constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
+    "split": constants.DEFAULT_SPLIT,
+    "component_version": constants.COMPONENT_VERSION,
+}
+
+
+class DriftOutputs(TypedDict):
+    blessed: int
+
+
+def load_split_statistics(artifact: tfx.dsl.Artifact, split: str, what: str):
+    """DatasetFeatureStatisticsList of one split of an ExampleStatistics artifact."""
+    splits = artifact_utils.decode_split_names(artifact.split_names) if artifact.split_names else []
+    if split not in splits:
+        raise ValueError(f"{what}: split {split!r} not in the artifact's split_names {splits} "
+                         f"(uri {artifact.uri})")
+    path = os.path.join(artifact_utils.get_split_uri([artifact], split),
+                        stats_artifact_utils.BINARY_PB_BASENAME)
+    try:
+        return stats_artifact_utils.load_statistics(artifact, split).proto()
+    except Exception as e:  # tf.errors.NotFoundError, DecodeError, ...
+        raise ValueError(f"{what}: cannot read statistics of split {split!r} from {path}: {e}") from e
+
+
+def load_schema(artifact: tfx.dsl.Artifact):
+    path = io_utils.get_only_uri_in_dir(artifact.uri)
+    try:
+        return io_utils.SchemaReader().read(path)
+    except Exception as e:
+        raise ValueError(f"schema: cannot read {path}: {e}") from e
+
+
+@tfx.dsl.components.component
+def drift_validator(
+    statistics: InputArtifact[ExampleStatistics],
+    schema: InputArtifact[Schema],
+    drift_report: OutputArtifact[DriftReport],
+    baseline_statistics: InputArtifact[ExampleStatistics] = None,
+    feature_thresholds: Parameter[str] = DEFAULT_FEATURE_THRESHOLDS_JSON,
+    blocking_features: Parameter[str] = DEFAULT_BLOCKING_FEATURES_JSON,
+    label_key: Parameter[str] = constants.DEFAULT_LABEL_KEY,
+    label_shift_threshold: Parameter[float] = constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
+    split: Parameter[str] = constants.DEFAULT_SPLIT,
+    component_version: Parameter[str] = constants.COMPONENT_VERSION,
+) -> DriftOutputs:
+    """Compares a span's statistics with the previous span's; blesses the span or blocks it.
+
+    Writes drift_report.json/.html into `drift_report` and sets its custom properties (`blessed`
+    1/0, `verdict`, `drifted_features`, `blocking_drift`, ...); also returns `blessed`.
+    """
+    config = drift.DriftConfig.from_json(feature_thresholds, blocking_features, label_key,
+                                         label_shift_threshold)
+    current = load_split_statistics(statistics, split, "statistics")
+    baseline = (load_split_statistics(baseline_statistics, split, "baseline_statistics")
+                if baseline_statistics is not None else None)
+    report = drift.validate_drift(current, baseline, load_schema(schema), config)
+    report.update(
+        split=split,
+        statistics_uri=statistics.uri,
+        statistics_span=_span(statistics),
+        baseline_uri=baseline_statistics.uri if baseline_statistics is not None else None,
+        baseline_span=_span(baseline_statistics) if baseline_statistics is not None else None,
+        executed_component_version=component_version,
+    )
+    drift.write_report(report, drift_report.uri)
+
+    drift_report.set_int_custom_property("blessed", report["blessed"])
+    drift_report.set_string_custom_property("verdict", report["verdict"])
+    drift_report.set_int_custom_property("has_baseline", int(report["has_baseline"]))
+    drift_report.set_string_custom_property("drifted_features", ",".join(report["drifted_features"]))
+    drift_report.set_string_custom_property("blocking_drift", ",".join(report["blocking_drift"]))
+    drift_report.set_string_custom_property("warning_drift", ",".join(report["warning_drift"]))
+    drift_report.set_int_custom_property("num_blocking_drift", len(report["blocking_drift"]))
+    label = report["label"]
+    if label and label["abs_change"] is not None:
+        drift_report.set_float_custom_property("label_shift", label["abs_change"])
+        drift_report.set_int_custom_property("label_shift_blocking", int(label["drifted"]))
+    drift_report.set_string_custom_property("component_version", component_version)
+    return {"blessed": report["blessed"]}
+
+
+def _span(artifact: tfx.dsl.Artifact) -> Optional[int]:
+    try:
+        return int(artifact.span)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class DriftValidator(drift_validator):
+    """The drift validator node. Same inputs/parameters as `drift_validator`, all defaults explicit.
+
+    Unset parameters are filled from PARAMETER_DEFAULTS (including `component_version`, which is
+    constants.COMPONENT_VERSION) so MLMD records them and a version bump invalidates the cache.
+    """
+
+    def __init__(self, **kwargs):
+        for key, value in PARAMETER_DEFAULTS.items():
+            kwargs.setdefault(key, value)
+        if kwargs.get("baseline_statistics", 0) is None:
+            del kwargs["baseline_statistics"]
+        super().__init__(**kwargs)
