@@ -1,0 +1,138 @@
+"""gRPC PredictionService and ModelService on top of ServerCore (official tensorflow-serving-api stubs)."""
+import logging
+import time
+
+import grpc
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                     model_management_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc, regression_pb2)
+
+from serving import errors
+from serving.servable import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+
+log = logging.getLogger("serving.model_server")
+
+
+def spec_target(model_spec):
+    """(name, version or None, label or None) of a ModelSpec."""
+    choice = model_spec.WhichOneof("version_choice")
+    version = model_spec.version.value if choice == "version" else None
+    label = model_spec.version_label if choice == "version_label" else None
+    return model_spec.name, version, label
+
+
+def fill_model_spec(spec, servable, signature_name: str) -> None:
+    spec.name = servable.name
+    spec.version.value = servable.version
+    spec.signature_name = signature_name
+
+
+def run_predict(core, request, metrics=None):
+    name, version, label = spec_target(request.model_spec)
+    servable = core.servable(name, version, label)
+    inputs = {alias: tensor_proto_to_ndarray(alias, proto) for alias, proto in request.inputs.items()}
+    key, outputs = servable.predict(request.model_spec.signature_name, inputs, list(request.output_filter))
+    response = predict_pb2.PredictResponse()
+    fill_model_spec(response.model_spec, servable, key)
+    for alias, array in outputs.items():
+        response.outputs[alias].CopyFrom(ndarray_to_tensor_proto(array))
+    return response
+
+
+def run_classify(core, request):
+    servable = core.servable(*spec_target(request.model_spec))
+    key, result = servable.classify(request.model_spec.signature_name, request.input)
+    response = classification_pb2.ClassificationResponse(result=result)
+    fill_model_spec(response.model_spec, servable, key)
+    return response
+
+
+def run_regress(core, request):
+    servable = core.servable(*spec_target(request.model_spec))
+    key, result = servable.regress(request.model_spec.signature_name, request.input)
+    response = regression_pb2.RegressionResponse(result=result)
+    fill_model_spec(response.model_spec, servable, key)
+    return response
+
+
+def run_metadata(core, request):
+    if not request.metadata_field:
+        raise errors.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in request.metadata_field:
+        if field != "signature_def":
+            raise errors.invalid_argument(f"Metadata field {field} is not supported")
+    servable = core.servable(*spec_target(request.model_spec))
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    fill_model_spec(response.model_spec, servable, "")
+    response.metadata["signature_def"].Pack(servable.signature_def_map())
+    return response
+
+
+def run_model_status(core, request):
+    name, version, _ = spec_target(request.model_spec)
+    if not name:
+        raise errors.invalid_argument("Missing ModelSpec")
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for vs in core.version_states(name, version):
+        status = response.model_version_status.add()
+        status.version = vs.version
+        status.state = get_model_status_pb2.ModelVersionStatus.State.Value(vs.state)
+        status.status.error_code = vs.error_code.value[0]
+        status.status.error_message = vs.error_message
+    return response
+
+
+def _handle(method_name, fn, metrics):
+    def handler(self, request, context):
+        started = time.perf_counter()
+        try:
+            response = fn(self.core, request)
+            if metrics is not None:
+                metrics.observe(getattr(request, "model_spec", None), method_name, "OK", started)
+            return response
+        except errors.ServingError as err:
+            code, message = err.code, err.message
+        except Exception as exc:  # never let a request kill the server
+            log.exception("%s failed", method_name)
+            err = errors.from_exception(exc)
+            code, message = err.code, err.message
+        if metrics is not None:
+            metrics.observe(getattr(request, "model_spec", None), method_name, code.name, started)
+        context.abort(code, message)
+    handler.__name__ = method_name
+    return handler
+
+
+def make_servicers(core, metrics=None, reload_config=None):
+    """(PredictionServiceServicer, ModelServiceServicer) bound to `core`."""
+
+    def multi_inference(core_, request):
+        raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
+
+    def reload(core_, request):
+        response = model_management_pb2.ReloadConfigResponse()
+        (reload_config or core_.reload_config)(request.config)
+        response.status.error_code = 0
+        return response
+
+    prediction = type("PredictionService", (prediction_service_pb2_grpc.PredictionServiceServicer,), {
+        "core": core,
+        "Predict": _handle("Predict", run_predict, metrics),
+        "Classify": _handle("Classify", run_classify, metrics),
+        "Regress": _handle("Regress", run_regress, metrics),
+        "GetModelMetadata": _handle("GetModelMetadata", run_metadata, metrics),
+        "MultiInference": _handle("MultiInference", multi_inference, metrics),
+    })()
+    model = type("ModelService", (model_service_pb2_grpc.ModelServiceServicer,), {
+        "core": core,
+        "GetModelStatus": _handle("GetModelStatus", run_model_status, None),
+        "HandleReloadConfigRequest": _handle("HandleReloadConfigRequest", reload, None),
+    })()
+    return prediction, model
+
+
+def add_to_server(server, core, metrics=None, reload_config=None) -> None:
+    prediction, model = make_servicers(core, metrics, reload_config)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
+

@@ -1,0 +1,31 @@
+"""Prometheus metrics with TF Serving's metric names (exported when monitoring_config enables them)."""
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_count = Counter(
+            ":tensorflow:serving:request_count", "The total number of requests.",
+            ["model_name", "status"], registry=self.registry)
+        self.request_latency = Histogram(
+            ":tensorflow:serving:request_latency", "Distribution of wall time (in microseconds) for"
+            " Tensorflow Serving request.", ["model_name", "API", "entrypoint"], registry=self.registry,
+            buckets=(10, 18, 32.4, 58.3, 105, 189, 340, 612, 1102, 1984, 3570, 6427, 11568, 20823, 37481,
+                     67466, 121439, 218591, 393464, 708235, 1274823, 2294682, 4130428, 7434771))
+        self.load_count = Counter(
+            ":tensorflow:cc:saved_model:load_attempt_count", "The number of times a SavedModel was"
+            " attempted to load.", ["model_path", "status"], registry=self.registry)
+
+    def observe(self, model_spec, api: str, status: str, started: float, entrypoint: str = "GRPC"):
+        name = getattr(model_spec, "name", "") if model_spec is not None else ""
+        self.request_count.labels(name, status).inc()
+        self.request_latency.labels(name, api, entrypoint).observe((time.perf_counter() - started) * 1e6)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
