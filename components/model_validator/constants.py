@@ -1,0 +1,48 @@
+"""Names shared by the model behaviour validator's logic, executor and component."""
+
+# Component spec keys.
+MODEL_KEY = "model"
+EXAMPLES_KEY = "examples"
+SCHEMA_KEY = "schema"
+BASELINE_MODEL_KEY = "baseline_model"
+BLESSING_KEY = "blessing"
+REPORT_KEY = "report"
+CONFIG_KEY = "config_json"
+
+EVAL_SPLIT = "eval"
+
+# Blessing artifact: same property and marker files as TFX's Evaluator, so Pusher and Cond work.
+ARTIFACT_PROPERTY_BLESSED_KEY = "blessed"
+BLESSED_VALUE = 1
+NOT_BLESSED_VALUE = 0
+BLESSED_FILE_NAME = "BLESSED"
+NOT_BLESSED_FILE_NAME = "NOT_BLESSED"
+# Deliberately NOT Evaluator's `current_model_id`: LatestBlessedModelStrategy reads that key from every
+# ModelBlessing in the pipeline, so reusing it would let this validator alone "bless" a baseline.
+ARTIFACT_PROPERTY_VALIDATED_MODEL_URI_KEY = "validated_model"
+ARTIFACT_PROPERTY_VALIDATED_MODEL_ID_KEY = "validated_model_id"
+ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY = "baseline_model"
+ARTIFACT_PROPERTY_FAILED_CHECKS_KEY = "failed_checks"
+ARTIFACT_PROPERTY_NUM_FAILED_KEY = "num_failed_checks"
+
+# Report artifact files.
+REPORT_JSON_FILE_NAME = "report.json"
+REPORT_HTML_FILE_NAME = "report.html"
+
+# Check names (also the keys of report.json "checks").
+CHECK_SIGNATURE = "serving_signature"
+CHECK_OUTPUT_RANGE = "output_range"
+CHECK_INVARIANCE = "invariance"
+CHECK_DIRECTIONAL = "directional"
+CHECK_SLICE_RECALL = "slice_min_recall"
+CHECK_SLICE_REGRESSION = "slice_regression_vs_baseline"
+CHECK_LATENCY = "latency"
+CHECK_SIZE = "model_size"
+CHECK_NAMES = (
+    CHECK_SIGNATURE, CHECK_OUTPUT_RANGE, CHECK_INVARIANCE, CHECK_DIRECTIONAL,
+    CHECK_SLICE_RECALL, CHECK_SLICE_REGRESSION, CHECK_LATENCY, CHECK_SIZE,
+)
+
+PASS = "PASS"
+FAIL = "FAIL"
+SKIPPED = "SKIPPED"
