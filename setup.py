@@ -19,6 +19,8 @@ setup(
         "tensorflow-serving-api==2.16.1",
         "click",
         # serving/ (local TF-Serving-compatible model server)
+        "starlette==0.41.3",
+        "uvicorn==0.32.1",
     ],
     extras_require={
         "test": ["pytest"],
