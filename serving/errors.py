@@ -45,6 +45,17 @@ class ServingError(Exception):
         return f"{self.code.name}: {self.message}"
 
 
+class PayloadTooLarge(ServingError):
+    """A REST body over the size limit: RESOURCE_EXHAUSTED, answered with HTTP 413."""
+
+    def __init__(self, message: str):
+        super().__init__(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+
+    @property
+    def http_status(self) -> int:
+        return 413
+
+
 def invalid_argument(message: str) -> ServingError:
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 

@@ -1,0 +1,443 @@
+"""TF Serving's REST JSON <-> tensors (tensorflow_serving/util/json_tensor.cc semantics and messages).
+
+Predict: row format `instances` (answers `predictions`) or columnar `inputs` (answers `outputs`);
+`{"b64": ...}` carries binary strings; float outputs are written the way TF Serving writes them
+(shortest "%g" that round-trips, else 9 significant digits, always with a decimal point).
+Classify/Regress: `examples` (+ optional `context`) of JSON objects become tf.Examples.
+"""
+import base64
+import binascii
+import json
+import math
+
+import numpy as np
+
+from serving import errors
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_MESSAGE_VALUE = 1000  # characters of a JSON value quoted in an error message
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def _type_name(val) -> str:
+    if val is None:
+        return "Null"
+    if val is True:
+        return "True"
+    if val is False:
+        return "False"
+    if isinstance(val, dict):
+        return "Object"
+    if isinstance(val, list):
+        return "Array"
+    if isinstance(val, str):
+        return "String"
+    return "Number"
+
+
+def write_decimal(value: float, float32: bool = True) -> str:
+    """TF Serving's WriteDecimal: '%g' if it round-trips, else max_digits10; '.0' for whole numbers."""
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    text = "%g" % value
+    back = float(text)
+    if (np.float32(back) != np.float32(value)) if float32 else (back != value):
+        text = "%.9g" % value if float32 else "%.17g" % value
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
+def value_to_string(val) -> str:
+    """JsonValueToString for error messages."""
+    if isinstance(val, float):
+        text = write_decimal(val, float32=False)
+    else:
+        text = json.dumps(val, separators=(",", ":"), ensure_ascii=False)
+    if len(text) > _MAX_MESSAGE_VALUE:
+        text = text[:_MAX_MESSAGE_VALUE] + "...(truncated)"
+    return text
+
+
+def _format_error(doc, *parts) -> errors.ServingError:
+    return errors.invalid_argument(f"JSON Value: {value_to_string(doc)} " + "".join(str(p) for p in parts))
+
+
+def _is_b64(val) -> bool:
+    return isinstance(val, dict) and len(val) == 1 and isinstance(val.get("b64"), str)
+
+
+def _is_element_object(val) -> bool:
+    return isinstance(val, dict) and not _is_b64(val)
+
+
+def _b64decode(val) -> bytes:
+    if not _is_b64(val):
+        raise errors.invalid_argument(
+            f"JSON Value: {value_to_string(val)} not formatted correctly for base64 data")
+    try:
+        return base64.b64decode(val["b64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.invalid_argument("Unable to base64 decode") from None
+
+
+def parse_json(body: bytes):
+    """ParseJson: the top level must be a JSON object."""
+    if not body:
+        raise errors.invalid_argument("JSON Parse error: The document is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.invalid_argument(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from None
+    if not text.strip():
+        raise errors.invalid_argument("JSON Parse error: The document is empty")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise errors.invalid_argument(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
+    except RecursionError:
+        raise errors.invalid_argument("JSON Parse error: nesting too deep") from None
+    if not isinstance(doc, dict):
+        raise _format_error(doc, "Is not object")
+    return doc
+
+
+def signature_name_of(doc) -> str:
+    name = doc.get("signature_name", "")
+    if not isinstance(name, str):
+        raise errors.invalid_argument(
+            f"JSON Value: {value_to_string(doc)} not formatted correctly. 'signature_name' key must be a"
+            f" string value.")
+    return name
+
+
+# ---- JSON value -> numpy -------------------------------------------------------------------------
+def _dense_shape(val) -> list:
+    shape = []
+    while isinstance(val, list):
+        shape.append(len(val))
+        if not val:
+            break
+        val = val[0]
+    return shape
+
+
+def _convert_scalar(val, dtype_name: str):
+    type_error = errors.invalid_argument(
+        f"JSON Value: {value_to_string(val)} Type: {_type_name(val)} is not of expected type: {dtype_name}")
+    is_number = isinstance(val, (int, float)) and not isinstance(val, bool)
+    if dtype_name in ("float", "double", "half", "bfloat16"):
+        if not is_number:
+            raise type_error
+        if dtype_name != "double" and math.isfinite(val):
+            lossless = abs(val) <= (1 << 24) - 1 if isinstance(val, int) else abs(val) <= FLOAT32_MAX
+            if not lossless:
+                raise errors.invalid_argument(
+                    f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
+        return float(val)
+    if dtype_name in ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64"):
+        if not isinstance(val, int) or isinstance(val, bool):
+            raise type_error
+        bits = {"int64": 63, "int32": 31, "int16": 31, "int8": 31, "uint8": 31, "uint16": 31,
+                "uint32": 32, "uint64": 64}[dtype_name]
+        lo = 0 if dtype_name.startswith("uint") else -(1 << bits)
+        if not lo <= val <= (1 << bits) - 1:
+            raise type_error
+        return val
+    if dtype_name == "string":
+        if isinstance(val, dict):
+            return _b64decode(val)
+        if not isinstance(val, str):
+            raise type_error
+        return val.encode("utf-8")
+    if dtype_name == "bool":
+        if not isinstance(val, bool):
+            raise type_error
+        return val
+    raise errors.ServingError(errors.grpc.StatusCode.UNIMPLEMENTED,
+                              f"Conversion of JSON Value: {value_to_string(val)} to type: {dtype_name}")
+
+
+def _fill(val, level: int, shape: list, dtype_name: str, out: list) -> None:
+    """FillTensorProto: leaves must all sit at depth len(shape); lists must match the shape."""
+    rank = len(shape)
+    if not isinstance(val, list):
+        if level != rank:
+            raise errors.invalid_argument(
+                f"JSON Value: {value_to_string(val)} found at incorrect level: {level + 1} in the JSON DOM."
+                f" Expected at level: {rank}")
+        if isinstance(val, dict) and dtype_name != "string":
+            raise errors.invalid_argument(
+                f"JSON Value: {value_to_string(val)} Type: Object is not of expected type: {dtype_name}")
+        out.append(_convert_scalar(val, dtype_name))
+        return
+    if level >= rank:
+        raise errors.invalid_argument(f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(val) != shape[level]:
+        raise errors.invalid_argument(
+            f"Encountered list at unexpected size: {len(val)} at level: {level} expected size: {shape[level]}")
+    for item in val:
+        _fill(item, level + 1, shape, dtype_name, out)
+
+
+def _to_array(values: list, shape: list, dtype_enum: int) -> np.ndarray:
+    from serving.servable import numpy_dtype
+    np_dtype = numpy_dtype(dtype_enum)
+    if np_dtype == np.object_:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array.reshape(shape)
+    return np.array(values, dtype=np_dtype).reshape(shape)
+
+
+def _tensor_from_json(val, dtype_enum: int) -> tuple:
+    from serving.servable import dtype_string
+    shape = _dense_shape(val)
+    out = []
+    _fill(val, 0, shape, dtype_string(dtype_enum), out)
+    return shape, out
+
+
+def decode_predict(doc, signature_def) -> tuple:
+    """-> (inputs {alias: ndarray}, 'row' | 'columnar') for a parsed :predict body."""
+    from serving.servable import dtype_string
+    infos = dict(signature_def.inputs)
+    if not infos:
+        raise errors.invalid_argument("Failed to get input map for signature")
+    has_instances, has_inputs = "instances" in doc, "inputs" in doc
+    if has_instances and has_inputs:
+        raise _format_error(doc, "Not formatted correctly expecting only one of 'inputs' or 'instances' keys"
+                                 " to exist ")
+    if has_instances:
+        instances = doc["instances"]
+        if not isinstance(instances, list):
+            raise _format_error(doc, "Excepting 'instances' to be an list/array")
+        if not instances:
+            raise _format_error(doc, "No values in 'instances' array")
+        return _decode_instances(instances, infos, dtype_string), "row"
+    if has_inputs:
+        return _decode_inputs(doc["inputs"], infos), "columnar"
+    raise errors.invalid_argument("Missing 'inputs' or 'instances' key")
+
+
+def _decode_instances(instances, infos, dtype_string) -> dict:
+    if not isinstance(instances[0], dict) and len(infos) > 1:
+        raise errors.invalid_argument(
+            "instances is a plain list, but expecting list of objects as multiple input tensors required as"
+            " per tensorinfo_map")
+    objects = _is_element_object(instances[0])
+    names = sorted(infos)
+    values = {n: [] for n in names}
+    shapes = {}
+
+    def add(item, name):
+        if name not in infos:
+            raise errors.invalid_argument(f"JSON object: does not have named input: {name}")
+        shape, out = _tensor_from_json(item, infos[name].dtype)
+        if name not in shapes:
+            shapes[name] = shape
+        else:
+            expected_size = int(np.prod(shapes[name])) if shapes[name] else 1
+            if expected_size != len(out):
+                raise errors.invalid_argument(f"Expecting tensor size: {expected_size} but got: {len(out)}")
+            if shapes[name] != shape:
+                raise errors.invalid_argument(
+                    f"Expecting shape [{','.join(map(str, shapes[name]))}] but got: [{','.join(map(str, shape))}]")
+        values[name].extend(out)
+
+    for index, elem in enumerate(instances):
+        if objects:
+            if not _is_element_object(elem):
+                raise errors.invalid_argument(f"Expecting object but got list at item {index} of input list")
+            for name, item in elem.items():
+                try:
+                    add(item, name)
+                except errors.ServingError as err:
+                    raise errors.invalid_argument(
+                        f"Failed to process element: {index} key: {name} of 'instances' list. Error: {err}") from None
+            if set(elem) != set(names):
+                raise errors.invalid_argument(
+                    f"Failed to process element: {index} of 'instances' list. JSON object:"
+                    f" {value_to_string(elem)} must only have keys: {','.join(names)}")
+        else:
+            if _is_element_object(elem):
+                raise errors.invalid_argument(f"Expecting value/list but got object at item {index} of input list")
+            try:
+                add(elem, names[0])
+            except errors.ServingError as err:
+                raise errors.invalid_argument(
+                    f"Failed to process element: {index} of 'instances' list. Error: {err}") from None
+    count = len(instances)
+    return {n: _to_array(values[n], [count] + shapes[n], infos[n].dtype) for n in names}
+
+
+def _decode_inputs(val, infos) -> dict:
+    if not isinstance(val, dict) or _is_b64(val):
+        if len(infos) > 1:
+            raise errors.invalid_argument(
+                "inputs is a plain value/list, but expecting an object as multiple input tensors required as"
+                " per tensorinfo_map")
+        name = next(iter(infos))
+        shape, out = _tensor_from_json(val, infos[name].dtype)
+        return {name: _to_array(out, shape, infos[name].dtype)}
+    result = {}
+    for name in sorted(infos):
+        if name not in val:
+            raise errors.invalid_argument(f"Missing named input: {name} in 'inputs' object.")
+        shape, out = _tensor_from_json(val[name], infos[name].dtype)
+        result[name] = _to_array(out, shape, infos[name].dtype)
+    for name in val:
+        if name not in infos:  # the binary forwards extra keys to Predict, which rejects them
+            raise errors.invalid_argument(
+                f"input tensor alias not found in signature: {name}. Inputs expected to be in the set"
+                f" {{{','.join(sorted(infos))}}}.")
+    return result
+
+
+# ---- numpy -> JSON ------------------------------------------------------------------------------
+def _scalar_json(v, kind: str, as_bytes: bool) -> str:
+    if kind == "f":
+        return write_decimal(v, float32=(v.dtype == np.float32 if hasattr(v, "dtype") else True))
+    if kind == "b":
+        return "true" if v else "false"
+    if kind in "iu":
+        return str(int(v))
+    if kind in "OSU":
+        raw = v if isinstance(v, bytes) else str(v).encode()
+        if as_bytes:
+            return '{"b64": "' + base64.b64encode(raw).decode("ascii") + '"}'
+        return json.dumps(raw.decode("utf-8", "replace"), ensure_ascii=False)
+    raise errors.invalid_argument(f"Failed to write JSON value for tensor type: {kind}")
+
+
+def _array_json(array: np.ndarray, as_bytes: bool) -> str:
+    kind = array.dtype.kind
+    if array.ndim == 0:
+        return _scalar_json(array[()], kind, as_bytes)
+    if array.ndim == 1:
+        if kind == "f":
+            f32 = array.dtype == np.float32
+            return "[" + ", ".join(write_decimal(v, f32) for v in array.tolist()) + "]"
+        return "[" + ", ".join(_scalar_json(v, kind, as_bytes) for v in array) + "]"
+    return "[" + ", ".join(_array_json(sub, as_bytes) for sub in array) + "]"
+
+
+def encode_predict(outputs: dict, fmt: str) -> str:
+    """MakeRowFormatJsonFromTensors / MakeColumnarFormatJsonFromTensors."""
+    if not outputs:
+        raise errors.invalid_argument("Cannot convert empty tensor map to JSON")
+    names = sorted(outputs)
+    as_bytes = {n: outputs[n].dtype.kind in "OSU" and n.endswith("_bytes") for n in names}
+    if fmt == "columnar":
+        if len(names) == 1:
+            return '{"outputs": ' + _array_json(outputs[names[0]], as_bytes[names[0]]) + "}"
+        return '{"outputs": {' + ", ".join(
+            json.dumps(n) + ": " + _array_json(outputs[n], as_bytes[n]) for n in names) + "}}"
+    batch = 0
+    for n in names:
+        array = outputs[n]
+        if array.ndim == 0:
+            raise errors.invalid_argument(f"Tensor name: {n} has no shape information ")
+        if array.shape[0] < 1:
+            raise errors.invalid_argument(f"Tensor name: {n} has invalid batch size: {array.shape[0]}")
+        if batch and array.shape[0] != batch:
+            raise errors.invalid_argument(
+                f"Tensor name: {n} has inconsistent batch size: {array.shape[0]} expecting: {batch}")
+        batch = array.shape[0]
+    if len(names) == 1:
+        n = names[0]
+        return '{"predictions": [' + ", ".join(_array_json(outputs[n][i], as_bytes[n]) for i in range(batch)) + "]}"
+    rows = []
+    for i in range(batch):
+        rows.append("{" + ", ".join(json.dumps(n) + ": " + _array_json(outputs[n][i], as_bytes[n]) for n in names) + "}")
+    return '{"predictions": [' + ", ".join(rows) + "]}"
+
+
+# ---- classify / regress -----------------------------------------------------------------------
+def _add_feature_value(val, name: str, feature) -> None:
+    kind = feature.WhichOneof("kind")
+
+    def incompatible():
+        current = {"bytes_list": "bytes", "float_list": "float", "int64_list": "int64"}.get(kind, "UNKNOWN")
+        return errors.invalid_argument(f"Unexpected element type in feature: {name} expecting type: {current}")
+
+    if val is None or isinstance(val, list) or (isinstance(val, dict) and not _is_b64(val)):
+        raise errors.invalid_argument(f"Feature: {name} has element with unexpected JSON type: {_type_name(val)}")
+    if isinstance(val, bool):
+        if kind not in (None, "int64_list"):
+            raise incompatible()
+        feature.int64_list.value.append(1 if val else 0)
+    elif isinstance(val, dict):
+        if kind not in (None, "bytes_list"):
+            raise incompatible()
+        feature.bytes_list.value.append(_b64decode(val))
+    elif isinstance(val, str):
+        if kind not in (None, "bytes_list"):
+            raise incompatible()
+        feature.bytes_list.value.append(val.encode("utf-8"))
+    elif isinstance(val, float):
+        if kind not in (None, "float_list"):
+            raise incompatible()
+        if math.isfinite(val) and abs(val) > FLOAT32_MAX:
+            raise errors.invalid_argument(
+                f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
+        feature.float_list.value.append(val)
+    else:
+        if kind not in (None, "int64_list"):
+            raise incompatible()
+        if val > INT64_MAX:
+            raise errors.invalid_argument(f"Feature: {name} has uint64 element. Only int64 is supported.")
+        feature.int64_list.value.append(val)
+
+
+def example_from_json(val):
+    import tensorflow as tf
+    if not isinstance(val, dict):
+        raise errors.invalid_argument(f"Example must be JSON object but got JSON {_type_name(val)}")
+    example = tf.train.Example()
+    for name, content in val.items():
+        feature = example.features.feature[name]
+        for item in (content if isinstance(content, list) else [content]):
+            _add_feature_value(item, name, feature)
+    return example
+
+
+def decode_examples(doc):
+    """tensorflow.serving.Input from a :classify/:regress body."""
+    from tensorflow_serving.apis import input_pb2
+    request_input = input_pb2.Input()
+    has_context = "context" in doc
+    if has_context:
+        request_input.example_list_with_context.context.CopyFrom(example_from_json(doc["context"]))
+    if "examples" not in doc:
+        raise _format_error(doc, "When method is classify, key 'examples' is expected and was not found")
+    examples = doc["examples"]
+    if not isinstance(examples, list):
+        raise _format_error(doc, "Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise _format_error(doc, "'examples' value is an empty array")
+    target = (request_input.example_list_with_context.examples if has_context
+              else request_input.example_list.examples)
+    for item in examples:
+        target.add().CopyFrom(example_from_json(item))
+    return request_input
+
+
+def encode_classification(result) -> str:
+    if not result.classifications:
+        raise errors.invalid_argument("Cannot convert empty ClassificationResults to JSON")
+    rows = []
+    for classifications in result.classifications:
+        rows.append("[" + ", ".join("[" + json.dumps(c.label, ensure_ascii=False) + ", " + write_decimal(c.score) + "]"
+                                    for c in classifications.classes) + "]")
+    return '{"results": [' + ", ".join(rows) + "]}"
+
+
+def encode_regression(result) -> str:
+    if not result.regressions:
+        raise errors.invalid_argument("Cannot convert empty RegressionResults to JSON")
+    return '{"results": [' + ", ".join(write_decimal(r.value) for r in result.regressions) + "]}"
