@@ -1,0 +1,596 @@
+"""Questions about a TFX pipeline answered from ML-Metadata: trace, impact, runs, diff.
+
+Every function takes a ``MetadataStore`` and returns plain JSON-serialisable dicts. Graph walks
+use MLMD's lineage API (``get_lineage_subgraph``) with CACHED executions as ending nodes; the
+in-memory :class:`~pipeline.lineage.records.Graph` then drops cache hits and cache contexts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ml_metadata import metadata_store as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.lineage import records as R
+
+Options = metadata_store_pb2.LineageSubgraphQueryOptions
+UP, DOWN = "up", "down"
+MAX_HOPS = 100  # MLMD's cap
+_MAX_START = 100  # MLMD's cap on starting nodes per query
+BASELINE_KEYS = ("baseline_model",)
+Collector = Callable[..., R.Graph]  # (store, artifact_ids, direction, max_hops=MAX_HOPS) -> Graph
+SIDE_HOPS = 4  # examples -> StatisticsGen -> statistics -> validator -> verdict
+
+
+class LineageError(LookupError):
+    """A question that the store cannot answer (unknown run, artifact, span...)."""
+
+
+# --- collecting subgraphs ---------------------------------------------------------------------
+def collect_api(store: mlmd.MetadataStore, artifact_ids: Sequence[int], direction: str,
+                max_hops: int = MAX_HOPS) -> R.Graph:
+    """Lineage subgraph up- or downstream of artifacts via ``get_lineage_subgraph``."""
+    ids = sorted(set(artifact_ids))
+    parts = []
+    for i in range(0, len(ids), _MAX_START):
+        chunk = ids[i:i + _MAX_START]
+        opts = Options(
+            starting_artifacts=Options.StartingNodes(filter_query=f"id IN ({', '.join(map(str, chunk))})"),
+            ending_executions=Options.EndingNodes(filter_query="last_known_state = CACHED"),
+            max_num_hops=max_hops,
+            direction=Options.UPSTREAM if direction == UP else Options.DOWNSTREAM)
+        parts.append(store.get_lineage_subgraph(opts))
+    merged = metadata_store_pb2.LineageGraph()
+    for p in parts:
+        merged.MergeFrom(p)
+    return R.Graph.from_proto(merged)
+
+
+def merge(*graphs: metadata_store_pb2.LineageGraph) -> metadata_store_pb2.LineageGraph:
+    out = metadata_store_pb2.LineageGraph()
+    for g in graphs:
+        out.MergeFrom(g)
+    return out
+
+
+# --- resolving references ---------------------------------------------------------------------
+def _where(store) -> str:
+    return getattr(store, "_lineage_where", "the metadata store")
+
+
+def _latest(store, filter_query: str) -> Optional[metadata_store_pb2.Artifact]:
+    found = store.get_artifacts(list_options=mlmd.ListOptions(
+        limit=1, order_by=mlmd.OrderByField.ID, is_asc=False, filter_query=filter_query))
+    return found[0] if found else None
+
+
+def served_model(store) -> Optional[metadata_store_pb2.Artifact]:
+    """The model being served: latest PushedModel artifact with ``pushed`` = 1."""
+    return _latest(store, f"type = '{R.PUSHED_MODEL}' AND custom_properties.pushed.int_value = 1")
+
+
+def resolve_artifact(store, ref: Union[str, int]) -> metadata_store_pb2.Artifact:
+    """``served`` (latest PushedModel with pushed=1), ``latest`` (latest Model) or an artifact id."""
+    text = str(ref).strip().lower()
+    if text in ("served", "serving", "pushed"):
+        a = served_model(store)
+        if a is None:
+            raise LineageError(f"no PushedModel with pushed=1 in {_where(store)}: nothing is served yet")
+        return a
+    if text in ("latest", "latest-model"):
+        a = _latest(store, f"type = '{R.MODEL}'")
+        if a is None:
+            raise LineageError(f"no Model artifact in {_where(store)}")
+        return a
+    text = text.removeprefix("id:").removeprefix("#").removeprefix("artifact:")
+    if not text.isdigit():
+        raise LineageError(f"bad model reference {ref!r}: use 'served', 'latest' or an artifact id")
+    found = store.get_artifacts_by_id([int(text)])
+    if not found:
+        raise LineageError(f"no artifact with id {text} in {_where(store)}")
+    return found[0]
+
+
+def examples_of_span(store, span: int) -> List[metadata_store_pb2.Artifact]:
+    found = [a for a in store.get_artifacts_by_type(R.EXAMPLES) if R.prop(a, "span") == span]
+    if not found:
+        spans = sorted({R.prop(a, "span") for a in store.get_artifacts_by_type(R.EXAMPLES)} - {None})
+        raise LineageError(f"no Examples artifact with span {span} in {_where(store)} (known spans: {spans})")
+    return found
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def _flatten(params: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Exec properties with JSON strings expanded: {'custom_config.hparams.epochs': 3, ...}."""
+    out: Dict[str, Any] = {}
+    for k, v in params.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, str) and v[:1] in "{[":
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _code_version(params: Dict[str, Any]) -> Optional[str]:
+    flat = _flatten(params)
+    for k, v in flat.items():
+        if k.rsplit(".", 1)[-1] in ("code_version", "git_sha", "git_commit") and v:
+            return str(v)
+    return None
+
+
+def _verdicts(g: R.Graph, execution_ids: Iterable[int]) -> List[Dict[str, Any]]:
+    out = []
+    for e in sorted(execution_ids, key=lambda x: (g.executions[x].create_time_since_epoch, x)):
+        for a, key in g.outputs.get(e, []):
+            art = g.artifacts[a]
+            raw = R.prop(art, "blessed")
+            if raw is None and g.type_of(a) != R.ANOMALIES:
+                continue
+            out.append({"node": g.node_of(e), "execution": e, "runs": g.runs_of(e),
+                        "artifact": a, "type": g.type_of(a), "output": key,
+                        "blessed": R.parse_blessed(raw), "blessed_raw": raw, "report_uri": art.uri,
+                        "checked": sorted({g.type_of(i) for i, _ in g.inputs.get(e, [])})})
+    return out
+
+
+def _example_summary(g: R.Graph, a: int) -> Dict[str, Any]:
+    art = g.artifacts[a]
+    return {"id": a, "span": R.prop(art, "span"), "version": R.prop(art, "version"),
+            "splits": R.split_names(R.prop(art, "split_names")), "uri": art.uri,
+            "producer": g.node_of(g.producers[a][0]) if g.producers.get(a) else None,
+            "input_fingerprint": R.prop(art, "input_fingerprint"),
+            "used_by": sorted({g.node_of(e) for e in g.consumers.get(a, [])})}
+
+
+def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
+    execs = list(execs)
+    if not execs:
+        return {"started": None, "finished": None, "seconds": None}
+    start = min(g.executions[e].create_time_since_epoch for e in execs)
+    end = max(g.executions[e].last_update_time_since_epoch for e in execs)
+    return {"started": R.iso(start), "finished": R.iso(end), "seconds": round((end - start) / 1000.0, 3)}
+
+
+# --- trace ------------------------------------------------------------------------------------
+def trace(store, ref: Union[str, int] = "served", collector: Collector = collect_api) -> Dict[str, Any]:
+    """Everything upstream of a model (or pushed model / any artifact), grouped for a reader."""
+    target = resolve_artifact(store, ref)
+    g = collector(store, [target.id], UP)
+    tid = target.id
+    ttype = g.type_of(tid)
+    model_id = tid if ttype == R.MODEL else _model_behind(g, tid)
+    arts, execs = g.ancestors(tid, skip_input_keys=BASELINE_KEYS)
+    arts.add(tid)
+    baselines = sorted({a for e in execs for a, k in g.inputs.get(e, []) if k in BASELINE_KEYS})
+
+    # Validators that are not upstream of the target (e.g. ExampleValidator is a leaf in TFX):
+    # a few hops downstream of the training data and the model.
+    examples_ids = [a for a in arts if g.type_of(a) == R.EXAMPLES]
+    starts = examples_ids + ([model_id] if model_id else [])
+    side = collector(store, starts, DOWN, max_hops=SIDE_HOPS) if starts else None
+    validator_execs = set(e for e in execs if _is_validator(g, e))
+    stats_execs = set()
+    full = g
+    derived = set(arts)
+    if side is not None:
+        full = R.Graph.from_proto(merge(_as_proto(g), _as_proto(side)))
+        side_execs = sorted(side.executions, key=lambda x: (side.executions[x].create_time_since_epoch, x))
+        for e in side_execs:  # statistics computed from our data
+            ins, outs = side.inputs.get(e, []), side.outputs.get(e, [])
+            if (outs and all(side.type_of(a) == R.STATISTICS for a, _ in outs)
+                    and ins and all(a in derived for a, _ in ins if side.type_of(a) != R.SCHEMA)):
+                stats_execs.add(e)
+                derived |= {a for a, _ in outs}
+        for e in side_execs:
+            if e in execs or not _is_validator(side, e):
+                continue
+            ins = side.inputs.get(e, [])
+            if not all(a == model_id for a, k in ins if side.type_of(a) == R.MODEL and k not in BASELINE_KEYS):
+                continue  # judges another model
+            if not any((a in derived or a == model_id) and side.type_of(a) != R.SCHEMA and k not in BASELINE_KEYS
+                       for a, k in ins):
+                continue  # not about our data or model
+            validator_execs.add(e)
+        stats_execs = {e for e in stats_execs if e not in execs}
+    shown_execs = set(execs) | validator_execs | stats_execs
+    shown_arts = derived | {a for e in validator_execs for a, _ in full.outputs.get(e, [])}
+
+    examples = [_example_summary(full, a) for a in full.of_type(R.EXAMPLES, arts)]
+    training = sorted(g.ancestors(model_id)[0]) if model_id else sorted(arts)
+    trainer = None
+    if model_id and g.producers.get(model_id):
+        t = g.execution_summary(g.producers[model_id][0])
+        trainer = {**t, "module_file": t["parameters"].get("module_file") or t["parameters"].get("module_path"),
+                   "code_version": _code_version(t["parameters"]),
+                   "parameters_flat": _flatten(t["parameters"])}
+    evaluations = []
+    eval_arts = set(full.of_type(R.EVALUATION, arts)) | set(full.of_type(R.MODEL_BLESSING, arts))
+    if model_id:  # the Evaluator's other output is not upstream of the push: take it from `full`
+        for e in full.consumers.get(model_id, []):
+            if any(a == model_id and k not in BASELINE_KEYS for a, k in full.inputs.get(e, [])):
+                eval_arts |= {a for a, _ in full.outputs.get(e, [])
+                              if full.type_of(a) in (R.EVALUATION, R.MODEL_BLESSING)}
+    for a in sorted(eval_arts):
+        art = full.artifacts[a]
+        evaluations.append({"artifact": a, "type": full.type_of(a), "uri": art.uri,
+                            "node": full.node_of(full.producers[a][0]) if full.producers.get(a) else None,
+                            "blessed": R.parse_blessed(R.prop(art, "blessed")),
+                            "metrics": R.metrics_of(art)})
+    metrics: Dict[str, float] = {}
+    for ev in evaluations:
+        metrics.update(ev["metrics"])
+    if model_id:
+        metrics = {**R.metrics_of(g.artifacts[model_id]), **metrics}
+    run_execs = [g.producers[x][0] for x in (model_id, tid) if x and g.producers.get(x)]
+    runs = sorted({r for e in run_execs for r in g.runs_of(e)})
+    pipelines = sorted({g.pipeline_of(e) for e in shown_execs} - {None})
+    pushed = None
+    if ttype == R.PUSHED_MODEL:
+        t = g.artifacts[tid]
+        pushed = {"artifact": tid, "pushed": bool(R.prop(t, "pushed", 0)),
+                  "version": R.prop(t, "pushed_version"), "destination": R.prop(t, "pushed_destination"),
+                  "created": R.iso(t.create_time_since_epoch)}
+    served = served_model(store)
+    return {
+        "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
+        "serving": bool(served is not None and served.id == tid),
+        "model": g.artifact_summary(model_id) if model_id else None,
+        "pushed": pushed,
+        "pipeline": pipelines[0] if len(pipelines) == 1 else pipelines,
+        "runs": runs,
+        "spans": sorted({e["span"] for e in examples if e["span"] is not None}),
+        "training_spans": sorted({R.prop(g.artifacts[a], "span") for a in training
+                                  if g.type_of(a) == R.EXAMPLES} - {None}),
+        "examples": examples,
+        "statistics": [full.artifact_summary(a) for a in full.of_type(R.STATISTICS, derived)],
+        "schema": [g.artifact_summary(a) for a in g.of_type(R.SCHEMA, arts)],
+        "validators": _verdicts(full, validator_execs),
+        "trainer": trainer,
+        "evaluations": evaluations,
+        "metrics": metrics,
+        "blessed": _all_blessed(evaluations),
+        "baseline_models": [g.artifact_summary(a) for a in baselines],
+        "executions": [full.execution_summary(e) for e in
+                       sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
+        "times": _time_span(full, shown_execs),
+        "graph": full.to_dict(shown_arts, shown_execs),
+    }
+
+
+def _all_blessed(evaluations) -> Optional[bool]:
+    vals = [e["blessed"] for e in evaluations if e["blessed"] is not None]
+    return all(vals) if vals else None
+
+
+def _is_validator(g: R.Graph, e: int) -> bool:
+    return any(R.prop(g.artifacts[a], "blessed") is not None or g.type_of(a) == R.ANOMALIES
+               for a, _ in g.outputs.get(e, []))
+
+
+def _model_behind(g: R.Graph, tid: int) -> Optional[int]:
+    """The Model a pushed model / blessing is about (not the baseline)."""
+    for e in g.producers.get(tid, []):
+        direct = [a for a, k in g.inputs.get(e, []) if g.type_of(a) == R.MODEL and k not in BASELINE_KEYS]
+        if direct:
+            return max(direct)
+        for a, _ in g.inputs.get(e, []):  # e.g. Pusher <- InfraBlessing (stamped model)
+            ref = R.prop(g.artifacts[a], "current_model_id")
+            if ref and ref in g.artifacts:
+                return int(ref)
+    arts, _ = g.ancestors(tid, skip_input_keys=BASELINE_KEYS)
+    models = g.of_type(R.MODEL, arts)
+    return max(models) if models else None
+
+
+def _as_proto(g: R.Graph) -> metadata_store_pb2.LineageGraph:
+    """Back to a LineageGraph (for merging two collected graphs)."""
+    lg = metadata_store_pb2.LineageGraph()
+    lg.artifacts.extend(g.artifacts.values())
+    lg.executions.extend(g.executions.values())
+    lg.contexts.extend(g.contexts.values())
+    for e, pairs in g.inputs.items():
+        for a, k in pairs:
+            lg.events.add(artifact_id=a, execution_id=e, type=R.Event.INPUT).path.steps.add(key=k)
+    for e, pairs in g.outputs.items():
+        for a, k in pairs:
+            lg.events.add(artifact_id=a, execution_id=e, type=R.Event.OUTPUT).path.steps.add(key=k)
+    for e, ctxs in g.exec_contexts.items():
+        for c in ctxs:
+            lg.associations.add(execution_id=e, context_id=c)
+    lg.artifact_types.extend(metadata_store_pb2.ArtifactType(id=i, name=n) for i, n in g.artifact_type.items())
+    lg.execution_types.extend(metadata_store_pb2.ExecutionType(id=i, name=n) for i, n in g.execution_type.items())
+    lg.context_types.extend(metadata_store_pb2.ContextType(id=i, name=n) for i, n in g.context_type.items())
+    return lg
+
+
+# --- impact -----------------------------------------------------------------------------------
+def parse_data_ref(ref: Union[str, int]) -> Tuple[str, int]:
+    """'3' / 'span:3' -> ('span', 3); 'id:42' / '#42' / 'artifact:42' -> ('artifact', 42)."""
+    text = str(ref).strip().lower()
+    for prefix, kind in (("span:", "span"), ("id:", "artifact"), ("artifact:", "artifact"), ("#", "artifact")):
+        if text.startswith(prefix):
+            text, k = text[len(prefix):], kind
+            break
+    else:
+        k = "span"
+    if not text.lstrip("-").isdigit():
+        raise LineageError(f"bad data reference {ref!r}: use a span number (3, span:3) or an artifact id (id:42)")
+    return k, int(text)
+
+
+def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> Dict[str, Any]:
+    """Everything downstream of a span (all its Examples artifacts) or of one artifact."""
+    kind, number = parse_data_ref(ref)
+    if kind == "span":
+        starts = [a.id for a in examples_of_span(store, number)]
+    else:
+        starts = [resolve_artifact(store, number).id]
+    g = collector(store, starts, DOWN)
+    arts, execs = set(starts), set()
+    for s in starts:
+        a2, e2 = _descendants(g, s)
+        arts |= a2
+        execs |= e2
+    served = served_model(store)
+    served_id = served.id if served is not None else None
+    models = []
+    for m in g.of_type(R.MODEL, arts):
+        m_arts, _ = _descendants(g, m)
+        trainer = g.producers.get(m, [None])[0]
+        pushes = []
+        for p in g.of_type(R.PUSHED_MODEL, m_arts):
+            art = g.artifacts[p]
+            pushes.append({"artifact": p, "pushed": bool(R.prop(art, "pushed", 0)),
+                           "version": R.prop(art, "pushed_version"),
+                           "destination": R.prop(art, "pushed_destination"),
+                           "serving": p == served_id,
+                           "runs": g.runs_of(g.producers[p][0]) if g.producers.get(p) else []})
+        blessings = [{"artifact": b, "type": g.type_of(b), "node": g.node_of(g.producers[b][0]),
+                      "blessed": R.parse_blessed(R.prop(g.artifacts[b], "blessed"))}
+                     for b in sorted(m_arts) if R.prop(g.artifacts[b], "blessed") is not None]
+        models.append({"artifact": m, "uri": g.artifacts[m].uri, "created": R.iso(g.artifacts[m].create_time_since_epoch),
+                       "trained_by": g.node_of(trainer) if trainer else None,
+                       "runs": g.runs_of(trainer) if trainer else [],
+                       "metrics": {k: v for b in m_arts for k, v in R.metrics_of(g.artifacts[b]).items()
+                                   if g.type_of(b) in (R.EVALUATION, R.MODEL_BLESSING)},
+                       "blessings": blessings, "pushes": pushes,
+                       "serving": any(p["serving"] for p in pushes)})
+    return {
+        "question": "impact", "reference": str(ref), "kind": kind, "value": number,
+        "starts": [g.artifact_summary(a) for a in sorted(starts)],
+        "spans": sorted({R.prop(g.artifacts[a], "span") for a in starts} - {None}),
+        "statistics": [g.artifact_summary(a) for a in g.of_type(R.STATISTICS, arts)],
+        "validators": _verdicts(g, [e for e in execs if _is_validator(g, e)]),
+        "models": models,
+        "serving": any(m["serving"] for m in models),
+        "served_model": served_id,
+        "executions": [g.execution_summary(e) for e in
+                       sorted(execs, key=lambda x: (g.executions[x].create_time_since_epoch, x))],
+        "graph": g.to_dict(arts, execs),
+    }
+
+
+def _descendants(g: R.Graph, start: int):
+    """Downstream within g, not following a model's use as someone else's baseline."""
+    arts, execs = set(), set()
+    todo = [start]
+    while todo:
+        a = todo.pop()
+        for e in g.consumers.get(a, []):
+            if any(src == a and k in BASELINE_KEYS for src, k in g.inputs.get(e, [])):
+                if not any(src == a and k not in BASELINE_KEYS for src, k in g.inputs.get(e, [])):
+                    continue
+            if e in execs:
+                continue
+            execs.add(e)
+            for dst, _ in g.outputs.get(e, []):
+                if dst not in arts:
+                    arts.add(dst)
+                    todo.append(dst)
+    return arts, execs
+
+
+# --- runs ---------------------------------------------------------------------------------------
+def _node_map(store) -> Dict[int, str]:
+    """execution id -> node id, from the ``node`` contexts (one query per node)."""
+    out: Dict[int, str] = {}
+    pipelines = [c.name for c in store.get_contexts_by_type(R.PIPELINE_CONTEXT)]
+    for ctx in store.get_contexts_by_type(R.NODE_CONTEXT):
+        name = ctx.name
+        for p in pipelines:
+            if name.startswith(p + "."):
+                name = name[len(p) + 1:]
+                break
+        for e in store.get_executions_by_context(ctx.id):
+            out[e.id] = name
+    return out
+
+
+def _run_contexts(store, pipeline: Optional[str] = None) -> List[metadata_store_pb2.Context]:
+    if pipeline:
+        p = store.get_context_by_type_and_name(R.PIPELINE_CONTEXT, pipeline)
+        if p is None:
+            known = [c.name for c in store.get_contexts_by_type(R.PIPELINE_CONTEXT)]
+            raise LineageError(f"no pipeline {pipeline!r} in {_where(store)} (known: {known})")
+        return list(store.get_children_contexts_by_context(p.id))
+    return list(store.get_contexts_by_type(R.RUN_CONTEXT))
+
+
+def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=None,
+                 artifacts=None, types=None) -> Dict[str, Any]:
+    executions = executions if executions is not None else store.get_executions_by_context(ctx.id)
+    eids = [e.id for e in executions]
+    if events is None:
+        events = store.get_events_by_execution_ids(eids) if eids else []
+    if artifacts is None:
+        aids = sorted({ev.artifact_id for ev in events})
+        artifacts = {a.id: a for a in store.get_artifacts_by_id(aids)} if aids else {}
+    if types is None:
+        types = {t.id: t.name for t in store.get_artifact_types()}
+    ex_by_id = {e.id: e for e in executions}
+    nodes = []
+    for e in sorted(executions, key=lambda x: (x.create_time_since_epoch, x.id)):
+        nodes.append({"node": node_map.get(e.id) or R.short_type(str(e.type)) or str(e.type_id),
+                      "execution": e.id, "state": R.STATE_NAMES.get(e.last_known_state, "?"),
+                      "seconds": round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0, 3)})
+    node_of = {n["execution"]: n["node"] for n in nodes}
+    outputs: List[Tuple[int, Any]] = []
+    inputs: List[Tuple[int, Any]] = []
+    for ev in events:
+        a = artifacts.get(ev.artifact_id)
+        if a is None or ev.execution_id not in ex_by_id:
+            continue
+        (outputs if ev.type == R.Event.OUTPUT else inputs).append((ev.execution_id, a))
+    tname = lambda a: types.get(a.type_id, "?")  # noqa: E731
+    examples = {a.id: a for _, a in outputs + inputs if tname(a) == R.EXAMPLES}
+    schema = sorted({a.id: a for _, a in inputs + outputs if tname(a) == R.SCHEMA}.values(), key=lambda a: a.id)
+    models = sorted({a.id for _, a in outputs if tname(a) == R.MODEL})
+    verdicts: Dict[str, Any] = {}
+    metrics: Dict[str, float] = {}
+    pushed = None
+    for eid, a in sorted(outputs, key=lambda x: (x[1].id)):
+        raw = R.prop(a, "blessed")
+        if raw is not None:
+            verdicts[node_of.get(eid, str(eid))] = R.parse_blessed(raw)
+        if tname(a) in (R.EVALUATION, R.MODEL_BLESSING) or tname(a) == R.MODEL:
+            metrics.update(R.metrics_of(a))
+        if tname(a) == R.PUSHED_MODEL and R.prop(a, "pushed"):
+            pushed = {"version": R.prop(a, "pushed_version"), "artifact": a.id,
+                      "destination": R.prop(a, "pushed_destination"),
+                      "cached": ex_by_id[eid].last_known_state == R.Execution.CACHED}
+    trainer_params: Dict[str, Any] = {}
+    for eid, a in outputs:
+        if tname(a) == R.MODEL:
+            trainer_params = _flatten({k: v for k, v in R.props(ex_by_id[eid]).items() if not k.startswith("__")})
+    starts = [e.create_time_since_epoch for e in executions if e.create_time_since_epoch]
+    ends = [e.last_update_time_since_epoch for e in executions if e.last_update_time_since_epoch]
+    states = [n["state"] for n in nodes]
+    return {
+        "run_id": ctx.name, "context_id": ctx.id,
+        "started": R.iso(min(starts)) if starts else None,
+        "seconds": round((max(ends) - min(starts)) / 1000.0, 3) if starts and ends else None,
+        "executed": states.count("COMPLETE"), "cached": states.count("CACHED"),
+        "failed": [n["node"] for n in nodes if n["state"] == "FAILED"],
+        "other": [f"{n['node']}:{n['state']}" for n in nodes if n["state"] not in ("COMPLETE", "CACHED", "FAILED")],
+        "nodes": nodes,
+        "spans": sorted({R.prop(a, "span") for a in examples.values()} - {None}),
+        "examples": sorted(examples),
+        "schema": [{"artifact": a.id, "uri": a.uri} for a in schema],
+        "models": models,
+        "parameters": trainer_params,
+        "metrics": metrics, "verdicts": verdicts,
+        "pushed": pushed,
+        "_start_ms": min(starts) if starts else 0,
+    }
+
+
+def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+    """Run history, oldest first (the last ``limit`` runs if given)."""
+    ctxs = _run_contexts(store, pipeline)
+    node_map = _node_map(store)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    per_run = {c.id: store.get_executions_by_context(c.id) for c in ctxs}
+    all_ids = [e.id for ex in per_run.values() for e in ex]
+    events = store.get_events_by_execution_ids(all_ids) if all_ids else []
+    aids = sorted({ev.artifact_id for ev in events})
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(aids)} if aids else {}
+    ev_by_exec: Dict[int, List] = {}
+    for ev in events:
+        ev_by_exec.setdefault(ev.execution_id, []).append(ev)
+    rows = []
+    for c in ctxs:
+        ex = per_run[c.id]
+        evs = [ev for e in ex for ev in ev_by_exec.get(e.id, [])]
+        rows.append(_run_details(store, c, node_map, ex, evs, artifacts, types))
+    rows.sort(key=lambda r: (r["_start_ms"], r["context_id"]))
+    if limit:
+        rows = rows[-limit:]
+    for r in rows:
+        r.pop("_start_ms", None)
+    return {"question": "runs", "pipeline": pipeline, "runs": rows}
+
+
+# --- diff -------------------------------------------------------------------------------------
+def resolve_run(store, ref: str) -> metadata_store_pb2.Context:
+    """A pipeline_run context by run id, or the run that produced a model reference."""
+    ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, str(ref))
+    if ctx is not None:
+        return ctx
+    try:
+        art = resolve_artifact(store, ref)
+    except LineageError:
+        raise LineageError(f"{ref!r} is neither a pipeline run id nor a model reference in {_where(store)}") from None
+    producers = [ev.execution_id for ev in store.get_events_by_artifact_ids([art.id]) if ev.type == R.Event.OUTPUT]
+    for e in store.get_executions_by_id(producers):
+        if e.last_known_state == R.Execution.CACHED:
+            continue
+        for c in store.get_contexts_by_execution(e.id):
+            if c.type_id == store.get_context_type(R.RUN_CONTEXT).id:
+                return c
+    raise LineageError(f"artifact {art.id} has no producing pipeline run")
+
+
+def diff(store, ref_a: str, ref_b: str, read_files: bool = False) -> Dict[str, Any]:
+    """Two runs (or the runs of two models) side by side, with the fields that differ."""
+    node_map = _node_map(store)
+    a = _run_details(store, resolve_run(store, ref_a), node_map)
+    b = _run_details(store, resolve_run(store, ref_b), node_map)
+    for r in (a, b):
+        r.pop("_start_ms", None)
+    rows = []
+
+    def add(field, va, vb):
+        rows.append({"field": field, "a": va, "b": vb, "changed": va != vb})
+
+    add("run_id", a["run_id"], b["run_id"])
+    add("started", a["started"], b["started"])
+    add("spans", a["spans"], b["spans"])
+    add("examples", a["examples"], b["examples"])
+    add("schema", [s["artifact"] for s in a["schema"]], [s["artifact"] for s in b["schema"]])
+    add("executed/cached", f"{a['executed']}/{a['cached']}", f"{b['executed']}/{b['cached']}")
+    add("models", a["models"], b["models"])
+    for k in sorted(set(a["parameters"]) | set(b["parameters"])):
+        add(f"param {k}", a["parameters"].get(k), b["parameters"].get(k))
+    for k in sorted(set(a["metrics"]) | set(b["metrics"])):
+        add(f"metric {k}", a["metrics"].get(k), b["metrics"].get(k))
+    for k in sorted(set(a["verdicts"]) | set(b["verdicts"])):
+        add(f"verdict {k}", a["verdicts"].get(k), b["verdicts"].get(k))
+    add("pushed_version", (a["pushed"] or {}).get("version"), (b["pushed"] or {}).get("version"))
+    schema_changes = None
+    if read_files and a["schema"] and b["schema"]:
+        schema_changes = schema_diff(a["schema"][0]["uri"], b["schema"][0]["uri"])
+    return {"question": "diff", "a": a, "b": b, "rows": rows,
+            "changed": [r["field"] for r in rows if r["changed"]], "schema_changes": schema_changes}
+
+
+def schema_diff(uri_a: str, uri_b: str) -> Optional[Dict[str, Any]]:
+    """Feature-level differences of two Schema artifacts (reads schema.pbtxt under each uri)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    def load(uri):
+        path = os.path.join(uri, "schema.pbtxt")
+        if not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            return text_format.Parse(f.read(), schema_pb2.Schema())
+
+    sa, sb = load(uri_a), load(uri_b)
+    if sa is None or sb is None:
+        return None
+    fa = {f.name: f for f in sa.feature}
+    fb = {f.name: f for f in sb.feature}
+    changed = sorted(n for n in set(fa) & set(fb) if fa[n] != fb[n])
+    return {"added": sorted(set(fb) - set(fa)), "removed": sorted(set(fa) - set(fb)),
+            "changed": changed,
+            "details": {n: {"a": text_format.MessageToString(fa[n], as_one_line=True),
+                            "b": text_format.MessageToString(fb[n], as_one_line=True)} for n in changed}}
