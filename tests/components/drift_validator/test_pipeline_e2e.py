@@ -1,0 +1,114 @@
+"""DriftValidator in a real LocalDagRunner pipeline: MLMD lineage, previous-span resolver, Cond gating.
+
+Three runs of the same pipeline over three spans (statistics imported with ImporterNodes):
+span 1 (no baseline) -> blessed; span 2 (same distribution) -> blessed; span 3 (carrier mix
+changed, a blocking feature) -> not blessed, and the node under `tfx.dsl.Cond` does not run.
+"""
+import json
+import os
+import shutil
+
+import pytest
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.orchestration import metadata
+
+from components.drift_validator import DriftReport, DriftValidator
+from components.drift_validator.resolver import previous_span_statistics
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+PIPELINE_NAME = "drift-e2e"
+
+
+@tfx.dsl.components.component
+def gated_marker(report: tfx.dsl.components.InputArtifact[DriftReport],
+                 marker: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.String]):
+    """Stands in for Trainer: runs only when the span is blessed."""
+    marker.value = report.uri
+
+
+def _stats_dir(root, fixture):
+    split_dir = os.path.join(root, fixture, "Split-train")
+    os.makedirs(split_dir, exist_ok=True)
+    shutil.copy(os.path.join(FIXTURES, f"{fixture}.pb"), os.path.join(split_dir, "FeatureStats.pb"))
+    return os.path.join(root, fixture)
+
+
+def _pipeline(tmp_path, span, stats_uri, schema_uri):
+    stats = tfx.dsl.Importer(
+        source_uri=stats_uri, artifact_type=tfx.types.standard_artifacts.ExampleStatistics,
+        properties={"span": span, "split_names": '["train"]'}).with_id("statistics_importer")
+    schema = tfx.dsl.Importer(
+        source_uri=schema_uri, artifact_type=tfx.types.standard_artifacts.Schema).with_id("schema_importer")
+    validator = DriftValidator(
+        statistics=stats.outputs["result"],
+        baseline_statistics=previous_span_statistics(stats.outputs["result"]),
+        schema=schema.outputs["result"])
+    with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
+        marker = gated_marker(report=validator.outputs["drift_report"])
+    return tfx.dsl.Pipeline(
+        pipeline_name=PIPELINE_NAME, pipeline_root=str(tmp_path / "root"),
+        components=[stats, schema, validator, marker],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "mlmd.sqlite")))
+
+
+def _executions(store, type_name):
+    return sorted(store.get_executions_by_type(type_name), key=lambda e: e.id)
+
+
+@pytest.mark.e2e
+def test_three_spans_lineage_and_cond_gating(tmp_path):
+    root = str(tmp_path / "stats")
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    shutil.copy(os.path.join(FIXTURES, "schema.pbtxt"), schema_dir / "schema.pbtxt")
+    spans = {1: "base", 2: "same", 3: "drift_carrier"}
+    for span, fixture in spans.items():
+        tfx.orchestration.LocalDagRunner().run(
+            _pipeline(tmp_path, span, _stats_dir(root, fixture), str(schema_dir)))
+
+    config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite"))
+    with metadata.Metadata(config) as m:
+        store = m.store
+        validator_type = DriftValidator.__module__ + "." + DriftValidator.__name__
+        runs = _executions(store, validator_type)
+        assert [e.last_known_state for e in runs] == [metadata_store_pb2.Execution.COMPLETE] * 3
+        # Parameters are recorded (DriftValidator passes all defaults explicitly).
+        assert all("component_version" in e.custom_properties for e in runs)
+
+        verdicts = []
+        for span, execution in zip(spans, runs):
+            events = store.get_events_by_execution_ids([execution.id])
+            by_key = {}
+            for event in events:
+                key = event.path.steps[0].key
+                by_key.setdefault((event.type, key), []).append(event.artifact_id)
+            inputs = {k for (t, k) in by_key if t == metadata_store_pb2.Event.INPUT}
+            outputs = {k for (t, k) in by_key if t == metadata_store_pb2.Event.OUTPUT}
+            assert {"statistics", "schema"} <= inputs
+            assert {"drift_report", "blessed"} <= outputs
+            [stats] = store.get_artifacts_by_id(by_key[(metadata_store_pb2.Event.INPUT, "statistics")])
+            assert stats.properties["span"].int_value == span
+            baseline_ids = by_key.get((metadata_store_pb2.Event.INPUT, "baseline_statistics"), [])
+            if span == 1:
+                assert baseline_ids == []
+            else:
+                [baseline] = store.get_artifacts_by_id(baseline_ids)
+                assert baseline.properties["span"].int_value == span - 1
+            [report] = store.get_artifacts_by_id(by_key[(metadata_store_pb2.Event.OUTPUT, "drift_report")])
+            with open(os.path.join(report.uri, "drift_report.json")) as f:
+                body = json.load(f)
+            assert body["blessed"] == report.custom_properties["blessed"].int_value
+            verdicts.append((report.custom_properties["verdict"].string_value,
+                             report.custom_properties["blessed"].int_value,
+                             report.custom_properties["blocking_drift"].string_value))
+        assert verdicts == [("NO_BASELINE", 1, ""), ("PASS", 1, ""), ("BLOCKED", 0, "carrier")]
+
+        # The gated node ran for spans 1 and 2 only.
+        marker_type = gated_marker.__module__ + "." + gated_marker.__name__
+        completed = [e for e in _executions(store, marker_type)
+                     if e.last_known_state == metadata_store_pb2.Execution.COMPLETE]
+        assert len(completed) == 2
+        marked = sorted(store.get_artifacts_by_type("String"), key=lambda a: a.id)
+        assert len(marked) == 2
