@@ -1,0 +1,140 @@
+"""The @component through `test_call` with real artifact objects over temp dirs, and node wiring."""
+import json
+import os
+import shutil
+
+import pytest
+from tfx import v1 as tfx
+from tfx.types import artifact_utils
+
+from components.drift_validator import (COMPONENT_VERSION, PARAMETER_DEFAULTS, DriftReport,
+                                        DriftValidator, drift_validator)
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+def stats_artifact(tmp_path, name, splits, span):
+    """ExampleStatistics whose Split-<s>/FeatureStats.pb hold the named fixtures ({split: fixture})."""
+    artifact = tfx.types.standard_artifacts.ExampleStatistics()
+    artifact.uri = str(tmp_path / name)
+    for split, fixture in splits.items():
+        os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
+        shutil.copy(os.path.join(FIXTURES, f"{fixture}.pb"),
+                    os.path.join(artifact.uri, f"Split-{split}", "FeatureStats.pb"))
+    artifact.split_names = artifact_utils.encode_split_names(list(splits))
+    artifact.span = span
+    return artifact
+
+
+@pytest.fixture
+def schema(tmp_path):
+    artifact = tfx.types.standard_artifacts.Schema()
+    artifact.uri = str(tmp_path / "schema")
+    os.makedirs(artifact.uri)
+    shutil.copy(os.path.join(FIXTURES, "schema.pbtxt"), os.path.join(artifact.uri, "schema.pbtxt"))
+    return artifact
+
+
+@pytest.fixture
+def report(tmp_path):
+    artifact = DriftReport()
+    artifact.uri = str(tmp_path / "report")
+    os.makedirs(artifact.uri)
+    return artifact
+
+
+def read_json(artifact):
+    with open(os.path.join(artifact.uri, "drift_report.json")) as f:
+        return json.load(f)
+
+
+def test_first_span_without_baseline_is_blessed(tmp_path, schema, report):
+    stats = stats_artifact(tmp_path, "s1", {"train": "base", "eval": "base"}, span=1)
+    result = drift_validator.test_call(statistics=stats, schema=schema, drift_report=report)
+    assert result == {"blessed": 1}
+    assert report.get_int_custom_property("blessed") == 1
+    assert report.get_string_custom_property("verdict") == "NO_BASELINE"
+    assert report.get_int_custom_property("has_baseline") == 0
+    body = read_json(report)
+    assert body["statistics_span"] == 1 and body["baseline_span"] is None
+    assert os.path.exists(os.path.join(report.uri, "drift_report.html"))
+
+
+def test_blocking_drift_is_not_blessed(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=2)
+    result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
+                                       schema=schema, drift_report=report)
+    assert result == {"blessed": 0}
+    assert report.get_int_custom_property("blessed") == 0
+    assert report.get_string_custom_property("verdict") == "BLOCKED"
+    assert report.get_string_custom_property("drifted_features") == "carrier"
+    assert report.get_string_custom_property("blocking_drift") == "carrier"
+    assert report.get_int_custom_property("num_blocking_drift") == 1
+    assert report.get_string_custom_property("component_version") == COMPONENT_VERSION
+    body = read_json(report)
+    assert (body["statistics_span"], body["baseline_span"]) == (2, 1)
+    assert body["split"] == "train"
+
+
+def test_label_shift_sets_label_properties(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "label_shift"}, span=2)
+    result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
+                                       schema=schema, drift_report=report,
+                                       label_shift_threshold=0.5)
+    assert result == {"blessed": 1}  # the 0.37 shift is within the looser threshold
+    assert report.get_int_custom_property("label_shift_blocking") == 0
+    assert report.get_float_custom_property("label_shift") == pytest.approx(
+        read_json(report)["label"]["abs_change"])
+
+
+def test_split_parameter_selects_the_compared_split(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base", "eval": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "same", "eval": "drift_weather"}, span=2)
+    kwargs = dict(statistics=current, baseline_statistics=previous, schema=schema, drift_report=report)
+    assert drift_validator.test_call(**kwargs)["blessed"] == 1
+    assert report.get_string_custom_property("verdict") == "PASS"
+    drift_validator.test_call(split="eval", **kwargs)
+    assert report.get_string_custom_property("verdict") == "WARN"
+    assert report.get_string_custom_property("warning_drift") == "temp"
+
+
+def test_custom_thresholds_and_blocking(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "drift_weather"}, span=2)
+    result = drift_validator.test_call(
+        statistics=current, baseline_statistics=previous, schema=schema, drift_report=report,
+        feature_thresholds=json.dumps({"temp": 0.2, "carrier": 0.1}), blocking_features='["temp"]')
+    assert result == {"blessed": 0}
+    assert [f["feature"] for f in read_json(report)["features"]] == ["carrier", "temp"]
+
+
+def test_missing_split_names_the_split_and_uri(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "same", "eval": "same"}, span=2)
+    with pytest.raises(ValueError, match=r"baseline_statistics: split 'eval' not in .*s1"):
+        drift_validator.test_call(statistics=current, baseline_statistics=previous, schema=schema,
+                                  drift_report=report, split="eval")
+
+
+def test_unreadable_statistics_name_the_file(tmp_path, schema, report):
+    current = stats_artifact(tmp_path, "s2", {"train": "same"}, span=2)
+    with open(os.path.join(current.uri, "Split-train", "FeatureStats.pb"), "wb") as f:
+        f.write(b"not a proto")
+    with pytest.raises(ValueError, match=r"statistics: cannot read .*Split-train/FeatureStats.pb"):
+        drift_validator.test_call(statistics=current, schema=schema, drift_report=report)
+
+
+def test_node_records_every_parameter_and_the_version():
+    stats = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics)
+    schema = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Schema)
+    node = DriftValidator(statistics=stats, schema=schema)
+    assert node.id == "DriftValidator"
+    assert node.exec_properties == PARAMETER_DEFAULTS
+    assert node.exec_properties["component_version"] == COMPONENT_VERSION
+    assert "baseline_statistics" not in node.inputs
+    assert node.outputs["drift_report"].type is DriftReport
+    overridden = DriftValidator(statistics=stats, schema=schema, baseline_statistics=stats, split="eval")
+    assert overridden.exec_properties["split"] == "eval"
+    assert "baseline_statistics" in overridden.inputs
