@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 import urllib.parse
 from typing import Callable, Optional, TypeVar, Union
@@ -41,6 +42,32 @@ _TRANSIENT_MARKERS = (
     "Deadlock found",
     "Lock wait timeout",
 )
+
+
+_PASSWORD_RE = re.compile(r'(password\s*[:=]\s*)("(?:[^"\\]|\\.)*"|\S+)')
+
+
+class _RedactPasswords(logging.Filter):
+    """Scrubs ``password: "..."`` from log records (MLMD logs its ConnectionConfig at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        if "password" in message:
+            record.msg, record.args = _PASSWORD_RE.sub(r'\1"***"', message), ()
+        return True
+
+
+_FILTER = _RedactPasswords()
+
+
+def _install_log_redaction() -> None:
+    for name in ("absl", "ml_metadata", "tfx", ""):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class MetadataSpecError(ValueError):
@@ -70,6 +97,7 @@ def connection_config(
     config = metadata_store_pb2.ConnectionConfig()
     config.retry_options.max_num_retries = max_num_retries
     if is_mysql_spec(spec):
+        _install_log_redaction()
         config.mysql.CopyFrom(_mysql_config(spec, password_env))
         return config
     if "://" in spec and not spec.startswith("sqlite://"):
@@ -188,8 +216,12 @@ def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
     try:
         return with_retry(lambda: metadata_store.MetadataStore(config), attempts=attempts,
                           what=f"opening {redact(config)}")
-    except mlmd_errors.StatusError as e:
-        raise RuntimeError(f"cannot open metadata store {redact(config)}: {e}") from None
+    except (mlmd_errors.StatusError, RuntimeError) as e:
+        hint = ""
+        if config.HasField("mysql"):
+            hint = (f" (check that the server is up at {config.mysql.host}:{config.mysql.port}, the user "
+                    f"{config.mysql.user!r}, the database and ${PASSWORD_ENV})")
+        raise RuntimeError(f"cannot open metadata store {redact(config)}: {e}{hint}") from None
 
 
 def prepare_store(spec: Union[str, metadata_store_pb2.ConnectionConfig]) -> metadata_store_pb2.ConnectionConfig:

@@ -98,7 +98,7 @@ class SyntheticPipeline:
                  params: Dict, outputs_fn, use_cache: bool, state=None) -> Dict[str, List[int]]:
         """One node: CACHED execution re-linking earlier outputs, or a new COMPLETE one."""
         key = json.dumps([node, inputs, params], sort_keys=True, default=str)
-        cached = self._cache.get(key) if use_cache else None
+        cached = self._cache.get(key) if use_cache and state is None else None
         e = pb.Execution(type_id=self._exec_types[node], name=str(uuid.uuid4()))
         for k, v in params.items():
             _set(e.custom_properties, k, v if not isinstance(v, dict) else json.dumps(v, sort_keys=True))

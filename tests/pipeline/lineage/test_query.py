@@ -1,0 +1,188 @@
+"""Lineage questions over synthetic TFX-shaped stores (written through the MLMD API), SQLite and MariaDB."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import metadata
+from pipeline.lineage import query, render
+from pipeline.lineage.cli import lineage
+from pipeline.lineage.naive import collect_naive
+from pipeline.lineage.synthetic import SyntheticPipeline
+from tests.pipeline.lineage.conftest import BACKENDS
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request, tmp_path_factory):
+    """Six runs: r2 fully cached, r4 fails validation, r5 re-trains span 2 (served), r6 fails in Trainer."""
+    if request.param == "sqlite":
+        spec = str(tmp_path_factory.mktemp("lineage") / "metadata.sqlite")
+    else:
+        spec = request.getfixturevalue("mariadb_server").new_database("lineage")
+    store = metadata.open_store(spec)
+    p = SyntheticPipeline(store)
+    runs = {
+        "r1": p.run(1, "r1", auc=0.70),
+        "r2": p.run(1, "r2", auc=0.70),
+        "r3": p.run(2, "r3", auc=0.80, epochs=5),
+        "r4": p.run(3, "r4", auc=0.50, anomalies=True, drift_ok=False),
+        "r5": p.run(2, "r5", auc=0.75, epochs=7, code_version="def456"),
+        "r6": p.run(3, "r6", fail_at="Trainer"),
+    }
+    return spec, store, runs
+
+
+def _spans_of_examples(result):
+    return sorted(e["span"] for e in result["examples"])
+
+
+def test_trace_served_model(world):
+    _, store, runs = world
+    t = query.trace(store, "served")
+    assert t["target"]["id"] == runs["r5"]["pushed_model"]
+    assert t["serving"] is True
+    assert t["model"]["id"] == runs["r5"]["model"]
+    assert t["spans"] == [2] and t["training_spans"] == [2]
+    assert [e["id"] for e in t["examples"]] == runs["r3"]["examples"]  # r5 re-used r3's (cached) examples
+    assert t["runs"] == ["r5"]
+    assert t["pipeline"] == "flight_delay"
+    assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 7
+    assert t["trainer"]["code_version"] == "def456"
+    assert t["trainer"]["module_file"] == "/src/pipeline/trainer.py"
+    assert t["metrics"]["auc"] == pytest.approx(0.75)
+    assert t["blessed"] is True
+    assert t["pushed"]["pushed"] is True and t["pushed"]["version"]
+    verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
+    assert verdicts == {"ExampleValidator": True, "DriftValidator": True, "Evaluator": True}
+    data_validators = [v for v in t["validators"] if v["node"] != "Evaluator"]
+    assert all(v["runs"] == ["r3"] for v in data_validators)  # cached in r5: the verdict is r3's
+    assert [b["id"] for b in t["baseline_models"]] == [runs["r3"]["model"]]
+    # neither cache hits nor the baseline model's own lineage
+    assert all(e["state"] != "CACHED" for e in t["executions"])
+    assert runs["r1"]["examples"][0] not in {int(n["id"][1:]) for n in t["graph"]["nodes"] if n["id"][0] == "a"}
+    assert {e["node"] for e in t["executions"]} == {
+        "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DriftValidator",
+        "Trainer", "Evaluator", "Pusher"}
+
+
+def test_trace_failed_model_by_id_and_latest(world):
+    _, store, runs = world
+    t = query.trace(store, runs["r4"]["model"])
+    assert t["target"]["type"] == "Model" and t["serving"] is False
+    assert t["spans"] == [3]
+    assert t["blessed"] is False
+    verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
+    assert verdicts["ExampleValidator"] is False and verdicts["DriftValidator"] is False
+    assert query.trace(store, "latest")["model"]["id"] == runs["r5"]["model"]
+
+
+@pytest.mark.parametrize("ref", ["served", "latest"])
+def test_lineage_api_and_naive_walk_agree(world, ref):
+    _, store, _ = world
+    assert query.trace(store, ref) == query.trace(store, ref, collector=collect_naive)
+
+
+@pytest.mark.parametrize("span", [1, 2, 3])
+def test_impact_api_and_naive_walk_agree(world, span):
+    _, store, _ = world
+    assert query.impact(store, span) == query.impact(store, span, collector=collect_naive)
+
+
+def test_impact_of_span(world):
+    _, store, runs = world
+    i2 = query.impact(store, "2")
+    models = {m["artifact"]: m for m in i2["models"]}
+    assert set(models) == {runs["r3"]["model"], runs["r5"]["model"]}
+    assert i2["serving"] is True
+    assert models[runs["r5"]["model"]]["serving"] is True
+    assert models[runs["r3"]["model"]]["serving"] is False
+    assert [p["pushed"] for p in models[runs["r3"]["model"]]["pushes"]] == [True]
+    i1 = query.impact(store, "span:1")
+    assert [m["artifact"] for m in i1["models"]] == [runs["r1"]["model"]]  # not r3's (r1 is only its baseline)
+    assert i1["serving"] is False
+    i3 = query.impact(store, 3)
+    assert [m["artifact"] for m in i3["models"]] == [runs["r4"]["model"]]
+    assert [p["pushed"] for p in i3["models"][0]["pushes"]] == [False]
+    assert {v["node"]: v["blessed"] for v in i3["validators"]}["ExampleValidator"] is False
+
+
+def test_impact_of_artifact_id_and_errors(world):
+    _, store, runs = world
+    i = query.impact(store, f"id:{runs['r3']['model']}")
+    assert [m["artifact"] for m in i["models"]] == [runs["r3"]["model"]]
+    with pytest.raises(query.LineageError, match=r"no Examples artifact with span 99 .*known spans: \[1, 2, 3\]"):
+        query.impact(store, 99)
+    with pytest.raises(query.LineageError, match="bad data reference"):
+        query.impact(store, "januray")
+
+
+def test_runs_history(world):
+    _, store, runs = world
+    rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
+    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6"]
+    assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (8, 0)
+    assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (0, 8)
+    assert (rows["r5"]["executed"], rows["r5"]["cached"]) == (3, 5)
+    assert rows["r2"]["pushed"]["cached"] is True
+    assert rows["r4"]["pushed"] is None and rows["r4"]["verdicts"]["ExampleValidator"] is False
+    assert rows["r5"]["pushed"]["artifact"] == runs["r5"]["pushed_model"]
+    assert rows["r3"]["metrics"]["auc"] == pytest.approx(0.8)
+    assert rows["r6"]["failed"] == ["Trainer"]
+    assert [r["spans"] for r in rows.values()] == [[1], [1], [2], [3], [2], [3]]
+    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r5", "r6"]
+    assert len(query.runs(store, pipeline="flight_delay")["runs"]) == 6
+    with pytest.raises(query.LineageError, match="no pipeline 'nope'"):
+        query.runs(store, pipeline="nope")
+
+
+def test_diff(world):
+    _, store, runs = world
+    d = query.diff(store, "r3", "r5")
+    assert "param custom_config.hparams.epochs" in d["changed"]
+    assert "spans" not in d["changed"] and "schema" not in d["changed"]
+    d = query.diff(store, "r1", "r4")
+    assert "spans" in d["changed"] and "verdict ExampleValidator" in d["changed"]
+    # models resolve to the runs that trained them
+    d = query.diff(store, str(runs["r3"]["model"]), "served")
+    assert (d["a"]["run_id"], d["b"]["run_id"]) == ("r3", "r5")
+    with pytest.raises(query.LineageError, match="neither a pipeline run id nor a model reference"):
+        query.diff(store, "r1", "no-such-run")
+
+
+def test_renderers(world):
+    _, store, _ = world
+    t = query.trace(store)
+    dot = render.to_dot(t["graph"])
+    assert dot.startswith("digraph") and dot.count("->") == len(t["graph"]["edges"])
+    page = render.to_html(t, "trace")
+    assert "<svg" in page and page.count("<rect") == len(t["graph"]["nodes"])
+    assert "Examples span 2" in page
+    assert "Validators" in render.to_text(t)
+    json.loads(render.to_json(query.runs(store)))
+
+
+def test_cli(world, tmp_path):
+    spec, _, runs = world
+    runner = CliRunner()
+    r = runner.invoke(lineage, ["trace", "--metadata", spec, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["spans"] == [2]
+    r = runner.invoke(lineage, ["impact", "2", "--metadata", spec])
+    assert r.exit_code == 0 and "serving now: model #%d" % runs["r5"]["model"] in r.output
+    r = runner.invoke(lineage, ["runs", "--metadata", spec])
+    assert r.exit_code == 0 and "r6" in r.output and "0/8" in r.output
+    r = runner.invoke(lineage, ["diff", "r3", "r5", "--metadata", spec])
+    assert r.exit_code == 0 and "custom_config.hparams.epochs" in r.output
+    out = tmp_path / "t.html"
+    r = runner.invoke(lineage, ["trace", "--metadata", spec, "--format", "html", "-o", str(out)])
+    assert r.exit_code == 0 and "<svg" in out.read_text()
+    r = runner.invoke(lineage, ["trace", "424242", "--metadata", spec])
+    assert r.exit_code == 1 and "no artifact with id 424242" in r.output
+
+
+def test_cli_missing_store_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(lineage, ["runs", "--metadata", str(tmp_path / "none.sqlite")])
+    assert r.exit_code == 1 and "does not exist" in r.output
+    assert not (tmp_path / "none.sqlite").exists()
+    r = CliRunner().invoke(lineage, ["runs", "--metadata", "mysql://u:topsecret@h/db"])
+    assert r.exit_code == 1 and "topsecret" not in r.output
