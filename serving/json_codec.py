@@ -314,7 +314,8 @@ def _scalar_json(v, kind: str, as_bytes: bool) -> str:
     raise errors.invalid_argument(f"Failed to write JSON value for tensor type: {kind}")
 
 
-def _array_json(array: np.ndarray, as_bytes: bool) -> str:
+def _array_json(array, as_bytes: bool, dtype=None) -> str:
+    array = np.asarray(array, dtype=dtype)
     kind = array.dtype.kind
     if array.ndim == 0:
         return _scalar_json(array[()], kind, as_bytes)
@@ -350,10 +351,12 @@ def encode_predict(outputs: dict, fmt: str) -> str:
         batch = array.shape[0]
     if len(names) == 1:
         n = names[0]
-        return '{"predictions": [' + ", ".join(_array_json(outputs[n][i], as_bytes[n]) for i in range(batch)) + "]}"
+        return '{"predictions": [' + ", ".join(_array_json(outputs[n][i], as_bytes[n], outputs[n].dtype)
+                                             for i in range(batch)) + "]}"
     rows = []
     for i in range(batch):
-        rows.append("{" + ", ".join(json.dumps(n) + ": " + _array_json(outputs[n][i], as_bytes[n]) for n in names) + "}")
+        rows.append("{" + ", ".join(json.dumps(n) + ": " + _array_json(outputs[n][i], as_bytes[n], outputs[n].dtype)
+                                    for n in names) + "}")
     return '{"predictions": [' + ", ".join(rows) + "]}"
 
 

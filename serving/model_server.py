@@ -181,9 +181,11 @@ class ModelServer:
         if args.model_config_file and args.model_config_file_poll_wait_seconds > 0:
             threading.Thread(target=self._poll_config_file, name="config-poller", daemon=True).start()
 
-        options = [("grpc.max_receive_message_length", INT32_MAX),
-                   ("grpc.max_send_message_length", INT32_MAX)]
-        options += parse_grpc_channel_arguments(args.grpc_channel_arguments)
+        # Like the binary: messages up to INT32_MAX unless --grpc_channel_arguments says otherwise.
+        options = parse_grpc_channel_arguments(args.grpc_channel_arguments)
+        given = {key for key, _ in options}
+        options += [(key, INT32_MAX) for key in ("grpc.max_receive_message_length",
+                                                 "grpc.max_send_message_length") if key not in given]
         workers = args.grpc_max_threads or max(8, 4 * (os.cpu_count() or 1))
         self._grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers,
                                                                    thread_name_prefix="grpc"),

@@ -38,7 +38,6 @@ def write_contract_model(export_dir: str, bias: float = 0.0, warmup_requests: in
 
     model = Model()
     raw_spec = {k: tf.TensorSpec([None], _dtype(tf, k), name=k) for k in features.FEATURE_KEYS}
-    default = tf.function(lambda **f: model._score(f), input_signature=None)
     serving_default = tf.function(lambda **kw: model._score(kw)).get_concrete_function(**raw_spec)
 
     feature_spec = {k: tf.io.FixedLenFeature([], _dtype(tf, k), default_value=(
@@ -49,7 +48,6 @@ def write_contract_model(export_dir: str, bias: float = 0.0, warmup_requests: in
     def serving_tf_example(examples):
         return model._score(tf.io.parse_example(examples, feature_spec))
 
-    del default
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(export_dir)))
     tf.saved_model.save(model, tmp, signatures={
         features.SERVING_SIGNATURE: serving_default,
@@ -106,7 +104,7 @@ def write_warmup(export_dir: str, count: int) -> str:
 
 
 def write_tf1_classify_regress_model(export_dir: str) -> str:
-    """TF1 SavedModel: classify (classes "neg"/"pos", scores), regress (2x+1) and predict (y=2x+1)."""
+    """TF1 SavedModel: classify (classes "neg"/"pos", scores), regress (2x+1), predict (y=2x+1, sign)."""
     import tensorflow as tf
     v1 = tf.compat.v1
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(export_dir)))
@@ -122,12 +120,13 @@ def write_tf1_classify_regress_model(export_dir: str) -> str:
         classes = tf.tile(tf.constant([["neg", "pos"]]), [tf.shape(x)[0], 1])
         x_raw = v1.placeholder(tf.float32, [None, 1], name="x")
         y_raw = tf.identity(2.0 * x_raw + 1.0, name="y")
+        sign = tf.where(x_raw[:, 0] >= 0.0, "pos", "neg")
         with v1.Session(graph=graph) as sess:
             builder = v1.saved_model.Builder(tmp)
             builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
                 "classify_x": v1.saved_model.classification_signature_def(serialized, classes, scores),
                 "regress_x": v1.saved_model.regression_signature_def(serialized, y),
-                "serving_default": v1.saved_model.predict_signature_def({"x": x_raw}, {"y": y_raw}),
+                "serving_default": v1.saved_model.predict_signature_def({"x": x_raw}, {"y": y_raw, "sign": sign}),
             })
             builder.save()
     os.rename(tmp, export_dir)

@@ -1,0 +1,10 @@
+"""`python -m serving ...`: the serving CLI (serve, predict, status, promote, rollback, label)."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from serving.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Click CLI around the model server and the clients (`python -m serving --help`)."""
+import json
+import os
+import shutil
+import sys
+
+import click
+
+from serving import client as serving_client
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_NAME = "flight_delay"  # pipeline.runner.MODEL_NAME
+DEFAULT_PUSH_DIR = os.path.join(REPO_ROOT, "outputs", "serving_model", MODEL_NAME)
+
+
+@click.group()
+def main():
+    """Serve pushed flight-delay models with TF Serving's API and talk to a running server."""
+
+
+@main.command()
+@click.option("--model-base-path", default=DEFAULT_PUSH_DIR, show_default=True,
+              help="Push directory (numeric version sub-directories); the latest version is served.")
+@click.option("--model-name", default=MODEL_NAME, show_default=True)
+@click.option("--model-config-file", default="", help="ModelServerConfig text file (overrides the two above).")
+@click.option("--port", default=8500, show_default=True, help="gRPC port.")
+@click.option("--rest-api-port", default=8501, show_default=True, help="REST port (0 = off).")
+@click.option("--bind-address", default="127.0.0.1", show_default=True)
+@click.option("--monitoring-config-file", default="", help="MonitoringConfig text file (Prometheus).")
+@click.option("--binary", type=click.Choice(["auto", "local", "tensorflow_model_server"]), default="auto",
+              show_default=True, help="auto: the real binary when it is on PATH, else the local server.")
+def serve(model_base_path, model_name, model_config_file, port, rest_api_port, bind_address,
+          monitoring_config_file, binary):
+    """Serve the latest pushed model of a push directory (blocks; Ctrl-C stops)."""
+    from serving.server_core import list_versions
+    if not model_config_file:
+        versions = list_versions(model_base_path)
+        if not versions:
+            raise click.ClickException(
+                f"no numeric model version under {model_base_path!r}: run the pipeline (make run) or pass"
+                f" --model-base-path")
+        click.echo(f"Serving {model_name} version {versions[-1]} from {model_base_path}", err=True)
+    flags = [f"--port={port}", f"--rest_api_port={rest_api_port}"]
+    flags += ([f"--model_config_file={model_config_file}"] if model_config_file
+              else [f"--model_name={model_name}", f"--model_base_path={os.path.abspath(model_base_path)}"])
+    if monitoring_config_file:
+        flags.append(f"--monitoring_config_file={monitoring_config_file}")
+    real = shutil.which(os.environ.get("TF_SERVING_BINARY", "tensorflow_model_server"))
+    if binary == "tensorflow_model_server" or (binary == "auto" and real):
+        if not real:
+            raise click.ClickException("tensorflow_model_server is not on PATH")
+        os.execv(real, [real] + flags)
+    from serving import model_server
+    sys.exit(model_server.main(flags + [f"--bind_address={bind_address}"]))
+
+
+def _rows(csv_path, json_path, limit):
+    if bool(csv_path) == bool(json_path):
+        raise click.UsageError("give exactly one of --csv or --json")
+    path = csv_path or json_path
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    try:
+        rows = (serving_client.rows_from_csv(text, limit) if csv_path
+                else serving_client.rows_from_json(text)[:limit or None])
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    if not rows:
+        raise click.ClickException(f"{path}: no rows")
+    return rows
+
+
+def _fail(exc):
+    raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--csv", "csv_path", help="CSV with the contract's feature columns (a span file works; '-' = stdin).")
+@click.option("--json", "json_path", help="JSON object / list of objects / {\"instances\": [...]}.")
+@click.option("--rows", "limit", default=10, show_default=True, help="Predict at most this many rows (0 = all).")
+@click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
+@click.option("--examples/--raw-features", default=False,
+              help="Send tf.Examples to serving_tf_example instead of raw features to serving_default.")
+@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501/8500).")
+@click.option("--model-name", default=MODEL_NAME, show_default=True)
+@click.option("--version", type=int, default=None)
+@click.option("--label", default=None)
+def predict(csv_path, json_path, limit, protocol, examples, server, model_name, version, label):
+    """Predict late_probability for CSV/JSON rows; prints one JSON line per row."""
+    from pipeline import features
+    rows = _rows(csv_path, json_path, limit)
+    try:
+        if protocol == "rest":
+            rest = serving_client.RestClient(server or "http://127.0.0.1:8501", model_name)
+            if examples:
+                import base64
+                instances = [{"b64": base64.b64encode(serving_client.example_from_row(r).SerializeToString())
+                              .decode()} for r in rows]
+                answer = rest.predict(instances=instances, signature_name=features.EXAMPLES_SIGNATURE,
+                                      version=version, label=label)
+            else:
+                answer = rest.predict(instances=rows, version=version, label=label)
+            probabilities = answer["predictions"]
+        else:
+            grpc_client = serving_client.GrpcClient(server or "127.0.0.1:8500", model_name)
+            outputs = (grpc_client.predict_examples(rows, version, label) if examples else
+                       grpc_client.predict(serving_client.columns_from_rows(rows), version=version, label=label))
+            probabilities = outputs[features.PREDICTION_KEY].tolist()
+    except serving_client.ServingClientError as exc:
+        _fail(exc)
+    for row, p in zip(rows, probabilities):
+        p = p[features.PREDICTION_KEY] if isinstance(p, dict) else p
+        click.echo(json.dumps({features.PREDICTION_KEY: p, "late": int(p >= features.DECISION_THRESHOLD),
+                               "carrier": row["carrier"], "flight": row["flight"]}))
+
+
+@main.command()
+@click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
+@click.option("--server", default=None, help="REST base URL or gRPC host:port.")
+@click.option("--model-name", default=MODEL_NAME, show_default=True)
+@click.option("--metadata", is_flag=True, help="Print the signature metadata instead of the version status.")
+def status(protocol, server, model_name, metadata):
+    """Version states (or metadata) of a served model."""
+    from google.protobuf import json_format
+    try:
+        if protocol == "rest":
+            rest = serving_client.RestClient(server or "http://127.0.0.1:8501", model_name)
+            answer = rest.metadata() if metadata else rest.status()
+        else:
+            grpc_client = serving_client.GrpcClient(server or "127.0.0.1:8500", model_name)
+            answer = json_format.MessageToDict(
+                grpc_client.metadata() if metadata else grpc_client.status(), preserving_proto_field_name=True)
+    except serving_client.ServingClientError as exc:
+        _fail(exc)
+    click.echo(json.dumps(answer, indent=1))
+
+
+def _apply(config_path, model_name, server, change):
+    """Rewrite models.config with `change` and make the server reload it (HandleReloadConfigRequest)."""
+    try:
+        config = serving_client.read_model_config(config_path)
+        result = change(config)
+    except (OSError, ValueError) as exc:
+        _fail(f"{config_path}: {exc}")
+    if server:
+        try:
+            serving_client.GrpcClient(server, model_name).reload_config(config)
+        except serving_client.ServingClientError as exc:
+            _fail(f"server {server} rejected the new config (file left unchanged): {exc}")
+    serving_client.write_model_config(config_path, config)
+    return result
+
+
+_config_opt = click.option("--config", "config_path", required=True, help="models.config (ModelServerConfig text).")
+_server_opt = click.option("--server", default="127.0.0.1:8500", show_default=True,
+                           help="gRPC host:port to reload ('' = only rewrite the file).")
+_model_opt = click.option("--model-name", default=MODEL_NAME, show_default=True)
+
+
+@main.command()
+@_config_opt
+@_server_opt
+@_model_opt
+def promote(config_path, server, model_name):
+    """Point 'stable' at the 'canary' version."""
+    old, new = _apply(config_path, model_name, server, lambda c: serving_client.promote(c, model_name))
+    click.echo(f"{model_name}: stable {old} -> {new}")
+
+
+@main.command()
+@_config_opt
+@_server_opt
+@_model_opt
+@click.option("--to-version", type=int, default=None, help="Default: the newest version older than stable.")
+def rollback(config_path, server, model_name, to_version):
+    """Point 'stable' back at an older version."""
+    old, new = _apply(config_path, model_name, server,
+                      lambda c: serving_client.rollback(c, model_name, to_version))
+    click.echo(f"{model_name}: stable {old} -> {new}")
+
+
+@main.command()
+@_config_opt
+@_server_opt
+@_model_opt
+@click.argument("label")
+@click.argument("version", type=int)
+def label(config_path, server, model_name, label, version):
+    """Point LABEL, for example canary, at VERSION (loading VERSION first if the policy lacks it)."""
+    config = serving_client.read_model_config(config_path)
+    model = serving_client.find_model(config, model_name)
+    policy = model.model_version_policy
+    if server and policy.WhichOneof("policy_choice") == "specific" and version not in policy.specific.versions:
+        # TF Serving only accepts labels on AVAILABLE versions: load the version, wait, then label it.
+        _apply(config_path, model_name, server,
+               lambda c: serving_client.find_model(c, model_name).model_version_policy.specific.versions.append(version))
+        _wait_available(server, model_name, version)
+    _apply(config_path, model_name, server, lambda c: serving_client.set_label(c, model_name, label, version))
+    click.echo(f"{model_name}: {label} -> {version}")
+
+
+def _wait_available(server, model_name, version, timeout=120.0):
+    import time
+    grpc_client = serving_client.GrpcClient(server, model_name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            states = grpc_client.status(version).model_version_status
+            if states and states[0].state == 30:  # AVAILABLE
+                return
+            if states and states[0].state == 50:  # END
+                _fail(f"version {version} of {model_name} failed to load: {states[0].status.error_message}")
+        except serving_client.ServingClientError:
+            pass
+        time.sleep(0.5)
+    _fail(f"version {version} of {model_name} did not become AVAILABLE within {timeout:.0f}s")

@@ -1,0 +1,84 @@
+"""Fixtures: tiny real SavedModels (built once per session) and model servers as subprocesses."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.serving import saved_models  # noqa: E402
+from tests.serving.server_process import ServerProcess  # noqa: E402
+
+MAX_BYTES = 1 << 20  # request size limit given to the servers under test
+BIAS = {1: -0.5, 2: 0.7, 3: 1.5}
+
+
+class ModelLibrary:
+    """Pre-built model versions; `push()` copies one into a base path atomically (tmp dir + rename)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.contract = {v: saved_models.write_contract_model(os.path.join(root, f"contract-{v}"), bias=b,
+                                                              warmup_requests=2 if v == 1 else 0)
+                         for v, b in BIAS.items()}
+        self.tf1 = saved_models.write_tf1_classify_regress_model(os.path.join(root, "tf1"))
+        self._loaded = {}
+
+    def push(self, source: str, base_path: str, version: int) -> str:
+        os.makedirs(base_path, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".push-", dir=base_path)
+        shutil.rmtree(tmp)
+        shutil.copytree(source, tmp)
+        target = os.path.join(base_path, str(version))
+        os.rename(tmp, target)
+        return target
+
+    def expected(self, version: int, rows: list) -> list:
+        """late_probability computed in-process by the same SavedModel (the reference answer)."""
+        import tensorflow as tf
+        from pipeline import features
+        if version not in self._loaded:
+            self._loaded[version] = tf.saved_model.load(self.contract[version])
+        fn = self._loaded[version].signatures[features.SERVING_SIGNATURE]
+        inputs = {k: tf.constant([r[k] for r in rows], dtype=saved_models._dtype(tf, k))
+                  for k in features.FEATURE_KEYS}
+        return fn(**inputs)[features.PREDICTION_KEY].numpy().tolist()
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory):
+    return ModelLibrary(str(tmp_path_factory.mktemp("model_library")))
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """start_server(flags, models, local_flags=()) -> started ServerProcess; always stopped."""
+    servers = []
+
+    def start(flags, models, local_flags=(), rest=True):
+        server = ServerProcess(str(tmp_path), flags, local_flags, rest)
+        servers.append(server)
+        return server.start(models)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def write_config(path: str, models: dict) -> str:
+    """models: name -> (base_path, policy text or '', {label: version})."""
+    parts = ["model_config_list {"]
+    for name, (base_path, policy, labels) in models.items():
+        parts.append(f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow"')
+        if policy:
+            parts.append(f"    model_version_policy {{ {policy} }}")
+        for label, version in labels.items():
+            parts.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        parts.append("  }")
+    parts.append("}")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(parts) + "\n")
+    return path
