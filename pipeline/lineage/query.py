@@ -20,6 +20,9 @@ UP, DOWN = "up", "down"
 MAX_HOPS = 100  # MLMD's cap
 _MAX_START = 100  # MLMD's cap on starting nodes per query
 BASELINE_KEYS = ("baseline_model",)
+# Everything but attributions (artifact -> every run context that touched it; large and unused).
+_FIELDS = ("artifacts", "executions", "contexts", "events", "associations",
+           "artifact_types", "execution_types", "context_types")
 Collector = Callable[..., R.Graph]  # (store, artifact_ids, direction, max_hops=MAX_HOPS) -> Graph
 SIDE_HOPS = 4  # examples -> StatisticsGen -> statistics -> validator -> verdict
 
@@ -41,7 +44,7 @@ def collect_api(store: mlmd.MetadataStore, artifact_ids: Sequence[int], directio
             ending_executions=Options.EndingNodes(filter_query="last_known_state = CACHED"),
             max_num_hops=max_hops,
             direction=Options.UPSTREAM if direction == UP else Options.DOWNSTREAM)
-        parts.append(store.get_lineage_subgraph(opts))
+        parts.append(store.get_lineage_subgraph(opts, field_mask_paths=_FIELDS))
     merged = metadata_store_pb2.LineageGraph()
     for p in parts:
         merged.MergeFrom(p)

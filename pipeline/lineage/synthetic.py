@@ -75,6 +75,9 @@ class SyntheticPipeline:
         self.pipeline_ctx = self._context(R.PIPELINE_CONTEXT, pipeline_name)
         self._node_ctx = {n: self._context(R.NODE_CONTEXT, f"{pipeline_name}.{n}") for n in NODE_TYPES}
         self._cache: Dict[str, Dict] = {}
+        self._blessed_models: List[int] = [
+            R.prop(b, "current_model_id") for b in store.get_artifacts_by_type(R.MODEL_BLESSING)
+            if R.prop(b, "blessed") == 1]
         self._n = 0
 
     def _context(self, type_name: str, name: str) -> int:
@@ -224,12 +227,13 @@ class SyntheticPipeline:
                       {"pushed": int(blessed), **({"pushed_version": version,
                                                    "pushed_destination": f"/serving/flight_delay/{version}"}
                                                   if blessed else {})})]})
+        if blessed:
+            self._blessed_models.append(model)
         out.update({"model": model, "baseline": baseline, "blessed": blessed,
                     "pushed_model": pu["pushed_model"][0] if pu else None})
         return out
 
     def _latest_blessed_model(self, exclude: int) -> Optional[int]:
-        blessings = self.store.get_artifacts_by_type(R.MODEL_BLESSING)
-        ids = [R.prop(b, "current_model_id") for b in blessings if R.prop(b, "blessed") == 1]
-        ids = [i for i in ids if i and i != exclude]
+        """Like TFX's latest-blessed-model resolver (remembers this writer's blessings)."""
+        ids = [m for m in self._blessed_models if m != exclude]
         return max(ids) if ids else None
