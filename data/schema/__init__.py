@@ -1,0 +1,1 @@
+"""Curated schema artifact (schema.pbtxt); a package only so that installs ship the file."""
