@@ -8,4 +8,5 @@ class DriftReport(tfx.dsl.Artifact):
     Custom properties: blessed (1/0), verdict, drifted_features, blocking_drift, ...
     """
 
-    TYPE_NAME = "DriftReport"
+    # "<namespace>.<Name>": the form KubeflowV2DagRunner requires of custom artifact type names.
+    TYPE_NAME = "flightdelay.DriftReport"

@@ -209,3 +209,34 @@ def test_logic_module_does_not_import_tfx():
             "assert not loaded, loaded")
     env = dict(os.environ, PYTHONPATH=REPO)
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env, timeout=300)
+
+
+def _fixture_span_stats(span):
+    import pandas as pd  # pylint: disable=import-outside-toplevel
+    from pipeline import features  # pylint: disable=import-outside-toplevel
+    path = os.path.join(REPO, "tests", "fixtures", "spans", f"span-{span}", "flights.csv")
+    frame = pd.read_csv(path, dtype={c: "float32" for c in features.WEATHER_FEATURES})
+    return tfdv.generate_statistics_from_dataframe(frame)
+
+
+def test_defaults_with_curated_schema_pass_adjacent_real_months():
+    """The shipped defaults on the real 1,500-row fixture spans (Jan, Feb, Mar 2013) and the curated
+    schema: normal month-to-month change must not stop training."""
+    curated = tfdv.load_schema_text(os.path.join(REPO, "data", "schema", "schema.pbtxt"))
+    stats = {span: _fixture_span_stats(span) for span in (1, 2, 3)}
+    for span in (2, 3):
+        report = drift.validate_drift(stats[span], stats[span - 1], curated, DEFAULT)
+        assert report["blessed"] == 1, report["summary"]
+        assert all(f["distance"] is not None for f in report["features"])
+        assert by_feature(report)["carrier"]["comparator"] == drift.L_INFTY
+    # ...while a broken span (all flights of one carrier relabelled) is stopped.
+    broken = statistics_pb2.DatasetFeatureStatisticsList()
+    broken.CopyFrom(stats[3])
+    carrier = next(f for f in broken.datasets[0].features if f.path.step[0] == "carrier")
+    top = carrier.string_stats.rank_histogram.buckets[0]
+    for value in carrier.string_stats.top_values:
+        if value.value == top.label:
+            value.value = "ZZ"
+    top.label = "ZZ"
+    report = drift.validate_drift(broken, stats[2], curated, DEFAULT)
+    assert report["blessed"] == 0 and report["blocking_drift"] == ["carrier"]

@@ -14,7 +14,7 @@ from tfx import v1 as tfx
 from tfx.orchestration import metadata
 
 from components.drift_validator import DriftReport, DriftValidator
-from components.drift_validator.resolver import previous_span_statistics
+from components.drift_validator.resolver import latest_statistics_resolver, previous_span_statistics
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 PIPELINE_NAME = "drift-e2e"
@@ -34,21 +34,27 @@ def _stats_dir(root, fixture):
     return os.path.join(root, fixture)
 
 
-def _pipeline(tmp_path, span, stats_uri, schema_uri):
+def _pipeline(tmp_path, span, stats_uri, schema_uri, baseline_mode):
     stats = tfx.dsl.Importer(
         source_uri=stats_uri, artifact_type=tfx.types.standard_artifacts.ExampleStatistics,
         properties={"span": span, "split_names": '["train"]'}).with_id("statistics_importer")
     schema = tfx.dsl.Importer(
         source_uri=schema_uri, artifact_type=tfx.types.standard_artifacts.Schema).with_id("schema_importer")
+    extra = []
+    if baseline_mode == "resolver_function":
+        baseline = previous_span_statistics(stats.outputs["result"])
+    else:  # the Vertex-compatible Resolver node, run before the statistics producer
+        resolver = latest_statistics_resolver(stats, output_key="result")
+        stats.add_upstream_node(resolver)
+        baseline = resolver.outputs["statistics"]
+        extra = [resolver]
     validator = DriftValidator(
-        statistics=stats.outputs["result"],
-        baseline_statistics=previous_span_statistics(stats.outputs["result"]),
-        schema=schema.outputs["result"])
+        statistics=stats.outputs["result"], baseline_statistics=baseline, schema=schema.outputs["result"])
     with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         marker = gated_marker(report=validator.outputs["drift_report"])
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME, pipeline_root=str(tmp_path / "root"),
-        components=[stats, schema, validator, marker],
+        components=extra + [stats, schema, validator, marker],
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(tmp_path / "mlmd.sqlite")))
 
@@ -58,7 +64,8 @@ def _executions(store, type_name):
 
 
 @pytest.mark.e2e
-def test_three_spans_lineage_and_cond_gating(tmp_path):
+@pytest.mark.parametrize("baseline_mode", ["resolver_function", "resolver_node"])
+def test_three_spans_lineage_and_cond_gating(tmp_path, baseline_mode):
     root = str(tmp_path / "stats")
     schema_dir = tmp_path / "schema"
     schema_dir.mkdir()
@@ -66,7 +73,7 @@ def test_three_spans_lineage_and_cond_gating(tmp_path):
     spans = {1: "base", 2: "same", 3: "drift_carrier"}
     for span, fixture in spans.items():
         tfx.orchestration.LocalDagRunner().run(
-            _pipeline(tmp_path, span, _stats_dir(root, fixture), str(schema_dir)))
+            _pipeline(tmp_path, span, _stats_dir(root, fixture), str(schema_dir), baseline_mode))
 
     config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite"))
     with metadata.Metadata(config) as m:
