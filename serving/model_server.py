@@ -175,6 +175,9 @@ class ModelServer:
             saved_model_tags=[t for t in args.saved_model_tags.split(",") if t],
             allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models)
         self._config_text = None
+        if args.model_config_file:
+            with open(args.model_config_file, encoding="utf-8") as handle:
+                self._config_text = handle.read()
         config = build_config(args)
         self.core.reload_config(config)
         self.core.start_polling()
@@ -202,15 +205,15 @@ class ModelServer:
     def _poll_config_file(self):
         from serving import protos
         path = self.args.model_config_file
-        last = None
+        last = self._config_text
         while not self._stop.wait(self.args.model_config_file_poll_wait_seconds):
             try:
                 with open(path, encoding="utf-8") as handle:
                     text = handle.read()
-                if last is not None and text != last:
+                if text != last:
+                    last = text  # a bad edit is reported once, not on every poll
                     log.info("Model config file %s changed, reloading", path)
                     self.core.reload_config(protos.model_server_config(path))
-                last = text
             except Exception:  # a bad edit keeps the current config
                 log.exception("Reloading model config file %s failed", path)
 
