@@ -85,7 +85,7 @@ def _format_column(name: str, values: pd.Series) -> list[str]:
     for value in values.tolist():
         if isinstance(value, str):
             cell = value
-        elif value is None or (isinstance(value, float) and math.isnan(value)):
+        elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             cell = ""
         elif isinstance(value, (bool, np.bool_)):
             raise ValueError(f"column {name!r}: boolean value {value!r}; write 0/1")
