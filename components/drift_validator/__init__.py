@@ -12,6 +12,8 @@ _LAZY = {
     "drift_validator": "components.drift_validator.component",
     "PARAMETER_DEFAULTS": "components.drift_validator.component",
     "DriftReport": "components.drift_validator.artifacts",
+    "previous_span_statistics": "components.drift_validator.resolver",
+    "latest_statistics_resolver": "components.drift_validator.resolver",
 }
 
 __all__ = sorted(_LAZY) + [

@@ -119,3 +119,33 @@ def test_three_spans_lineage_and_cond_gating(tmp_path, baseline_mode):
         assert len(completed) == 2
         marked = sorted(store.get_artifacts_by_type("String"), key=lambda a: a.id)
         assert len(marked) == 2
+
+
+@pytest.mark.e2e
+def test_component_version_is_part_of_the_cache_key(tmp_path):
+    schema_dir = tmp_path / "schema"
+    schema_dir.mkdir()
+    shutil.copy(os.path.join(FIXTURES, "schema.pbtxt"), schema_dir / "schema.pbtxt")
+    stats_uri = _stats_dir(str(tmp_path / "stats"), "base")
+    db = str(tmp_path / "mlmd.sqlite")
+
+    def run(**params):
+        stats = tfx.dsl.Importer(
+            source_uri=stats_uri, artifact_type=tfx.types.standard_artifacts.ExampleStatistics,
+            properties={"span": 1, "split_names": '["train"]'}).with_id("statistics_importer")
+        schema = tfx.dsl.Importer(source_uri=str(schema_dir),
+                                  artifact_type=tfx.types.standard_artifacts.Schema).with_id("schema_importer")
+        validator = DriftValidator(statistics=stats.outputs["result"], schema=schema.outputs["result"], **params)
+        tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+            pipeline_name="drift-cache", pipeline_root=str(tmp_path / "root"), enable_cache=True,
+            components=[stats, schema, validator],
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(db)))
+
+    run()
+    run()  # unchanged: served from the cache
+    run(component_version="bumped")  # what a version bump in constants.py does: executes again
+    with metadata.Metadata(tfx.orchestration.metadata.sqlite_metadata_connection_config(db)) as m:
+        states = [e.last_known_state for e in _executions(
+            m.store, DriftValidator.__module__ + "." + DriftValidator.__name__)]
+    E = metadata_store_pb2.Execution
+    assert states == [E.COMPLETE, E.CACHED, E.COMPLETE]
