@@ -81,15 +81,24 @@ def drift_validator(
     config = drift.DriftConfig.from_json(feature_thresholds, blocking_features, label_key,
                                          label_shift_threshold)
     current = load_split_statistics(statistics, split, "statistics")
+    current_span = _span(statistics)
+    baseline_span = _span(baseline_statistics) if baseline_statistics is not None else None
+    # A baseline of the same or a later span (e.g. the Resolver-node baseline on a re-run of a span)
+    # says nothing about drift since the previous span: it is ignored, and the report says so.
+    ignored = (baseline_span is not None and current_span is not None and baseline_span >= current_span)
     baseline = (load_split_statistics(baseline_statistics, split, "baseline_statistics")
-                if baseline_statistics is not None else None)
+                if baseline_statistics is not None and not ignored else None)
     report = drift.validate_drift(current, baseline, load_schema(schema), config)
+    if ignored:
+        report["summary"] = (f"Baseline statistics of span {baseline_span} ignored: not earlier than the "
+                             f"current span {current_span}. " + report["summary"])
     report.update(
+        baseline_ignored=ignored,
         split=split,
         statistics_uri=statistics.uri,
-        statistics_span=_span(statistics),
+        statistics_span=current_span,
         baseline_uri=baseline_statistics.uri if baseline_statistics is not None else None,
-        baseline_span=_span(baseline_statistics) if baseline_statistics is not None else None,
+        baseline_span=baseline_span,
         executed_component_version=component_version,
     )
     drift.write_report(report, drift_report.uri)
@@ -97,6 +106,7 @@ def drift_validator(
     drift_report.set_int_custom_property("blessed", report["blessed"])
     drift_report.set_string_custom_property("verdict", report["verdict"])
     drift_report.set_int_custom_property("has_baseline", int(report["has_baseline"]))
+    drift_report.set_int_custom_property("baseline_ignored", int(ignored))
     drift_report.set_string_custom_property("drifted_features", ",".join(report["drifted_features"]))
     drift_report.set_string_custom_property("blocking_drift", ",".join(report["blocking_drift"]))
     drift_report.set_string_custom_property("warning_drift", ",".join(report["warning_drift"]))

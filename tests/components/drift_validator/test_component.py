@@ -55,6 +55,7 @@ def test_first_span_without_baseline_is_blessed(tmp_path, schema, report):
     assert report.get_int_custom_property("blessed") == 1
     assert report.get_string_custom_property("verdict") == "NO_BASELINE"
     assert report.get_int_custom_property("has_baseline") == 0
+    assert report.get_int_custom_property("baseline_ignored") == 0
     body = read_json(report)
     assert body["statistics_span"] == 1 and body["baseline_span"] is None
     assert os.path.exists(os.path.join(report.uri, "drift_report.html"))
@@ -75,6 +76,17 @@ def test_blocking_drift_is_not_blessed(tmp_path, schema, report):
     body = read_json(report)
     assert (body["statistics_span"], body["baseline_span"]) == (2, 1)
     assert body["split"] == "train"
+
+
+def test_baseline_not_earlier_than_current_span_is_ignored(tmp_path, schema, report):
+    same_span = stats_artifact(tmp_path, "s2-old", {"train": "base"}, span=2)
+    current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=2)
+    result = drift_validator.test_call(statistics=current, baseline_statistics=same_span,
+                                       schema=schema, drift_report=report)
+    assert result == {"blessed": 1}
+    assert report.get_string_custom_property("verdict") == "NO_BASELINE"
+    assert report.get_int_custom_property("baseline_ignored") == 1
+    assert "span 2 ignored" in read_json(report)["summary"]
 
 
 def test_label_shift_sets_label_properties(tmp_path, schema, report):
