@@ -1,4 +1,6 @@
 """Pure drift logic on checked-in statistics fixtures (no TFX involved)."""
+import collections
+import html.parser
 import json
 import os
 import subprocess
@@ -198,9 +200,34 @@ def test_report_files(base, schema, tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert "<script" not in page and "http" not in page  # self-contained
     assert "BLOCKED (blessed=0)" in page
+    parser = _TagCounter()
+    parser.feed(page)
+    parser.close()
+    assert parser.unclosed == []
+    # one header row per table; a row per feature and one for the label
+    assert parser.counts["tr"] == len(report["features"]) + 1 + 2
     carrier_row = next(line for line in page.splitlines() if "<td>carrier</td>" in line)
     assert "class='block'" in carrier_row
     assert f"{by_feature(report)['carrier']['distance']:.4f}" in carrier_row
+
+
+class _TagCounter(html.parser.HTMLParser):
+    """Counts start tags and checks that table tags are closed in order."""
+    VOID = {"meta", "br"}
+
+    def __init__(self):
+        super().__init__()
+        self.counts = collections.Counter()
+        self.unclosed = []
+
+    def handle_starttag(self, tag, attrs):
+        self.counts[tag] += 1
+        if tag not in self.VOID:
+            self.unclosed.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.unclosed and self.unclosed[-1] == tag, (tag, self.unclosed)
+        self.unclosed.pop()
 
 
 def test_logic_module_does_not_import_tfx():
