@@ -126,38 +126,48 @@ def _dense_shape(val) -> list:
     return shape
 
 
-def _convert_scalar(val, dtype_name: str):
-    type_error = errors.invalid_argument(
+def _type_error(val, dtype_name: str) -> errors.ServingError:
+    return errors.invalid_argument(
         f"JSON Value: {value_to_string(val)} Type: {_type_name(val)} is not of expected type: {dtype_name}")
-    is_number = isinstance(val, (int, float)) and not isinstance(val, bool)
-    if dtype_name in ("float", "double", "half", "bfloat16"):
-        if not is_number:
-            raise type_error
-        if dtype_name != "double" and math.isfinite(val):
-            lossless = abs(val) <= (1 << 24) - 1 if isinstance(val, int) else abs(val) <= FLOAT32_MAX
-            if not lossless:
+
+
+_INT_BOUNDS = {"int64": (-(1 << 63), (1 << 63) - 1), "int32": (-(1 << 31), (1 << 31) - 1),
+               "int16": (-(1 << 31), (1 << 31) - 1), "int8": (-(1 << 31), (1 << 31) - 1),
+               "uint8": (-(1 << 31), (1 << 31) - 1), "uint16": (-(1 << 31), (1 << 31) - 1),
+               "uint32": (0, (1 << 32) - 1), "uint64": (0, (1 << 64) - 1)}
+_FLOATS = ("float", "double", "half", "bfloat16")
+
+
+def _convert_scalar(val, dtype_name: str):
+    """One JSON leaf as a value of dtype_name (AddValueToTensor rules); errors built only on failure."""
+    cls = type(val)
+    if dtype_name in _FLOATS:
+        if cls is float:
+            if dtype_name != "double" and abs(val) > FLOAT32_MAX and math.isfinite(val):
                 raise errors.invalid_argument(
                     f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
-        return float(val)
-    if dtype_name in ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64"):
-        if not isinstance(val, int) or isinstance(val, bool):
-            raise type_error
-        bits = {"int64": 63, "int32": 31, "int16": 31, "int8": 31, "uint8": 31, "uint16": 31,
-                "uint32": 32, "uint64": 64}[dtype_name]
-        lo = 0 if dtype_name.startswith("uint") else -(1 << bits)
-        if not lo <= val <= (1 << bits) - 1:
-            raise type_error
-        return val
+            return val
+        if cls is int:
+            if dtype_name != "double" and abs(val) > (1 << 24) - 1:
+                raise errors.invalid_argument(
+                    f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
+            return float(val)
+        raise _type_error(val, dtype_name)
+    if dtype_name in _INT_BOUNDS:
+        lo, hi = _INT_BOUNDS[dtype_name]
+        if cls is int and lo <= val <= hi:
+            return val
+        raise _type_error(val, dtype_name)
     if dtype_name == "string":
-        if isinstance(val, dict):
+        if cls is str:
+            return val.encode("utf-8")
+        if cls is dict:
             return _b64decode(val)
-        if not isinstance(val, str):
-            raise type_error
-        return val.encode("utf-8")
+        raise _type_error(val, dtype_name)
     if dtype_name == "bool":
-        if not isinstance(val, bool):
-            raise type_error
-        return val
+        if cls is bool:
+            return val
+        raise _type_error(val, dtype_name)
     raise errors.ServingError(errors.grpc.StatusCode.UNIMPLEMENTED,
                               f"Conversion of JSON Value: {value_to_string(val)} to type: {dtype_name}")
 
@@ -196,6 +206,10 @@ def _to_array(values: list, shape: list, dtype_enum: int) -> np.ndarray:
 
 def _tensor_from_json(val, dtype_enum: int) -> tuple:
     from serving.servable import dtype_string
+    if not isinstance(val, list):  # scalar fast path (one value per instance, the common case)
+        if isinstance(val, dict) and dtype_string(dtype_enum) != "string":
+            raise _type_error(val, dtype_string(dtype_enum))
+        return [], [_convert_scalar(val, dtype_string(dtype_enum))]
     shape = _dense_shape(val)
     out = []
     _fill(val, 0, shape, dtype_string(dtype_enum), out)

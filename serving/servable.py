@@ -5,6 +5,7 @@ TF Serving semantics kept here (tensorflow_serving/servables/tensorflow/*_util.c
   * request inputs must be exactly the signature inputs, dtypes must match, shapes must be compatible;
   * classify/regress need a signature with the matching method_name and one string input "inputs".
 """
+import functools
 import os
 import threading
 
@@ -20,12 +21,14 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000
 
 
+@functools.lru_cache(maxsize=None)
 def dtype_string(dtype_enum: int) -> str:
     """TF's DataTypeString: DT_FLOAT -> 'float'."""
     from tensorflow.core.framework import types_pb2
     return types_pb2.DataType.Name(dtype_enum)[3:].lower()
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_dtype(dtype_enum: int):
     import tensorflow as tf
     return tf.dtypes.as_dtype(dtype_enum).as_numpy_dtype

@@ -1,0 +1,166 @@
+"""Latency/throughput of the model server (REST and gRPC) next to the same SavedModel called in-process.
+
+    python -m serving.bench [--model-base-path DIR] [--requests 300] [--batch-sizes 1,64]
+
+Starts `tensorflow_model_server` when it is on PATH (or TF_SERVING_BINARY), else
+`python -m serving.model_server`, on free loopback ports; one client, sequential requests.
+Without a pushed model under --model-base-path it exports the tiny contract model of the tests.
+"""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import click  # noqa: E402
+
+from pipeline import features  # noqa: E402
+from serving import client as serving_client  # noqa: E402
+from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def synthetic_rows(count: int, seed: int = 0) -> list:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        row = {"carrier": rng.choice(["UA", "AA", "B6", "DL", "EV", "WN"]),
+               "origin": rng.choice(["EWR", "JFK", "LGA"]), "dest": rng.choice(["ORD", "ATL", "LAX", "BOS"]),
+               "month": rng.randint(1, 12), "day": rng.randint(1, 28), "day_of_week": rng.randint(0, 6),
+               "sched_dep_hour": rng.randint(5, 23), "sched_dep_minute": rng.randint(0, 59),
+               "sched_arr_hour": rng.randint(0, 23), "flight": rng.randint(1, 6000),
+               "distance": rng.randint(80, 4983)}
+        for k in features.WEATHER_FEATURES:
+            row[k] = round(rng.uniform(0, 100), 1)
+        rows.append(row)
+    return rows
+
+
+def percentile(values: list, q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[index]
+
+
+def measure(fn, requests_count: int, warmup: int = 10) -> dict:
+    for _ in range(warmup):
+        fn()
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(requests_count):
+        t0 = time.perf_counter()
+        fn()
+        latencies.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - started
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "req_per_s": requests_count / elapsed}
+
+
+def start_server(base_path: str, model_name: str, log_path: str):
+    import portpicker
+    grpc_port, rest_port = portpicker.pick_unused_port(), portpicker.pick_unused_port()
+    binary = shutil.which(os.environ.get("TF_SERVING_BINARY", "tensorflow_model_server"))
+    flags = [f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={model_name}",
+             f"--model_base_path={base_path}"]
+    command = [binary] + flags if binary else [sys.executable, "-m", "serving.model_server"] + flags
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])))
+    log = open(log_path, "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    grpc_client = serving_client.GrpcClient(f"127.0.0.1:{grpc_port}", model_name)
+    rest = serving_client.RestClient(f"http://127.0.0.1:{rest_port}", model_name)
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise click.ClickException(f"model server did not come up; log: {log_path}")
+        try:
+            if any(s.state == 30 for s in grpc_client.status().model_version_status):
+                rest.status()
+                break
+        except (serving_client.ServingClientError, OSError, Exception):
+            time.sleep(0.25)
+    return process, grpc_client, rest, ("tensorflow_model_server" if binary else "serving.model_server")
+
+
+@click.command()
+@click.option("--model-base-path", default=DEFAULT_PUSH_DIR, show_default=True)
+@click.option("--model-name", default="flight_delay", show_default=True)
+@click.option("--requests", "requests_count", default=300, show_default=True, help="Timed requests per case.")
+@click.option("--batch-sizes", default="1,64", show_default=True)
+@click.option("--json-out", default=None, help="Also write the figures as JSON here.")
+def main(model_base_path, model_name, requests_count, batch_sizes, json_out):
+    """Print p50/p99 latency and throughput: in-process vs gRPC vs REST."""
+    import numpy as np
+    import tensorflow as tf
+
+    from serving.server_core import list_versions
+    workdir = tempfile.mkdtemp(prefix="serving-bench-")
+    try:
+        if not list_versions(model_base_path):
+            from tests.serving import saved_models
+            model_base_path = os.path.join(workdir, model_name)
+            os.makedirs(model_base_path)
+            saved_models.write_contract_model(os.path.join(model_base_path, "1"))
+            click.echo(f"no pushed model found: benchmarking the tiny contract model in {model_base_path}",
+                       err=True)
+        version = list_versions(model_base_path)[-1]
+        loaded = tf.saved_model.load(os.path.join(model_base_path, str(version)))
+        fn = loaded.signatures[features.SERVING_SIGNATURE]
+        process, grpc_client, rest, server_kind = start_server(
+            model_base_path, model_name, os.path.join(workdir, "server.log"))
+        results = []
+        try:
+            for batch in [int(b) for b in batch_sizes.split(",")]:
+                rows = synthetic_rows(batch)
+                columns = serving_client.columns_from_rows(rows)
+                request = grpc_client.predict_request(columns)
+                body = json.dumps({"instances": rows})
+                tensors = {k: tf.constant(v, dtype={"string": tf.string, "int64": tf.int64,
+                                                    "float32": tf.float32}[features.tf_dtype_name(k)])
+                           for k, v in columns.items()}
+                reference = fn(**tensors)[features.PREDICTION_KEY].numpy()
+                served = np.array(rest.post("predict", body)["predictions"])
+                assert np.allclose(served, reference, rtol=1e-5), "REST answers differ from in-process"
+                count = max(20, requests_count // (1 if batch == 1 else 3))
+                cases = {
+                    "in-process": lambda: fn(**tensors),
+                    "gRPC": lambda: grpc_client.prediction.Predict(request, timeout=30),
+                    "REST": lambda: rest.post("predict", body),
+                }
+                base = None
+                for name, call in cases.items():
+                    figures = measure(call, count)
+                    base = base or figures["p50_ms"]
+                    figures.update(case=name, batch=batch, requests=count, rows_per_s=figures["req_per_s"] * batch,
+                                   overhead_p50=figures["p50_ms"] / base)
+                    results.append(figures)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        click.echo(f"server: {server_kind}, model version {version}, sequential single client, "
+                   f"{os.cpu_count()} cores")
+        click.echo(f"{'case':<11}{'batch':>6}{'reqs':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'rows/s':>10}"
+                   f"{'x in-proc':>11}")
+        for r in results:
+            click.echo(f"{r['case']:<11}{r['batch']:>6}{r['requests']:>6}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                       f"{r['req_per_s']:>9.1f}{r['rows_per_s']:>10.0f}{r['overhead_p50']:>11.2f}")
+        if json_out:
+            with open(json_out, "w", encoding="utf-8") as handle:
+                json.dump({"server": server_kind, "results": results}, handle, indent=1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
