@@ -102,6 +102,9 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
             f"--rest_api_port={self._rest_port}",
             f"--model_name={self._model_name}",
             f"--model_base_path={self._model_base_path}",
+            # One load attempt per validation try: TFX's ValidationSpec.num_tries is the retry
+            # loop; the binary's default (5 retries, 1 min apart) would only burn the deadline.
+            "--max_num_load_retries=0",
         ]
         env = dict(os.environ)
         env.setdefault("TF_USE_LEGACY_KERAS", "1")

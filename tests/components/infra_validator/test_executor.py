@@ -6,6 +6,7 @@ import shutil
 import docker
 import pytest
 import tensorflow as tf
+from tfx.components.infra_validator import error_types
 from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as keys
@@ -55,6 +56,14 @@ def _run(tmp_path, saved_model_dir, examples_uri=None, request_spec=None,
     return blessing, tmp_dir
 
 
+def _load_failures(caplog):
+    """Validation errors logged by TFX's retry loop that say the model did not load."""
+    errors = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    return [e for e in errors
+            if isinstance(e, error_types.JobAborted)  # server exited (real binary does)
+            or (isinstance(e, error_types.ValidationFailed) and "failed to load" in str(e))]
+
+
 def _assert_not_blessed(blessing):
     assert os.path.exists(os.path.join(blessing.uri, "INFRA_NOT_BLESSED"))
     assert not os.path.exists(os.path.join(blessing.uri, "INFRA_BLESSED"))
@@ -93,12 +102,14 @@ def test_good_model_is_blessed_with_warmup(tmp_path, model_templates, examples_d
 
 
 def test_unloadable_variables_not_blessed_and_server_stopped(tmp_path, model_templates,
-                                                             examples_dir):
+                                                             examples_dir, caplog):
     broken = str(tmp_path / "broken")
     shutil.copytree(model_templates[fx.GOOD], broken)
     fx.corrupt_variables(broken)
-    blessing, tmp_dir = _run(tmp_path, broken, examples_dir, specs.make_request_spec())
+    with caplog.at_level(logging.INFO, logger="absl"):
+        blessing, tmp_dir = _run(tmp_path, broken, examples_dir, specs.make_request_spec())
     _assert_not_blessed(blessing)
+    assert _load_failures(caplog)
     assert _server_processes_mentioning(tmp_dir) == []
 
 
@@ -111,6 +122,7 @@ def test_corrupt_saved_model_pb_not_blessed_load_only(tmp_path, model_templates,
         blessing, tmp_dir = _run(tmp_path, broken)
     _assert_not_blessed(blessing)
     assert any("Starting model server" in r.getMessage() for r in caplog.records)
+    assert _load_failures(caplog)
     assert _server_processes_mentioning(tmp_dir) == []
 
 
@@ -122,6 +134,9 @@ def test_query_failure_not_blessed_and_server_stopped(tmp_path, model_templates,
                                  specs.make_request_spec())
     _assert_not_blessed(blessing)
     assert any("Model is successfully loaded" in r.getMessage() for r in caplog.records)
+    assert not _load_failures(caplog)
+    assert any(isinstance(r.exc_info[1], error_types.ValidationFailed)
+               and "failed to respond" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     assert _server_processes_mentioning(tmp_dir) == []
 
 
