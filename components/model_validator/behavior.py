@@ -388,6 +388,10 @@ def compute_behavior_metrics(
 # Checks decided on the aggregated figures
 
 
+def _fmt(v: Optional[float]) -> str:
+  return "n/a" if v is None else f"{v:.4g}"
+
+
 def check_output_range(m: Mapping[str, Any]) -> CheckResult:
   r = m["range"]
   thresholds = {"min": 0.0, "max": 1.0, "allowed_out_of_range": 0, "allowed_non_finite": 0}
@@ -398,7 +402,7 @@ def check_output_range(m: Mapping[str, Any]) -> CheckResult:
   return CheckResult(
       c.CHECK_OUTPUT_RANGE, verdict,
       f"{bad} of {r['examples']} eval predictions outside [0, 1] or non-finite "
-      f"(min {r['min']}, max {r['max']})", r, thresholds)
+      f"(min {_fmt(r['min'])}, max {_fmt(r['max'])})", r, thresholds)
 
 
 def check_invariance(m: Mapping[str, Any], cfg: ValidatorConfig) -> CheckResult:
@@ -412,8 +416,8 @@ def check_invariance(m: Mapping[str, Any], cfg: ValidatorConfig) -> CheckResult:
     rows.append({"feature": feature, "replaced_by": cfg.invariance_values[feature], **fig,
                  "verdict": c.PASS if ok else c.FAIL})
   worst = max((r["max_abs_delta"] or 0.0 for r in rows), default=0.0)
-  summary = (f"changing {', '.join(failed)} moves a prediction by more than "
-             f"{cfg.invariance_tolerance}" if failed else
+  summary = (f"changing {', '.join(failed)} moves a prediction by up to {worst:.4g} "
+             f"(> {cfg.invariance_tolerance})" if failed else
              f"max |prediction delta| {worst:.6g} <= {cfg.invariance_tolerance}")
   return CheckResult(c.CHECK_INVARIANCE, c.FAIL if failed else c.PASS, summary,
                      {"max_abs_delta": worst},
@@ -435,17 +439,19 @@ def check_directional(m: Mapping[str, Any], cfg: ValidatorConfig) -> CheckResult
         failed.append(p["name"])
     rows.append({"perturbation": p["name"], "change": f"{p['feature']} {p['op']} {p['value']}",
                  **fig, "verdict": verdict})
-  thresholds = {"min_mean_delta": -cfg.directional_tolerance}
+  thresholds = {"min_mean_delta": 0.0 - cfg.directional_tolerance}
+  deltas = [r["mean_delta"] for r in rows if r["verdict"] != c.SKIPPED]
+  figures = {"min_mean_delta": min(deltas)} if deltas else {}
   if failed:
     return CheckResult(c.CHECK_DIRECTIONAL, c.FAIL,
                        f"worse weather lowers the mean predicted delay probability: "
-                       f"{', '.join(failed)}", {}, thresholds, rows)
+                       f"{', '.join(failed)}", figures, thresholds, rows)
   if not evaluated:
     return CheckResult(c.CHECK_DIRECTIONAL, c.SKIPPED,
-                       "no eval example has the perturbed weather features", {}, thresholds, rows)
+                       "no eval example has the perturbed weather features", figures, thresholds, rows)
   return CheckResult(c.CHECK_DIRECTIONAL, c.PASS,
-                     "worse weather never lowers the mean predicted delay probability",
-                     {}, thresholds, rows)
+                     "worse weather never lowers the mean predicted delay probability (smallest "
+                     f"mean change {min(deltas):+.4g})", figures, thresholds, rows)
 
 
 def _eligible_slices(m: Mapping[str, Any], cfg: ValidatorConfig):
@@ -594,8 +600,9 @@ def check_serving_signature(model, schema_features: Mapping[str, str], sample: S
                  "verdict": c.FAIL})
   outputs = sig.structured_outputs
   out_spec = outputs.get(features.PREDICTION_KEY) if isinstance(outputs, dict) else None
-  if out_spec is None or out_spec.dtype != tf.float32:
-    problems.append(f"output {features.PREDICTION_KEY!r} float32 missing (outputs: {outputs})")
+  if out_spec is None or out_spec.dtype != tf.float32 or out_spec.shape.rank not in (None, 1):
+    problems.append(f"output {features.PREDICTION_KEY!r} float32 [None] missing "
+                    f"(outputs: {outputs})")
   if not problems and sample:
     tensors, complete = _raw_batch(sample, schema_features)
     try:
@@ -614,15 +621,31 @@ def check_serving_signature(model, schema_features: Mapping[str, str], sample: S
       full = [s for s, ok in zip(sample, complete) if ok]
       figures["complete_sample_examples"] = len(full)
       if full and preds.shape == (len(sample),):
-        if features.EXAMPLES_SIGNATURE not in model.signatures:
-          problems.append(f"no {features.EXAMPLES_SIGNATURE!r} signature")
-        else:
-          other = _predict(model.signatures[features.EXAMPLES_SIGNATURE], full, "model")
-          diff = float(np.max(np.abs(other - preds[np.array(complete)])))
+        if features.EXAMPLES_SIGNATURE in model.signatures:
+          try:
+            other = _predict(model.signatures[features.EXAMPLES_SIGNATURE], full, "model")
+            diff = float(np.max(np.abs(other - preds[np.array(complete)])))
+          except Exception as e:  # pylint: disable=broad-except  # the verdict names the error
+            problems.append(f"calling {features.EXAMPLES_SIGNATURE} failed: "
+                            f"{type(e).__name__}: {str(e)[:300]}")
+            diff = math.nan
           figures["max_abs_diff_vs_" + features.EXAMPLES_SIGNATURE] = diff
           if not diff <= cfg.signature_consistency_tolerance:
             problems.append(f"{features.SERVING_SIGNATURE} and {features.EXAMPLES_SIGNATURE} "
                             f"disagree by {diff:.6g} on the same examples")
+  if features.EXAMPLES_SIGNATURE in model.signatures:
+    ex_sig = model.signatures[features.EXAMPLES_SIGNATURE]
+    ex_in = ex_sig.structured_input_signature[1].get(features.EXAMPLES_INPUT)
+    ex_out = ex_sig.structured_outputs.get(features.PREDICTION_KEY) \
+        if isinstance(ex_sig.structured_outputs, dict) else None
+    if ex_in is None or ex_in.dtype != tf.string or ex_in.shape.rank != 1:
+      problems.append(f"{features.EXAMPLES_SIGNATURE}: input {features.EXAMPLES_INPUT!r} must be "
+                      f"string [None], got {ex_in}")
+    if ex_out is None or ex_out.dtype != tf.float32 or ex_out.shape.rank not in (None, 1):
+      problems.append(f"{features.EXAMPLES_SIGNATURE}: output {features.PREDICTION_KEY!r} must be "
+                      f"float32 [None], got {ex_out}")
+  else:
+    problems.append(f"no {features.EXAMPLES_SIGNATURE!r} signature")
   if problems:
     figures["problems"] = problems
     return CheckResult(c.CHECK_SIGNATURE, c.FAIL, "; ".join(problems), figures, thresholds, rows)

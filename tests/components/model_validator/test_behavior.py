@@ -227,3 +227,12 @@ def test_logic_imports_without_tfx():
   root = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir))
   subprocess.run([sys.executable, "-c", code], check=True, cwd=root,
                  env={**os.environ, "PYTHONPATH": root})
+
+
+def test_curated_schema_serving_features_match_the_contract():
+  from tfx.utils import io_utils  # pylint: disable=g-import-not-at-top
+  import data.schema  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(data.schema.__file__), "schema.pbtxt")
+  schema = io_utils.SchemaReader().read(path)
+  assert behavior.serving_features_from_schema(schema) == {
+      f: features.tf_dtype_name(f) for f in features.FEATURE_KEYS}

@@ -10,6 +10,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
 from components.model_validator import ModelBehaviorValidator
+from components.model_validator import ModelValidationReport
 from components.model_validator import constants as c
 from tests.components.model_validator import testdata
 
@@ -102,7 +103,7 @@ def test_local_dag_runner_records_validator_and_gates_pusher(tmp_path, models, e
     marker = c.BLESSED_FILE_NAME if blessed else c.NOT_BLESSED_FILE_NAME
     assert os.path.exists(os.path.join(blessing.uri, marker))
     assert [t.name for t in store.get_artifact_types_by_id([report.type_id])] == \
-        ["ModelValidationReport"]
+        [ModelValidationReport.TYPE_NAME]
     assert os.path.exists(os.path.join(report.uri, c.REPORT_HTML_FILE_NAME))
     data = json.loads(open(os.path.join(report.uri, c.REPORT_JSON_FILE_NAME)).read())
     assert data["blessed"] == bool(blessed)
