@@ -39,12 +39,24 @@ def feature_dtype(name: str) -> tf.DType:
     return _DTYPES[F.tf_dtype_name(name)]
 
 
-def parsing_spec(with_label: bool) -> Dict[str, tf.io.FixedLenFeature]:
-    """tf.Example parsing spec; absent values get defaults the model treats as missing (NaN, '', 0)."""
-    defaults = {tf.string: "", tf.int64: 0, tf.float32: float("nan")}
+_MISSING = {tf.string: "", tf.int64: 0, tf.float32: float("nan")}
+
+
+def parse_examples(serialized: tf.Tensor, with_label: bool) -> Dict[str, tf.Tensor]:
+    """Serialized tf.Examples -> {feature: [batch] tensor}.
+
+    A feature may be absent or present with no value (CsvExampleGen writes empty cells that way);
+    both become the missing marker the model understands (NaN, '' or 0).
+    """
     keys = F.FEATURE_KEYS + ((F.LABEL_KEY,) if with_label else ())
-    return {k: tf.io.FixedLenFeature([], feature_dtype(k), default_value=defaults[feature_dtype(k)])
-            for k in keys}
+    parsed = tf.io.parse_example(serialized, {k: tf.io.VarLenFeature(feature_dtype(k)) for k in keys})
+    batch = tf.shape(serialized, out_type=tf.int64)[0]
+    dense = {}
+    for key, sparse in parsed.items():
+        first_values = tf.sparse.SparseTensor(sparse.indices, sparse.values, [batch, 1])
+        first_values = tf.sparse.retain(first_values, sparse.indices[:, 1] < 1)
+        dense[key] = tf.reshape(tf.sparse.to_dense(first_values, _MISSING[feature_dtype(key)]), [-1])
+    return dense
 
 
 def vocabularies_from_schema(schema_path: str) -> Dict[str, List[str]]:
@@ -76,7 +88,7 @@ def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, s
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
     if shuffle:
         ds = ds.shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x: tf.io.parse_example(x, parsing_spec(with_label=True)),
+    ds = ds.batch(batch_size).map(lambda x: parse_examples(x, with_label=True),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda d: (d, d.pop(F.LABEL_KEY)))
     if repeat:
@@ -167,7 +179,7 @@ def add_serving_signatures(model: tf.keras.Model) -> Dict[str, tf.types.experime
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=F.EXAMPLES_INPUT)])
     def serve_examples(examples):
-        features = tf.io.parse_example(examples, parsing_spec(with_label=False))
+        features = parse_examples(examples, with_label=False)
         return {F.PREDICTION_KEY: tf.reshape(model(features, training=False), [-1])}
 
     return {F.SERVING_SIGNATURE: serve_raw.get_concrete_function(),

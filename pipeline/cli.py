@@ -1,0 +1,68 @@
+"""Command line: `python -m pipeline run|compile-vertex|lineage ...` (console script `flight-pipeline`)."""
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import click  # noqa: E402
+
+from pipeline import runner  # noqa: E402
+
+
+@click.group()
+def cli():
+    """Flight-delay TFX pipeline."""
+
+
+@cli.command()
+@click.option("--span", type=int, default=None, help="Span (month 1-12) to train on; default: the latest.")
+@click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
+              type=click.Path(file_okay=False), help="Folder of span-N/*.csv folders.")
+@click.option("--output", "output_dir", default="outputs", show_default=True,
+              help="Pipeline root, metadata store and pushed models go here.")
+@click.option("--schema", "schema_path", default=runner.DEFAULT_SCHEMA, show_default=True,
+              type=click.Path(dir_okay=False, exists=True))
+@click.option("--metadata", default=None,
+              help="MLMD store: SQLite path or mysql://user@host:port/db (password from "
+                   "MLMD_MYSQL_PASSWORD). Default: <output>/metadata.sqlite.")
+@click.option("--beam-mode", type=click.Choice(runner.BEAM_MODES), default="in_process", show_default=True)
+@click.option("--workers", type=int, default=None, help="Beam workers for multi_* modes (default: cores).")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: trainer's default).")
+@click.option("--no-cache", is_flag=True, help="Re-execute every node.")
+@click.option("--verbose", "-v", is_flag=True, help="Show TFX's own log lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+def run(span, data_root, output_dir, schema_path, metadata, beam_mode, workers, epochs, no_cache, verbose, as_json):
+    """Run the pipeline locally (LocalDagRunner)."""
+    from pipeline import summary as run_summary
+    from pipeline.span_check import BadSpanError
+
+    hparams = {"epochs": epochs} if epochs else None
+    try:
+        result = runner.run_local(data_root, output_dir, span=span, schema_path=schema_path,
+                                  beam_mode=beam_mode, workers=workers, metadata=metadata,
+                                  hparams=hparams, enable_cache=not no_cache, verbose=verbose,
+                                  progress=lambda m: click.echo(m, err=True))
+    except (BadSpanError, runner.PipelineRunError) as e:
+        click.echo(f"ERROR: {e}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({**result.summary, "wall_seconds": result.wall_seconds}, indent=2))
+    else:
+        click.echo(run_summary.format_summary(result.summary, result.wall_seconds))
+
+
+def _register_subcommands():
+    from pipeline.lineage.cli import lineage
+    cli.add_command(lineage)
+
+
+def main():
+    _register_subcommands()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""`create_pipeline`: the one DAG definition used by every orchestrator (local and Vertex).
+
+Pure: it reads no files and no environment; every path and option is an argument.
+"""
+from typing import Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from pipeline import features as F
+from pipeline.baseline import LatestBlessedModelFromEarlierSpanStrategy
+
+PIPELINE_NAME = "flight-delay"
+SPAN_PATTERN = "span-{SPAN}/*"
+TRAINER_RUN_FN = "pipeline.trainer.run_fn"
+
+
+def eval_config(min_auc: float = 0.60, max_auc_drop: float = 0.01) -> tfma.EvalConfig:
+    """AUC, AUC-PR, precision/recall/F1 at the decision threshold, calibration and counts,
+    overall and by carrier and origin; AUC gates blessing (absolute floor, and no worse than baseline)."""
+    at_threshold = '{"thresholds": [%s]}' % F.DECISION_THRESHOLD
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_auc_drop}))
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[  # gate on the overall slice only
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)]),
+        tfma.MetricConfig(class_name="AUCPrecisionRecall"),
+        tfma.MetricConfig(class_name="Precision", config=at_threshold),
+        tfma.MetricConfig(class_name="Recall", config=at_threshold),
+        tfma.MetricConfig(class_name="F1Score", config=at_threshold),
+        tfma.MetricConfig(class_name="Calibration"),
+        tfma.MetricConfig(class_name="MeanLabel"),
+        tfma.MetricConfig(class_name="MeanPrediction"),
+    ]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name=F.EXAMPLES_SIGNATURE, label_key=F.LABEL_KEY,
+                                    prediction_key=F.PREDICTION_KEY)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["carrier"]),
+                       tfma.SlicingSpec(feature_keys=["origin"])],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+
+
+def create_pipeline(
+    pipeline_root: str,
+    data_root: str,
+    schema_path: str,
+    serving_model_dir: str,
+    *,
+    pipeline_name: str = PIPELINE_NAME,
+    metadata_connection_config=None,
+    span: Optional[int] = None,
+    beam_pipeline_args: Optional[List[str]] = None,
+    hparams: Optional[Dict] = None,
+    code_version: str = "",
+    min_auc: float = 0.60,
+    max_auc_drop: float = 0.01,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """Builds the flight-delay pipeline.
+
+    Args:
+      pipeline_root: where artifacts are written.
+      data_root: folder holding `span-N/*.csv` span folders.
+      schema_path: the curated schema (schema.pbtxt).
+      serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
+      span: train on this span; None = latest span.
+      code_version: digest of the trainer code; part of the Trainer's cache key.
+    """
+    range_config = None
+    if span is not None:
+        range_config = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])),
+        range_config=range_config)
+
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={"hparams": hparams or {}, "code_version": code_version})
+
+    baseline_resolver = tfx.dsl.Resolver(
+        # With a known span: the latest blessed model of an earlier span (see pipeline/baseline.py);
+        # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
+        **(dict(strategy_class=LatestBlessedModelFromEarlierSpanStrategy, config={"before_span": span})
+           if span is not None else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy)),
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(min_auc, max_auc_drop))
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, trainer,
+                  baseline_resolver, evaluator, pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

@@ -1,0 +1,156 @@
+"""What a person needs after a run, read back from ML-Metadata: per-node state and time, spans used,
+evaluation metrics, blessing and why, where the model was pushed."""
+import json
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import metadata as mlmd_config
+
+_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+HEADLINE_METRICS = ("auc", "auc_precision_recall", "precision", "recall", "f1_score", "calibration",
+                    "example_count", "mean_label", "mean_prediction")
+
+
+def _value(value: metadata_store_pb2.Value):
+    kind = value.WhichOneof("value")
+    if kind == "struct_value":
+        from google.protobuf import json_format
+        return json_format.MessageToDict(value.struct_value)
+    return getattr(value, kind) if kind else None
+
+
+def _props(artifact) -> Dict:
+    props = {k: _value(v) for k, v in artifact.properties.items()}
+    props.update({k: _value(v) for k, v in artifact.custom_properties.items()})
+    return props
+
+
+def load_overall_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice metrics of a TFMA evaluation (candidate model), keyed by metric name."""
+    import tensorflow_model_analysis as tfma
+    metrics = {}
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for key_and_value in per_slice.metric_keys_and_values:
+            key = key_and_value.key
+            if key.model_name == "baseline" or key.is_diff:
+                continue
+            value = key_and_value.value
+            if value.HasField("double_value"):
+                metrics[key.name] = value.double_value.value
+    return metrics
+
+
+def _describe_threshold(threshold) -> str:
+    if threshold.HasField("change_threshold"):
+        change = threshold.change_threshold
+        return f"allowed change vs baseline {change.absolute.value:+g}"
+    bounds = threshold.value_threshold
+    parts = []
+    if bounds.HasField("lower_bound"):
+        parts.append(f">= {bounds.lower_bound.value:g}")
+    if bounds.HasField("upper_bound"):
+        parts.append(f"<= {bounds.upper_bound.value:g}")
+    return "required " + " and ".join(parts)
+
+
+def load_validation(evaluation_uri: str) -> Dict:
+    """TFMA validation result: ok flag and each failed threshold as a readable line."""
+    import tensorflow_model_analysis as tfma
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        where = ", ".join(f"{k.column}={k.bytes_value.decode() or k.int64_value}"
+                          for k in per_slice.slice_key.single_slice_keys) or "overall"
+        for failure in per_slice.failures:
+            key = failure.metric_key
+            name = key.name + (" change" if key.is_diff else "")
+            failures.append(f"{name} = {failure.metric_value.double_value.value:.4f} on {where}, "
+                            f"{_describe_threshold(failure.metric_threshold)}")
+    return {"ok": bool(result.validation_ok), "failures": failures,
+            "missing_thresholds": bool(result.missing_thresholds)}
+
+
+def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
+    """Summary of one pipeline run, from MLMD alone."""
+    store = metadata_store.MetadataStore(mlmd_config.connection_config(metadata_spec))
+    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run_context is None:
+        raise LookupError(f"no pipeline run {run_id!r} in {mlmd_config.describe(metadata_spec)}")
+    executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
+    nodes: List[Dict] = []
+    outputs: Dict[str, List] = {}
+    for execution in executions:
+        node_id = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                        if store.get_context_types_by_id([c.type_id])[0].name == "node"), "?")
+        seconds = max(0, execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        nodes.append({"node": node_id, "state": _STATE_NAMES.get(execution.last_known_state, "?"),
+                      "seconds": round(seconds, 2)})
+        events = store.get_events_by_execution_ids([execution.id])
+        output_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        outputs[node_id] = store.get_artifacts_by_id(output_ids) if output_ids else []
+
+    summary = {"run_id": run_id, "metadata": mlmd_config.describe(metadata_spec), "nodes": nodes,
+               "executed": sum(n["state"] == "COMPLETE" for n in nodes),
+               "cached": sum(n["state"] == "CACHED" for n in nodes),
+               "failed": [n["node"] for n in nodes if n["state"] == "FAILED"]}
+    for artifact in outputs.get("CsvExampleGen", []):
+        props = _props(artifact)
+        summary["spans"] = [int(props.get("span", -1))]
+        summary["splits"] = json.loads(props.get("split_names", "[]"))
+        summary["examples_uri"] = artifact.uri
+    for artifact in outputs.get("Evaluator", []):
+        props = _props(artifact)
+        if artifact.uri.rstrip("/").split("/")[-2] == "blessing" or "blessed" in props:
+            summary["blessed"] = bool(props.get("blessed", 0))
+        else:
+            summary["evaluation_uri"] = artifact.uri
+    if "evaluation_uri" in summary:
+        summary["metrics"] = {k: v for k, v in load_overall_metrics(summary["evaluation_uri"]).items()
+                              if k in HEADLINE_METRICS}
+        summary["validation"] = load_validation(summary["evaluation_uri"])
+    for artifact in outputs.get("Pusher", []):
+        props = _props(artifact)
+        summary["pushed"] = bool(props.get("pushed", 0))
+        if summary["pushed"]:
+            summary["pushed_destination"] = props.get("pushed_destination")
+            summary["pushed_version"] = props.get("pushed_version")
+    summary.setdefault("pushed", False)
+    return summary
+
+
+def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
+    """A short report a person can act on."""
+    lines = [f"Run {summary['run_id']}: {summary['executed']} node(s) executed, "
+             f"{summary['cached']} cached" + (f", {wall_seconds:.1f}s" if wall_seconds else "")]
+    for node in summary["nodes"]:
+        lines.append(f"  {node['node']:<34} {node['state']:<9} {node['seconds']:>7.1f}s")
+    if "spans" in summary:
+        lines.append(f"Spans used: {summary['spans']} (splits {', '.join(summary.get('splits', []))})")
+    if summary.get("metrics"):
+        lines.append("Evaluation (eval split, overall): " + ", ".join(
+            f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"
+            for k, v in summary["metrics"].items()))
+    if "blessed" in summary:
+        validation = summary.get("validation", {})
+        why = ("all thresholds met" if summary["blessed"]
+               else "; ".join(validation.get("failures", [])) or "see the evaluation's validations")
+        lines.append(f"Blessed: {'yes' if summary['blessed'] else 'NO'} ({why})")
+    if summary["pushed"]:
+        lines.append(f"Pushed: version {summary.get('pushed_version')} to {summary.get('pushed_destination')}")
+    else:
+        lines.append("Pushed: nothing (the model being served, if any, is unchanged)")
+    lines.append(f"Metadata store: {summary['metadata']}")
+    return "\n".join(lines)
+
+
+def latest_pushed_model_dir(serving_model_dir: str) -> Optional[str]:
+    """Highest numeric version folder under a TF Serving base path, or None."""
+    if not os.path.isdir(serving_model_dir):
+        return None
+    versions = [int(n) for n in os.listdir(serving_model_dir) if n.isdigit()]
+    return os.path.join(serving_model_dir, str(max(versions))) if versions else None
