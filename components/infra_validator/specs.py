@@ -12,7 +12,7 @@ from pipeline import features
 # Tag recorded for the local-process platform. It selects nothing (the binary is whatever is
 # installed), but TFX runs one validation per tag: with no tag the model is blessed unchecked.
 LOCAL_PROCESS_TAG = "local"
-DEFAULT_MODEL_NAME = "flight-delay"
+DEFAULT_MODEL_NAME = "flight_delay"  # as serving/cli.py and pipeline.runner.MODEL_NAME
 DEFAULT_SPLIT = "eval"
 
 _Platform = Union[infra_validator_pb2.LocalDockerConfig, infra_validator_pb2.KubernetesConfig]
