@@ -18,7 +18,7 @@ __all__ = ["ModelBehaviorValidator", "ModelBehaviorValidatorSpec", "ModelValidat
 
 
 def __getattr__(name):
-  if name in _LAZY:
-    import importlib  # pylint: disable=g-import-not-at-top
-    return getattr(importlib.import_module(_LAZY[name]), name)
-  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _LAZY:
+        import importlib  # pylint: disable=g-import-not-at-top
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

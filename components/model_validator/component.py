@@ -16,49 +16,49 @@ from components.model_validator.config import ValidatorConfig
 
 
 class ModelBehaviorValidatorSpec(ComponentSpec):
-  """Inputs, outputs and parameters of ModelBehaviorValidator."""
-  PARAMETERS = {c.CONFIG_KEY: ExecutionParameter(type=str, optional=True)}
-  INPUTS = {
-      c.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-      c.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-      c.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
-      c.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
-  }
-  OUTPUTS = {
-      c.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
-      c.REPORT_KEY: ChannelParameter(type=ModelValidationReport),
-  }
+    """Inputs, outputs and parameters of ModelBehaviorValidator."""
+    PARAMETERS = {c.CONFIG_KEY: ExecutionParameter(type=str, optional=True)}
+    INPUTS = {
+        c.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        c.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        c.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+        c.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+    }
+    OUTPUTS = {
+        c.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+        c.REPORT_KEY: ChannelParameter(type=ModelValidationReport),
+    }
 
 
 class ModelBehaviorValidator(base_beam_component.BaseBeamComponent):
-  """Blesses a model when invariance, directional, per-slice, signature, latency and size checks
-  pass on the 'eval' split.
+    """Blesses a model when invariance, directional, per-slice, signature, latency and size checks
+    pass on the 'eval' split.
 
-      validator = ModelBehaviorValidator(
-          model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
-          schema=schema_importer.outputs['result'],
-          baseline_model=latest_blessed.outputs['model'],  # optional
-          config={'min_slice_recall': 0.2})
+        validator = ModelBehaviorValidator(
+            model=trainer.outputs['model'], examples=example_gen.outputs['examples'],
+            schema=schema_importer.outputs['result'],
+            baseline_model=latest_blessed.outputs['model'],  # optional
+            config={'min_slice_recall': 0.2})
 
-  Outputs: `blessing` (ModelBlessing, custom property `blessed` 1/0, BLESSED / NOT_BLESSED file)
-  and `report` (ModelValidationReport: report.json, report.html).
-  """
+    Outputs: `blessing` (ModelBlessing, custom property `blessed` 1/0, BLESSED / NOT_BLESSED file)
+    and `report` (ModelValidationReport: report.json, report.html).
+    """
 
-  SPEC_CLASS = ModelBehaviorValidatorSpec
-  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    SPEC_CLASS = ModelBehaviorValidatorSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, model: types.BaseChannel, examples: types.BaseChannel,
-               schema: types.BaseChannel, baseline_model: Optional[types.BaseChannel] = None,
-               config: Optional[Union[Mapping[str, Any], str, ValidatorConfig]] = None):
-    """config: a ValidatorConfig, a dict or a JSON string; missing keys take the defaults. The
-    full effective config is stored as the `config_json` execution property."""
-    if isinstance(config, str):
-      config = ValidatorConfig.from_json(config)
-    elif not isinstance(config, ValidatorConfig):
-      config = ValidatorConfig.from_dict(config)
-    spec = ModelBehaviorValidatorSpec(
-        model=model, examples=examples, schema=schema, baseline_model=baseline_model,
-        config_json=config.to_json(),
-        blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-        report=types.Channel(type=ModelValidationReport))
-    super().__init__(spec=spec)
+    def __init__(self, model: types.BaseChannel, examples: types.BaseChannel,
+                 schema: types.BaseChannel, baseline_model: Optional[types.BaseChannel] = None,
+                 config: Optional[Union[Mapping[str, Any], str, ValidatorConfig]] = None):
+        """config: a ValidatorConfig, a dict or a JSON string; missing keys take the defaults. The
+        full effective config is stored as the `config_json` execution property."""
+        if isinstance(config, str):
+            config = ValidatorConfig.from_json(config)
+        elif not isinstance(config, ValidatorConfig):
+            config = ValidatorConfig.from_dict(config)
+        spec = ModelBehaviorValidatorSpec(
+            model=model, examples=examples, schema=schema, baseline_model=baseline_model,
+            config_json=config.to_json(),
+            blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+            report=types.Channel(type=ModelValidationReport))
+        super().__init__(spec=spec)

@@ -21,64 +21,64 @@ h2{margin-top:1.6em;border-bottom:1px solid #ddd}code{background:#f6f6f6}
 
 
 def _fmt(v: Any) -> str:
-  if isinstance(v, float):
-    return "inf" if math.isinf(v) else f"{v:.6g}"
-  if isinstance(v, (list, tuple)):
-    return ", ".join(_fmt(x) for x in v)
-  if isinstance(v, dict):
-    return "; ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
-  return "" if v is None else str(v)
+    if isinstance(v, float):
+        return "inf" if math.isinf(v) else f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
+    return "" if v is None else str(v)
 
 
 def _cell(v: Any) -> str:
-  text = html.escape(_fmt(v))
-  return f'<td class="{text}">{text}</td>' if text in (c.PASS, c.FAIL, c.SKIPPED) else \
-      f"<td>{text}</td>"
+    text = html.escape(_fmt(v))
+    return f'<td class="{text}">{text}</td>' if text in (c.PASS, c.FAIL, c.SKIPPED) else \
+        f"<td>{text}</td>"
 
 
 def _kv_table(d: dict) -> str:
-  if not d:
-    return "<p><i>none</i></p>"
-  return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>"
-                             for k, v in d.items()) + "</table>"
+    if not d:
+        return "<p><i>none</i></p>"
+    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>"
+                               for k, v in d.items()) + "</table>"
 
 
 def _rows_table(rows: list) -> str:
-  if not rows:
-    return ""
-  keys = list(dict.fromkeys(k for r in rows for k in r))
-  head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-  body = "".join("<tr>" + "".join(_cell(r.get(k)) for k in keys) + "</tr>" for r in rows)
-  return f"<table><tr>{head}</tr>{body}</table>"
+    if not rows:
+        return ""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    body = "".join("<tr>" + "".join(_cell(r.get(k)) for k in keys) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _check_html(r: CheckResult) -> str:
-  return (f'<h2 id="{html.escape(r.name)}">{html.escape(r.name)}: '
-          f'<span class="{r.verdict}">{r.verdict}</span></h2>'
-          f"<p>{html.escape(r.summary)}</p><h3>Thresholds</h3>{_kv_table(r.thresholds)}"
-          f"<h3>Figures</h3>{_kv_table(r.figures)}{_rows_table(r.rows)}")
+    return (f'<h2 id="{html.escape(r.name)}">{html.escape(r.name)}: '
+            f'<span class="{r.verdict}">{r.verdict}</span></h2>'
+            f"<p>{html.escape(r.summary)}</p><h3>Thresholds</h3>{_kv_table(r.thresholds)}"
+            f"<h3>Figures</h3>{_kv_table(r.figures)}{_rows_table(r.rows)}")
 
 
 def render_html(result: ValidationResult) -> str:
-  verdict = c.BLESSED_FILE_NAME if result.blessed else c.NOT_BLESSED_FILE_NAME
-  cls = c.PASS if result.blessed else c.FAIL
-  summary = _rows_table([{"check": r.name, "verdict": r.verdict, "summary": r.summary}
-                         for r in result.checks])
-  when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-  return (
-      "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model behaviour validation: "
-      f"{verdict}</title><style>{_CSS}</style></head><body>"
-      f"<h1>Model behaviour validation: <span class='{cls}'>{verdict}</span></h1>"
-      f"<p>Model <code>{html.escape(result.model_path)}</code><br>Baseline "
-      f"<code>{html.escape(result.baseline_model_path or 'none')}</code><br>Generated {when}</p>"
-      f"{summary}{''.join(_check_html(r) for r in result.checks)}"
-      f"<h2>Configuration</h2><pre>{html.escape(result.config.to_json())}</pre>"
-      "</body></html>")
+    verdict = c.BLESSED_FILE_NAME if result.blessed else c.NOT_BLESSED_FILE_NAME
+    cls = c.PASS if result.blessed else c.FAIL
+    summary = _rows_table([{"check": r.name, "verdict": r.verdict, "summary": r.summary}
+                           for r in result.checks])
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model behaviour validation: "
+        f"{verdict}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Model behaviour validation: <span class='{cls}'>{verdict}</span></h1>"
+        f"<p>Model <code>{html.escape(result.model_path)}</code><br>Baseline "
+        f"<code>{html.escape(result.baseline_model_path or 'none')}</code><br>Generated {when}</p>"
+        f"{summary}{''.join(_check_html(r) for r in result.checks)}"
+        f"<h2>Configuration</h2><pre>{html.escape(result.config.to_json())}</pre>"
+        "</body></html>")
 
 
 def write_report(result: ValidationResult, out_dir: str) -> None:
-  tf.io.gfile.makedirs(out_dir)
-  with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_JSON_FILE_NAME), "w") as f:
-    f.write(json.dumps(result.to_dict(), indent=1, sort_keys=True))
-  with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_HTML_FILE_NAME), "w") as f:
-    f.write(render_html(result))
+    tf.io.gfile.makedirs(out_dir)
+    with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_JSON_FILE_NAME), "w") as f:
+        f.write(json.dumps(result.to_dict(), indent=1, sort_keys=True))
+    with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_HTML_FILE_NAME), "w") as f:
+        f.write(render_html(result))
