@@ -76,9 +76,20 @@ def render_html(result: ValidationResult) -> str:
         "</body></html>")
 
 
+def _json_safe(v: Any) -> Any:
+    """Strict JSON: non-finite floats become the strings "inf", "-inf", "nan"."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
 def write_report(result: ValidationResult, out_dir: str) -> None:
     tf.io.gfile.makedirs(out_dir)
     with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_JSON_FILE_NAME), "w") as f:
-        f.write(json.dumps(result.to_dict(), indent=1, sort_keys=True))
+        f.write(json.dumps(_json_safe(result.to_dict()), indent=1, sort_keys=True, allow_nan=False))
     with tf.io.gfile.GFile(os.path.join(out_dir, c.REPORT_HTML_FILE_NAME), "w") as f:
         f.write(render_html(result))

@@ -97,6 +97,17 @@ def test_out_of_range_figures(run):
     assert "outside [0, 1]" in result.check(c.CHECK_SIGNATURE).summary
 
 
+def test_non_finite_predictions_fail_and_report_stays_strict_json(run, tmp_path):
+    result = run(testdata.NAN_FOR_HIGH_FLIGHTS)
+    assert not result.blessed
+    assert result.check(c.CHECK_OUTPUT_RANGE).figures["non_finite"] > 0
+    assert result.check(c.CHECK_INVARIANCE).verdict == c.FAIL
+    report.write_report(result, str(tmp_path))
+    text = (tmp_path / c.REPORT_JSON_FILE_NAME).read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
+    assert '"inf"' in text
+
+
 def test_slice_regression_versus_baseline(run):
     same = run(testdata.GOOD, baseline=testdata.GOOD)
     assert same.blessed

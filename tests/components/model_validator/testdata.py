@@ -17,8 +17,9 @@ OUT_OF_RANGE = "out_of_range"               # returns values outside [0, 1]
 WEAK_ON_UA = "weak_on_ua"                   # good except it never flags carrier UA
 WRONG_DTYPE = "wrong_dtype"                 # serving_default takes `flight` as float32
 NO_EXAMPLES_SIGNATURE = "no_examples_signature"  # only serving_default
+NAN_FOR_HIGH_FLIGHTS = "nan_for_high_flights"    # NaN when flight > 3000
 VARIANTS = (GOOD, WEATHER_DECREASING, FLIGHT_SENSITIVE, OUT_OF_RANGE, WEAK_ON_UA, WRONG_DTYPE,
-            NO_EXAMPLES_SIGNATURE)
+            NO_EXAMPLES_SIGNATURE, NAN_FOR_HIGH_FLIGHTS)
 
 CARRIERS = ("AA", "B6", "DL", "UA")
 SPAN1_CSV = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtures", "spans",
@@ -66,6 +67,8 @@ class _FlightModel(tf.Module):
         if self._variant == WEAK_ON_UA:
             logit -= 20.0 * tf.cast(tf.equal(f["carrier"], "UA"), tf.float32)
         p = tf.sigmoid(logit)
+        if self._variant == NAN_FOR_HIGH_FLIGHTS:
+            p = tf.where(tf.cast(f["flight"], tf.int64) > 3000, tf.constant(float("nan")), p)
         if self._variant == OUT_OF_RANGE:
             p = 1.6 * p - 0.3
         return p
