@@ -80,8 +80,10 @@ def from_exception(exc: BaseException) -> ServingError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if isinstance(error_code, int):
         return ServingError(code_from_int(error_code), message)
-    if isinstance(exc, FileNotFoundError):
+    if isinstance(exc, FileNotFoundError) or (isinstance(exc, OSError) and "does not exist" in message):
         return ServingError(grpc.StatusCode.NOT_FOUND, message)
+    if isinstance(exc, OSError) and "Cannot parse" in message:
+        return ServingError(grpc.StatusCode.DATA_LOSS, message)
     if isinstance(exc, (ValueError, TypeError)):
         return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
     return ServingError(grpc.StatusCode.UNKNOWN, f"{type(exc).__name__}: {message}")

@@ -220,6 +220,10 @@ class ModelServer:
     def run(self):
         """Serve until SIGINT/SIGTERM."""
         args = self.args
+        # uvicorn re-raises the signal it caught once it has stopped: this handler then lets us
+        # shut gRPC down cleanly instead of dying on the default action.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self._stop.set())
         if args.rest_api_port:
             import uvicorn
 
@@ -232,10 +236,8 @@ class ModelServer:
                                     access_log=False, timeout_keep_alive=30, lifespan="off")
             self._uvicorn = uvicorn.Server(config)
             log.info("Exporting HTTP/REST API at:%s:%d ...", args.bind_address, args.rest_api_port)
-            self._uvicorn.run()  # handles SIGINT/SIGTERM itself
+            self._uvicorn.run()  # returns on SIGINT/SIGTERM
         else:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self._stop.set())
             self._stop.wait()
         self.shutdown()
 
@@ -243,7 +245,7 @@ class ModelServer:
         self._stop.set()
         self.core.stop()
         if self._grpc_server is not None:
-            self._grpc_server.stop(grace=2).wait(5)
+            self._grpc_server.stop(grace=1).wait(5)
         log.info("Model server stopped")
 
 
@@ -273,5 +275,13 @@ def main(argv=None) -> int:
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Exit without the multi-second interpreter teardown of TF/gRPC (everything is stopped by now)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())
