@@ -82,57 +82,63 @@ def run_model_status(core, request):
     return response
 
 
-def _handle(method_name, fn, metrics):
-    def handler(self, request, context):
-        started = time.perf_counter()
-        try:
-            response = fn(self.core, request)
-            if metrics is not None:
-                metrics.observe(getattr(request, "model_spec", None), method_name, "OK", started)
-            return response
-        except errors.ServingError as err:
-            code, message = err.code, err.message
-        except Exception as exc:  # never let a request kill the server
-            log.exception("%s failed", method_name)
-            err = errors.from_exception(exc)
-            code, message = err.code, err.message
+def _serve(core, method_name, fn, request, context, metrics=None):
+    """Run fn(core, request); a ServingError (or any failure) becomes the gRPC status, never a crash."""
+    started = time.perf_counter()
+    try:
+        response = fn(core, request)
         if metrics is not None:
-            metrics.observe(getattr(request, "model_spec", None), method_name, code.name, started)
-        context.abort(code, message)
-    handler.__name__ = method_name
-    return handler
-
-
-def make_servicers(core, metrics=None, reload_config=None):
-    """(PredictionServiceServicer, ModelServiceServicer) bound to `core`."""
-
-    def multi_inference(core_, request):
-        raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
-
-    def reload(core_, request):
-        response = model_management_pb2.ReloadConfigResponse()
-        (reload_config or core_.reload_config)(request.config)
-        response.status.error_code = 0
+            metrics.observe(getattr(request, "model_spec", None), method_name, "OK", started)
         return response
-
-    prediction = type("PredictionService", (prediction_service_pb2_grpc.PredictionServiceServicer,), {
-        "core": core,
-        "Predict": _handle("Predict", run_predict, metrics),
-        "Classify": _handle("Classify", run_classify, metrics),
-        "Regress": _handle("Regress", run_regress, metrics),
-        "GetModelMetadata": _handle("GetModelMetadata", run_metadata, metrics),
-        "MultiInference": _handle("MultiInference", multi_inference, metrics),
-    })()
-    model = type("ModelService", (model_service_pb2_grpc.ModelServiceServicer,), {
-        "core": core,
-        "GetModelStatus": _handle("GetModelStatus", run_model_status, None),
-        "HandleReloadConfigRequest": _handle("HandleReloadConfigRequest", reload, None),
-    })()
-    return prediction, model
+    except errors.ServingError as err:
+        failure = err
+    except Exception as exc:  # never let a request kill the server
+        log.exception("%s failed", method_name)
+        failure = errors.from_exception(exc)
+    if metrics is not None:
+        metrics.observe(getattr(request, "model_spec", None), method_name, failure.code.name, started)
+    context.abort(failure.code, failure.message)
 
 
-def add_to_server(server, core, metrics=None, reload_config=None) -> None:
-    prediction, model = make_servicers(core, metrics, reload_config)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
+def _multi_inference(core, request):
+    raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not supported")
 
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, core, metrics=None):
+        self.core = core
+        self.metrics = metrics
+
+    def Predict(self, request, context):
+        return _serve(self.core, "Predict", run_predict, request, context, self.metrics)
+
+    def Classify(self, request, context):
+        return _serve(self.core, "Classify", run_classify, request, context, self.metrics)
+
+    def Regress(self, request, context):
+        return _serve(self.core, "Regress", run_regress, request, context, self.metrics)
+
+    def GetModelMetadata(self, request, context):
+        return _serve(self.core, "GetModelMetadata", run_metadata, request, context, self.metrics)
+
+    def MultiInference(self, request, context):
+        return _serve(self.core, "MultiInference", _multi_inference, request, context, self.metrics)
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, core):
+        self.core = core
+
+    def GetModelStatus(self, request, context):
+        return _serve(self.core, "GetModelStatus", run_model_status, request, context)
+
+    def HandleReloadConfigRequest(self, request, context):
+        def reload(core, request):
+            core.reload_config(request.config)
+            return model_management_pb2.ReloadConfigResponse()  # status.error_code 0 = OK
+        return _serve(self.core, "HandleReloadConfigRequest", reload, request, context)
+
+
+def add_to_server(server, core, metrics=None) -> None:
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(core, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(core), server)
