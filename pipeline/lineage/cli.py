@@ -27,6 +27,10 @@ def _format_option(graph: bool):
                         help="table, JSON" + (", Graphviz DOT or a self-contained HTML page (inline SVG)" if graph else ""))
 
 
+_files_option = click.option(
+    "--read-files", is_flag=True,
+    help="Also read artifact files: TFMA metrics of ModelEvaluation (and schema.pbtxt for diff). "
+         "Default: MLMD only.")
 _output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                               help="Write to this file instead of stdout.")
 
@@ -77,12 +81,13 @@ def lineage():
 @click.argument("model", default="served")
 @_metadata_option
 @_format_option(graph=True)
+@_files_option
 @_output_option
-def trace(model, metadata, fmt, output):
+def trace(model, metadata, fmt, read_files, output):
     """Everything upstream of MODEL: 'served' (latest pushed, default), 'latest' or an artifact id."""
     from pipeline.lineage import query
     store = _open(metadata)
-    result = _run(lambda: query.trace(store, model))
+    result = _run(lambda: query.trace(store, model, read_files=read_files))
     _emit(result, fmt, output, f"trace {model}")
 
 
@@ -104,12 +109,13 @@ def impact(artifact, metadata, fmt, output):
 @click.option("--pipeline", default=None, help="Only runs of this pipeline name.")
 @click.option("--last", type=int, default=None, help="Only the last N runs.")
 @_format_option(graph=False)
+@_files_option
 @_output_option
-def runs(metadata, pipeline, last, fmt, output):
+def runs(metadata, pipeline, last, fmt, read_files, output):
     """Run history: start, duration, executed/cached nodes, spans, metrics, verdicts, pushed version."""
     from pipeline.lineage import query
     store = _open(metadata)
-    result = _run(lambda: query.runs(store, pipeline=pipeline, limit=last))
+    result = _run(lambda: query.runs(store, pipeline=pipeline, limit=last, read_files=read_files))
     _emit(result, fmt, output, "runs")
 
 
@@ -117,7 +123,7 @@ def runs(metadata, pipeline, last, fmt, output):
 @click.argument("run_a")
 @click.argument("run_b")
 @_metadata_option
-@click.option("--read-files", is_flag=True, help="Also compare the two schema files feature by feature.")
+@_files_option
 @_format_option(graph=False)
 @_output_option
 def diff(run_a, run_b, metadata, read_files, fmt, output):

@@ -24,6 +24,7 @@ BASELINE_KEYS = ("baseline_model",)
 _FIELDS = ("artifacts", "executions", "contexts", "events", "associations",
            "artifact_types", "execution_types", "context_types")
 Collector = Callable[..., R.Graph]  # (store, artifact_ids, direction, max_hops=MAX_HOPS) -> Graph
+_CODE_KEYS = ("module_file", "module_path", "run_fn", "trainer_fn")  # Trainer's code reference
 SIDE_HOPS = 4  # examples -> StatisticsGen -> statistics -> validator -> verdict
 
 
@@ -163,9 +164,21 @@ def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
     return {"started": R.iso(start), "finished": R.iso(end), "seconds": round((end - start) / 1000.0, 3)}
 
 
+def file_metrics(evaluation_uri: str) -> Dict[str, float]:
+    """Overall-slice headline metrics from a TFMA output folder (imports TFMA; opt-in: read_files)."""
+    from pipeline import summary  # lazy: TFMA/TF import costs seconds
+    return {k: v for k, v in summary.load_overall_metrics(evaluation_uri).items()
+            if k in summary.HEADLINE_METRICS}
+
+
 # --- trace ------------------------------------------------------------------------------------
-def trace(store, ref: Union[str, int] = "served", collector: Collector = collect_api) -> Dict[str, Any]:
-    """Everything upstream of a model (or pushed model / any artifact), grouped for a reader."""
+def trace(store, ref: Union[str, int] = "served", collector: Collector = collect_api,
+          read_files: bool = False) -> Dict[str, Any]:
+    """Everything upstream of a model (or pushed model / any artifact), grouped for a reader.
+
+    Metrics come from numeric custom properties in MLMD; ``read_files`` adds TFMA's metrics
+    read from the ModelEvaluation artifact's folder.
+    """
     target = resolve_artifact(store, ref)
     g = collector(store, [target.id], UP)
     tid = target.id
@@ -173,7 +186,6 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
     model_id = tid if ttype == R.MODEL else _model_behind(g, tid)
     arts, execs = g.ancestors(tid, skip_input_keys=BASELINE_KEYS)
     arts.add(tid)
-    baselines = sorted({a for e in execs for a, k in g.inputs.get(e, []) if k in BASELINE_KEYS})
 
     # Validators that are not upstream of the target (e.g. ExampleValidator is a leaf in TFX):
     # a few hops downstream of the training data and the model.
@@ -212,7 +224,8 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
     trainer = None
     if model_id and g.producers.get(model_id):
         t = g.execution_summary(g.producers[model_id][0])
-        trainer = {**t, "module_file": t["parameters"].get("module_file") or t["parameters"].get("module_path"),
+        code = next((t["parameters"][k] for k in _CODE_KEYS if t["parameters"].get(k)), None)
+        trainer = {**t, "module_file": code,
                    "code_version": _code_version(t["parameters"]),
                    "parameters_flat": _flatten(t["parameters"])}
     evaluations = []
@@ -228,8 +241,11 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                             "node": full.node_of(full.producers[a][0]) if full.producers.get(a) else None,
                             "blessed": R.parse_blessed(R.prop(art, "blessed")),
                             "metrics": R.metrics_of(art)})
+    baselines = _baselines(store, full, model_id, execs)
     metrics: Dict[str, float] = {}
     for ev in evaluations:
+        if read_files and ev["type"] == R.EVALUATION and not ev["metrics"]:
+            ev["metrics"] = file_metrics(ev["uri"])
         metrics.update(ev["metrics"])
     if model_id:
         metrics = {**R.metrics_of(g.artifacts[model_id]), **metrics}
@@ -261,12 +277,29 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "evaluations": evaluations,
         "metrics": metrics,
         "blessed": _all_blessed(evaluations),
-        "baseline_models": [g.artifact_summary(a) for a in baselines],
+        "baseline_models": baselines,
         "executions": [full.execution_summary(e) for e in
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
         "times": _time_span(full, shown_execs),
         "graph": full.to_dict(shown_arts, shown_execs),
     }
+
+
+def _baselines(store, g: R.Graph, model_id: Optional[int], execs) -> List[Dict[str, Any]]:
+    """Models the evaluations of ``model_id`` compared against (their lineage is not ours)."""
+    evaluators = set(e for e in execs if any(k in BASELINE_KEYS for _, k in g.inputs.get(e, [])))
+    if model_id:
+        evaluators |= {e for e in g.consumers.get(model_id, [])
+                       if any(a == model_id and k not in BASELINE_KEYS for a, k in g.inputs.get(e, []))}
+    if not evaluators:
+        return []
+    ids = set()
+    for ev in store.get_events_by_execution_ids(sorted(evaluators)):
+        key = ev.path.steps[0].key if ev.path.steps and ev.path.steps[0].HasField("key") else ""
+        if ev.type == R.Event.INPUT and key in BASELINE_KEYS:
+            ids.add(ev.artifact_id)
+    return [{"id": a.id, "uri": a.uri, "created": R.iso(a.create_time_since_epoch)}
+            for a in sorted(store.get_artifacts_by_id(sorted(ids)), key=lambda a: a.id)] if ids else []
 
 
 def _all_blessed(evaluations) -> Optional[bool]:
@@ -429,7 +462,7 @@ def _run_contexts(store, pipeline: Optional[str] = None) -> List[metadata_store_
 
 
 def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=None,
-                 artifacts=None, types=None) -> Dict[str, Any]:
+                 artifacts=None, types=None, read_files: bool = False) -> Dict[str, Any]:
     executions = executions if executions is not None else store.get_executions_by_context(ctx.id)
     eids = [e.id for e in executions]
     if events is None:
@@ -466,6 +499,8 @@ def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=N
             verdicts[node_of.get(eid, str(eid))] = R.parse_blessed(raw)
         if tname(a) in (R.EVALUATION, R.MODEL_BLESSING) or tname(a) == R.MODEL:
             metrics.update(R.metrics_of(a))
+            if read_files and tname(a) == R.EVALUATION and not R.metrics_of(a):
+                metrics.update(file_metrics(a.uri))
         if tname(a) == R.PUSHED_MODEL and R.prop(a, "pushed"):
             pushed = {"version": R.prop(a, "pushed_version"), "artifact": a.id,
                       "destination": R.prop(a, "pushed_destination"),
@@ -496,7 +531,8 @@ def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=N
     }
 
 
-def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> Dict[str, Any]:
+def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
+         read_files: bool = False) -> Dict[str, Any]:
     """Run history, oldest first (the last ``limit`` runs if given)."""
     ctxs = _run_contexts(store, pipeline)
     node_map = _node_map(store)
@@ -513,10 +549,12 @@ def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> 
     for c in ctxs:
         ex = per_run[c.id]
         evs = [ev for e in ex for ev in ev_by_exec.get(e.id, [])]
-        rows.append(_run_details(store, c, node_map, ex, evs, artifacts, types))
-    rows.sort(key=lambda r: (r["_start_ms"], r["context_id"]))
+        rows.append((c, ex, evs))
+    rows.sort(key=lambda x: (min([e.create_time_since_epoch for e in x[1]] or [0]), x[0].id))
     if limit:
         rows = rows[-limit:]
+    rows = [_run_details(store, c, node_map, ex, evs, artifacts, types, read_files=read_files)
+            for c, ex, evs in rows]
     for r in rows:
         r.pop("_start_ms", None)
     return {"question": "runs", "pipeline": pipeline, "runs": rows}
@@ -545,8 +583,8 @@ def resolve_run(store, ref: str) -> metadata_store_pb2.Context:
 def diff(store, ref_a: str, ref_b: str, read_files: bool = False) -> Dict[str, Any]:
     """Two runs (or the runs of two models) side by side, with the fields that differ."""
     node_map = _node_map(store)
-    a = _run_details(store, resolve_run(store, ref_a), node_map)
-    b = _run_details(store, resolve_run(store, ref_b), node_map)
+    a = _run_details(store, resolve_run(store, ref_a), node_map, read_files=read_files)
+    b = _run_details(store, resolve_run(store, ref_b), node_map, read_files=read_files)
     for r in (a, b):
         r.pop("_start_ms", None)
     rows = []
