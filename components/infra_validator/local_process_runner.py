@@ -69,8 +69,11 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
     """Runs the model server as a child process of the executor."""
 
     def __init__(self, model_path: str, model_name: str,
-                 command: Optional[List[str]] = None):
-        """model_path: TF-Serving-flavoured `<base>/<model_name>/<version>` (from TFX)."""
+                 command: Optional[List[str]] = None, stop_grace_sec: float = _STOP_GRACE_SEC):
+        """model_path: TF-Serving-flavoured `<base>/<model_name>/<version>` (from TFX).
+
+        command: server command prefix (default: server_command()); flags are appended.
+        """
         self._model_path = model_path
         # TFX's "model_base_path" is the parent of <model_name>; the binary's flag (like the
         # docker image's entrypoint) takes <model_base_path>/<model_name>.
@@ -78,7 +81,9 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
         self._model_base_path = os.path.join(base, name)
         self._model_name = model_name
         self._command = list(command) if command else server_command()
+        self._stop_grace_sec = stop_grace_sec
         self._process: Optional[subprocess.Popen] = None
+        self._stopped = False
         self._log_dir: Optional[str] = None
         self._final_logs: Optional[str] = None
         self._grpc_port: Optional[int] = None
@@ -164,14 +169,15 @@ class LocalProcessRunner(base_runner.BaseModelServerRunner):
     def Stop(self) -> None:
         """SIGTERM the process group, SIGKILL after a grace period; never raises."""
         try:
-            if self._process is not None:
+            if self._process is not None and not self._stopped:
+                self._stopped = True
                 self._signal_group(signal.SIGTERM)
                 try:
-                    self._process.wait(timeout=_STOP_GRACE_SEC)
+                    self._process.wait(timeout=self._stop_grace_sec)
                 except subprocess.TimeoutExpired:
                     logging.warning("Model server %d ignored SIGTERM; killing it.",
                                     self._process.pid)
-                    self._process.kill()
+                    self._signal_group(signal.SIGKILL)
                     self._process.wait(timeout=_STOP_GRACE_SEC)
                 self._signal_group(signal.SIGKILL)  # strays left in the group, if any
             if self._log_dir:
