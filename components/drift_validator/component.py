@@ -83,15 +83,19 @@ def drift_validator(
     current = load_split_statistics(statistics, split, "statistics")
     current_span = _span(statistics)
     baseline_span = _span(baseline_statistics) if baseline_statistics is not None else None
-    # A baseline of the same or a later span (e.g. the Resolver-node baseline on a re-run of a span)
-    # says nothing about drift since the previous span: it is ignored, and the report says so.
-    ignored = (baseline_span is not None and current_span is not None and baseline_span >= current_span)
+    # The statistics themselves, or those of the same or a later span (e.g. the Resolver-node
+    # baseline on a re-run of a span), say nothing about drift since the previous span: ignored,
+    # and the report says so.
+    ignored = baseline_statistics is not None and (
+        baseline_statistics.uri == statistics.uri
+        or (baseline_span is not None and current_span is not None and baseline_span >= current_span))
     baseline = (load_split_statistics(baseline_statistics, split, "baseline_statistics")
                 if baseline_statistics is not None and not ignored else None)
     report = drift.validate_drift(current, baseline, load_schema(schema), config)
     if ignored:
-        report["summary"] = (f"Baseline statistics of span {baseline_span} ignored: not earlier than the "
-                             f"current span {current_span}. " + report["summary"])
+        report["summary"] = (f"Baseline statistics ignored ({baseline_statistics.uri}, span {baseline_span}): "
+                             f"not of a span earlier than the current one ({statistics.uri}, span "
+                             f"{current_span}). " + report["summary"])
     report.update(
         baseline_ignored=ignored,
         split=split,
@@ -120,10 +124,18 @@ def drift_validator(
 
 
 def _span(artifact: tfx.dsl.Artifact) -> Optional[int]:
-    try:
-        return int(artifact.span)
-    except (AttributeError, TypeError, ValueError):
-        return None
+    """The artifact's span, None when unknown. 0 counts as unknown: TFX 1.16's StatisticsGen always
+    writes 0 (ExampleGen keeps the span in a custom property that `examples.span` does not read)."""
+    for getter in (lambda: artifact.get_int_custom_property("span")
+                   if artifact.has_custom_property("span") else 0,
+                   lambda: artifact.span):
+        try:
+            value = int(getter())
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if value > 0:
+            return value
+    return None
 
 
 class DriftValidator(drift_validator):

@@ -9,7 +9,9 @@ KubeflowV2DagRunner (Vertex) compiles no resolver functions: use `latest_statist
 TFX's canned `rolling_range(skip_num_recent_spans=1)` does not fit: it needs a `version` property,
 which ExampleStatistics lacks, and it is relative to the newest span rather than the current one.
 """
-from typing import Mapping, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
+
+from ml_metadata.proto import metadata_store_pb2
 
 from tfx import types
 from tfx import v1 as tfx
@@ -29,23 +31,67 @@ class PreviousSpan(
     return_data_type=resolver_op.DataType.ARTIFACT_LIST,
 ):
     """From {current: [...], history: [...]}: the newest `history` artifact of the largest span
-    below the current span (the smallest span in `current`); [] if there is none."""
+    below the current span (the smallest span in `current`); [] if there is none.
+
+    The span of a statistics artifact is read from MLMD lineage: the `span` of the Examples its
+    producing execution read. TFX 1.16's ExampleGen stores `span` as a custom property, so
+    StatisticsGen's copy (`statistics.span = examples.span`) is always 0 and cannot be used. Without
+    such lineage (e.g. an imported artifact) the artifact's own span is used.
+    """
 
     def apply(self, input_dict: Mapping[str, Sequence[types.Artifact]]) -> Sequence[types.Artifact]:
-        current = [a for a in input_dict.get(CURRENT, []) if _has_span(a)]
+        current = list(input_dict.get(CURRENT, []))
+        history = list(input_dict.get(HISTORY, []))
         if not current:
             return []
-        current_span = min(a.span for a in current)
-        earlier = [a for a in input_dict.get(HISTORY, []) if _has_span(a) and a.span < current_span]
+        spans = artifact_spans(self.context.store, current + history)
+        known_current = [spans[a.id] for a in current if spans.get(a.id) is not None]
+        if not known_current:
+            return []
+        current_span = min(known_current)
+        earlier = [a for a in history if spans.get(a.id) is not None and spans[a.id] < current_span]
         if not earlier:
             return []
-        previous = max(a.span for a in earlier)
-        candidates = [a for a in earlier if a.span == previous]
+        previous = max(spans[a.id] for a in earlier)
+        candidates = [a for a in earlier if spans[a.id] == previous]
         return [max(candidates, key=lambda a: (a.mlmd_artifact.create_time_since_epoch, a.id))]
 
 
-def _has_span(artifact: types.Artifact) -> bool:
-    return "span" in (artifact.PROPERTIES or {}) and artifact.has_property("span")
+def _span_value(artifact: metadata_store_pb2.Artifact) -> Optional[int]:
+    if "span" in artifact.custom_properties:
+        return artifact.custom_properties["span"].int_value
+    if "span" in artifact.properties:
+        return artifact.properties["span"].int_value
+    return None
+
+
+def artifact_spans(store, artifacts: Sequence[types.Artifact]) -> Dict[int, Optional[int]]:
+    """{artifact id: span}: the largest span among the inputs of the execution that produced the
+    artifact, else the artifact's own span (custom property first), else None."""
+    ids = [a.id for a in artifacts if a.id]
+    producer = {}
+    for event in store.get_events_by_artifact_ids(ids):
+        if event.type in _OUTPUT_EVENTS:
+            producer[event.artifact_id] = event.execution_id
+    inputs_of = {}
+    for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
+        if event.type in _INPUT_EVENTS:
+            inputs_of.setdefault(event.execution_id, []).append(event.artifact_id)
+    input_ids = sorted({i for ids_ in inputs_of.values() for i in ids_})
+    input_span = {a.id: _span_value(a) for a in store.get_artifacts_by_id(input_ids)} if input_ids else {}
+    result = {}
+    for artifact in artifacts:
+        upstream = [input_span.get(i) for i in inputs_of.get(producer.get(artifact.id), [])]
+        upstream = [s for s in upstream if s is not None]
+        if upstream:
+            result[artifact.id] = max(upstream)
+        else:
+            result[artifact.id] = _span_value(artifact.mlmd_artifact)
+    return result
+
+
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 
 
 @resolver_function.resolver_function

@@ -86,7 +86,27 @@ def test_baseline_not_earlier_than_current_span_is_ignored(tmp_path, schema, rep
     assert result == {"blessed": 1}
     assert report.get_string_custom_property("verdict") == "NO_BASELINE"
     assert report.get_int_custom_property("baseline_ignored") == 1
-    assert "span 2 ignored" in read_json(report)["summary"]
+    assert "span 2" in read_json(report)["summary"]
+    assert read_json(report)["summary"].startswith("Baseline statistics ignored")
+
+
+def test_the_statistics_themselves_are_not_a_baseline(tmp_path, schema, report):
+    current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=0)  # span unknown
+    result = drift_validator.test_call(statistics=current, baseline_statistics=current,
+                                       schema=schema, drift_report=report)
+    assert result == {"blessed": 1}
+    assert report.get_int_custom_property("baseline_ignored") == 1
+
+
+def test_unknown_spans_do_not_prevent_the_comparison(tmp_path, schema, report):
+    # StatisticsGen in TFX 1.16 writes span 0 on every statistics artifact.
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=0)
+    current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=0)
+    result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
+                                       schema=schema, drift_report=report)
+    assert result == {"blessed": 0}
+    assert report.get_int_custom_property("baseline_ignored") == 0
+    assert (read_json(report)["statistics_span"], read_json(report)["baseline_span"]) == (None, None)
 
 
 def test_label_shift_sets_label_properties(tmp_path, schema, report):

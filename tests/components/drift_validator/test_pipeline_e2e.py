@@ -1,13 +1,16 @@
-"""DriftValidator in a real LocalDagRunner pipeline: MLMD lineage, previous-span resolver, Cond gating.
+"""DriftValidator in real LocalDagRunner pipelines: MLMD lineage, previous-span baseline, Cond gating.
 
-Three runs of the same pipeline over three spans (statistics imported with ImporterNodes):
-span 1 (no baseline) -> blessed; span 2 (same distribution) -> blessed; span 3 (carrier mix
-changed, a blocking feature) -> not blessed, and the node under `tfx.dsl.Cond` does not run.
+- ImporterNodes for the statistics fixtures (both baseline variants): span 1 (no baseline) ->
+  blessed; span 2 (same distribution) -> blessed; span 3 (carrier mix changed, a blocking feature)
+  -> not blessed, and the node under `tfx.dsl.Cond` does not run.
+- CsvExampleGen + StatisticsGen over the real fixture spans (the production wiring).
+- `component_version` is part of the cache key.
 """
 import json
 import os
 import shutil
 
+import pandas as pd
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
@@ -17,6 +20,7 @@ from components.drift_validator import DriftReport, DriftValidator
 from components.drift_validator.resolver import latest_statistics_resolver, previous_span_statistics
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PIPELINE_NAME = "drift-e2e"
 
 
@@ -149,3 +153,76 @@ def test_component_version_is_part_of_the_cache_key(tmp_path):
             m.store, DriftValidator.__module__ + "." + DriftValidator.__name__)]
     E = metadata_store_pb2.Execution
     assert states == [E.COMPLETE, E.CACHED, E.COMPLETE]
+
+
+def _real_pipeline(tmp_path, data_root, span):
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern="span-{SPAN}/*")]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])),
+        range_config=tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span)))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema = tfx.components.ImportSchemaGen(schema_file=os.path.join(REPO, "data", "schema", "schema.pbtxt"))
+    validator = DriftValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=previous_span_statistics(statistics_gen.outputs["statistics"]),
+        schema=schema.outputs["schema"])
+    with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
+        marker = gated_marker(report=validator.outputs["drift_report"])
+    return tfx.dsl.Pipeline(
+        pipeline_name="drift-real", pipeline_root=str(tmp_path / "root"), enable_cache=True,
+        components=[example_gen, statistics_gen, schema, validator, marker],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "mlmd.sqlite")))
+
+
+@pytest.mark.e2e
+def test_real_statistics_gen_spans(tmp_path):
+    """CsvExampleGen + StatisticsGen over the real fixture spans (Jan, Feb) and a broken March
+    (every UA flight relabelled AA): the baseline is found through lineage (StatisticsGen writes
+    span 0 on its statistics), Jan->Feb passes, the broken span is blocked and the gated node skipped."""
+    data_root = tmp_path / "spans"
+    for span in (1, 2, 3):
+        (data_root / f"span-{span}").mkdir(parents=True)
+        frame = pd.read_csv(os.path.join(REPO, "tests", "fixtures", "spans", f"span-{span}", "flights.csv"),
+                            keep_default_na=False, dtype=str)
+        if span == 3:
+            frame.loc[frame["carrier"] == "UA", "carrier"] = "AA"
+        frame.to_csv(data_root / f"span-{span}" / "flights.csv", index=False)
+    for span in (1, 2, 3, 3):  # the last is a cached re-run
+        tfx.orchestration.LocalDagRunner().run(_real_pipeline(tmp_path, str(data_root), span))
+
+    config = tfx.orchestration.metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite"))
+    with metadata.Metadata(config) as m:
+        store = m.store
+        runs = _executions(store, DriftValidator.__module__ + "." + DriftValidator.__name__)
+        E = metadata_store_pb2.Execution
+        assert [e.last_known_state for e in runs] == [E.COMPLETE, E.COMPLETE, E.COMPLETE, E.CACHED]
+        verdicts, baseline_spans = [], []
+        for execution in runs[:3]:
+            events = store.get_events_by_execution_ids([execution.id])
+            [report] = store.get_artifacts_by_id(
+                [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT
+                 and e.path.steps[0].key == "drift_report"])
+            verdicts.append((report.custom_properties["verdict"].string_value,
+                             report.custom_properties["blocking_drift"].string_value))
+            baseline = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT
+                        and e.path.steps[0].key == "baseline_statistics"]
+            baseline_spans.append(_examples_span_of(store, baseline[0]) if baseline else None)
+        assert verdicts == [("NO_BASELINE", ""), ("PASS", ""), ("BLOCKED", "carrier")]
+        assert baseline_spans == [None, 1, 2]
+        marker_type = gated_marker.__module__ + "." + gated_marker.__name__
+        assert len([e for e in _executions(store, marker_type) if e.last_known_state == E.COMPLETE]) == 2
+
+
+def _examples_span_of(store, statistics_id):
+    """Span of the Examples read by the execution that produced the statistics."""
+    [producer] = [e.execution_id for e in store.get_events_by_artifact_ids([statistics_id])
+                  if e.type == metadata_store_pb2.Event.OUTPUT]
+    inputs = [e.artifact_id for e in store.get_events_by_execution_ids([producer])
+              if e.type == metadata_store_pb2.Event.INPUT]
+    [examples] = store.get_artifacts_by_id(inputs)
+    return examples.custom_properties["span"].int_value
