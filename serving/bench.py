@@ -3,7 +3,7 @@
     python -m serving.bench [--model-base-path DIR] [--requests 300] [--batch-sizes 1,64]
 
 Starts `tensorflow_model_server` when it is on PATH (or TF_SERVING_BINARY), else
-`python -m serving.model_server`, on free loopback ports; one client, sequential requests.
+`python -m serving.model_server`, on free loopback ports; --concurrency client threads per case.
 Without a pushed model under --model-base-path it exports the tiny contract model of the tests.
 """
 import os
@@ -50,26 +50,39 @@ def percentile(values: list, q: float) -> float:
     return ordered[index]
 
 
-def measure(fn, requests_count: int, warmup: int = 10) -> dict:
+def measure(fn, requests_count: int, warmup: int = 10, concurrency: int = 1) -> dict:
+    """Latency percentiles and throughput of `requests_count` calls spread over `concurrency` threads."""
+    import threading
     for _ in range(warmup):
         fn()
     latencies = []
+    per_thread = max(1, requests_count // concurrency)
+
+    def loop():
+        mine = []
+        for _ in range(per_thread):
+            t0 = time.perf_counter()
+            fn()
+            mine.append((time.perf_counter() - t0) * 1000)
+        latencies.extend(mine)
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
     started = time.perf_counter()
-    for _ in range(requests_count):
-        t0 = time.perf_counter()
-        fn()
-        latencies.append((time.perf_counter() - t0) * 1000)
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     elapsed = time.perf_counter() - started
+    requests_count = len(latencies)
     return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
             "req_per_s": requests_count / elapsed}
 
 
-def start_server(base_path: str, model_name: str, log_path: str):
+def start_server(base_path: str, model_name: str, log_path: str, extra_flags=()):
     import portpicker
     grpc_port, rest_port = portpicker.pick_unused_port(), portpicker.pick_unused_port()
     binary = shutil.which(os.environ.get("TF_SERVING_BINARY", "tensorflow_model_server"))
     flags = [f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={model_name}",
-             f"--model_base_path={base_path}"]
+             f"--model_base_path={base_path}"] + list(extra_flags)
     command = [binary] + flags if binary else [sys.executable, "-m", "serving.model_server"] + flags
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])))
     log = open(log_path, "wb")
@@ -95,8 +108,11 @@ def start_server(base_path: str, model_name: str, log_path: str):
 @click.option("--model-name", default="flight_delay", show_default=True)
 @click.option("--requests", "requests_count", default=300, show_default=True, help="Timed requests per case.")
 @click.option("--batch-sizes", default="1,64", show_default=True)
+@click.option("--concurrency", default=1, show_default=True, help="Client threads per case.")
+@click.option("--enable-batching", is_flag=True,
+              help="Start the server with --enable_batching and serving/deploy/batching_parameters.txt.")
 @click.option("--json-out", default=None, help="Also write the figures as JSON here.")
-def main(model_base_path, model_name, requests_count, batch_sizes, json_out):
+def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, enable_batching, json_out):
     """Print p50/p99 latency and throughput: in-process vs gRPC vs REST."""
     import numpy as np
     import tensorflow as tf
@@ -114,8 +130,12 @@ def main(model_base_path, model_name, requests_count, batch_sizes, json_out):
         version = list_versions(model_base_path)[-1]
         loaded = tf.saved_model.load(os.path.join(model_base_path, str(version)))
         fn = loaded.signatures[features.SERVING_SIGNATURE]
+        extra = []
+        if enable_batching:
+            extra = ["--enable_batching", "--batching_parameters_file="
+                     + os.path.join(REPO_ROOT, "serving", "deploy", "batching_parameters.txt")]
         process, grpc_client, rest, server_kind = start_server(
-            model_base_path, model_name, os.path.join(workdir, "server.log"))
+            model_base_path, model_name, os.path.join(workdir, "server.log"), extra)
         results = []
         try:
             for batch in [int(b) for b in batch_sizes.split(",")]:
@@ -137,7 +157,7 @@ def main(model_base_path, model_name, requests_count, batch_sizes, json_out):
                 }
                 base = None
                 for name, call in cases.items():
-                    figures = measure(call, count)
+                    figures = measure(call, count, concurrency=concurrency)
                     base = base or figures["p50_ms"]
                     figures.update(case=name, batch=batch, requests=count, rows_per_s=figures["req_per_s"] * batch,
                                    overhead_p50=figures["p50_ms"] / base)
@@ -148,8 +168,8 @@ def main(model_base_path, model_name, requests_count, batch_sizes, json_out):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        click.echo(f"server: {server_kind}, model version {version}, sequential single client, "
-                   f"{os.cpu_count()} cores")
+        click.echo(f"server: {server_kind}{' (batching)' if enable_batching else ''}, model version {version},"
+                   f" {concurrency} client thread(s), {os.cpu_count()} cores")
         click.echo(f"{'case':<11}{'batch':>6}{'reqs':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'rows/s':>10}"
                    f"{'x in-proc':>11}")
         for r in results:

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--rest_api_timeout_in_ms", type=int, default=30000, help="REST request timeout")
     flag("--rest_api_enable_cors_support", type=_bool, nargs="?", const=True, default=False,
          help="add CORS headers to REST responses")
-    bool_flag("enable_batching", False, "enable batching (parameters from --batching_parameters_file)")
+    bool_flag("enable_batching", False, "batch concurrent Predict calls (parameters: --batching_parameters_file)")
     flag("--batching_parameters_file", default="", help="ascii BatchingParameters protobuf file")
     bool_flag("allow_version_labels_for_unavailable_models", False,
               "allow labels to point at versions that are not AVAILABLE")
@@ -156,17 +156,26 @@ class ModelServer:
             log.error("--rest_api_port cannot be same as --port. Please use a different port for HTTP/REST"
                       " API. Skipped exporting HTTP/REST API.")
             args.rest_api_port = 0
+        batching_parameters = None
         if args.batching_parameters_file:
-            self.batching_parameters = protos.batching_parameters(args.batching_parameters_file)
-            log.info("Batching parameters: %s", self.batching_parameters)
+            batching_parameters = protos.batching_parameters(args.batching_parameters_file)
         if args.monitoring_config_file:
             monitoring = protos.monitoring_config(args.monitoring_config_file)
             if monitoring.prometheus_config.enable:
                 from serving.monitoring import Metrics
                 self.metrics = Metrics()
                 self.monitoring_path = monitoring.prometheus_config.path or "/monitoring/prometheus/metrics"
+        batching = None
+        if args.enable_batching:
+            from serving.batching import BatchingOptions
+            on_batch = self.metrics.batch_size.observe if self.metrics is not None else None
+            batching = BatchingOptions.from_proto(batching_parameters, on_batch=on_batch)
+            log.info("Batching enabled: %s", batching)
+        elif batching_parameters is not None:
+            log.warning("--batching_parameters_file is ignored without --enable_batching")
         self._configure_tensorflow()
         self.core = ServerCore(
+            batching=batching,
             file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
             max_num_load_retries=args.max_num_load_retries,
             load_retry_interval_micros=args.load_retry_interval_micros,

@@ -18,6 +18,10 @@ class Metrics:
             " Tensorflow Serving request.", ["model_name", "API", "entrypoint"], registry=self.registry,
             buckets=(10, 18, 32.4, 58.3, 105, 189, 340, 612, 1102, 1984, 3570, 6427, 11568, 20823, 37481,
                      67466, 121439, 218591, 393464, 708235, 1274823, 2294682, 4130428, 7434771))
+        self.batch_size = Histogram(
+            ":tensorflow:serving:batching_session:processed_batch_size", "Tracks the batch size"
+            " distribution on processing.", registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
         self.load_count = Counter(
             ":tensorflow:cc:saved_model:load_attempt_count", "The number of times a SavedModel was"
             " attempted to load.", ["model_path", "status"], registry=self.registry)

@@ -103,7 +103,7 @@ def serialize_input(input_proto) -> list:
 class Servable:
     """A loaded SavedModel version (tf.saved_model.load) plus its SignatureDefs for metadata."""
 
-    def __init__(self, name: str, version: int, path: str, tags=("serve",)):
+    def __init__(self, name: str, version: int, path: str, tags=("serve",), batching=None):
         import tensorflow as tf
         from tensorflow.python.saved_model import loader_impl
 
@@ -122,6 +122,8 @@ class Servable:
         self.signature_defs = dict(meta_graphs[0].signature_def)
         self._loaded = tf.saved_model.load(path, tags=list(tags))
         self._functions = dict(self._loaded.signatures)
+        self._batching = batching  # BatchingOptions or None
+        self._batchers = {}
         self._lock = threading.Lock()
 
     # ---- signatures -------------------------------------------------------------------------
@@ -177,10 +179,17 @@ class Servable:
                         f"input tensor '{alias}' has shape {shape_string(array.shape)} which is not"
                         f" compatible with the signature shape {shape_string(sig_shape)}")
             feeds[alias] = array
-        outputs = self._call(key, feeds)
+        outputs = self._batcher(key).run(feeds) if self._batching else self._call(key, feeds)
         if output_filter:
             outputs = {k: v for k, v in outputs.items() if k in set(output_filter)}
         return key, outputs
+
+    def _batcher(self, key: str):
+        with self._lock:
+            if key not in self._batchers:
+                from serving.batching import Batcher
+                self._batchers[key] = Batcher(lambda feeds: self._call(key, feeds), self._batching)
+            return self._batchers[key]
 
     def _call(self, key: str, feeds: dict) -> dict:
         import tensorflow as tf

@@ -98,7 +98,7 @@ class ServerCore:
     def __init__(self, *, file_system_poll_wait_seconds: int = 1, max_num_load_retries: int = 5,
                  load_retry_interval_micros: int = 60_000_000, enable_model_warmup: bool = True,
                  num_request_iterations_for_warmup: int = 1, saved_model_tags=("serve",),
-                 allow_version_labels_for_unavailable_models: bool = False, loader=None):
+                 allow_version_labels_for_unavailable_models: bool = False, batching=None, loader=None):
         self.poll_wait = file_system_poll_wait_seconds
         self.max_num_load_retries = max_num_load_retries
         self.load_retry_interval = load_retry_interval_micros / 1e6
@@ -106,6 +106,7 @@ class ServerCore:
         self.warmup_iterations = num_request_iterations_for_warmup
         self.saved_model_tags = tuple(saved_model_tags)
         self.allow_unavailable_labels = allow_version_labels_for_unavailable_models
+        self.batching = batching  # serving.batching.BatchingOptions when --enable_batching
         self._loader = loader or self._load_servable
         self._models = {}  # name -> ManagedModel
         self._lock = threading.RLock()  # guards _models and each model's dicts
@@ -239,7 +240,7 @@ class ServerCore:
 
     def _load_servable(self, name: str, version: int, path: str):
         from serving.servable import Servable
-        return Servable(name, version, path, tags=self.saved_model_tags)
+        return Servable(name, version, path, tags=self.saved_model_tags, batching=self.batching)
 
     def start_polling(self) -> None:
         """Poll every file_system_poll_wait_seconds (0: never again; <0: polling disabled)."""
