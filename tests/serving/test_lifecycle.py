@@ -234,3 +234,40 @@ def test_model_config_file_is_polled(library, start_server, tmp_path):
 def test_serve_cli_refuses_an_empty_push_directory(tmp_path):
     result = CliRunner().invoke(cli.main, ["serve", "--model-base-path", str(tmp_path / "nothing")])
     assert result.exit_code != 0 and "no numeric model version" in result.output
+
+
+def test_serve_cli_serves_the_latest_pushed_version(library, tmp_path):
+    """`python -m serving serve` (what `make serve` runs) as a real process."""
+    import subprocess
+    import sys
+
+    import portpicker
+    from tests.serving.server_process import REPO_ROOT
+    base = str(tmp_path / "push")
+    library.push(library.contract[1], base, 100)
+    library.push(library.contract[2], base, 200)
+    grpc_port, rest_port = portpicker.pick_unused_port(), portpicker.pick_unused_port()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "serving", "serve", "--model-base-path", base, "--model-name", "flight",
+             "--port", str(grpc_port), "--rest-api-port", str(rest_port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+            env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+        try:
+            rest = serving_client.RestClient(f"http://127.0.0.1:{rest_port}", "flight", timeout=5)
+            deadline = time.monotonic() + 120
+            body = None
+            while body is None:
+                assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+                try:
+                    body = rest.status()
+                except (requests.ConnectionError, serving_client.ServingClientError):
+                    time.sleep(0.25)
+            assert [s["version"] for s in body["model_version_status"]] == ["200"]
+            expected = library.expected(2, ROWS)
+            np.testing.assert_allclose(rest.predict(instances=ROWS)["predictions"], expected, rtol=1e-6)
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+    assert "Serving flight version 200" in log_path.read_text()
