@@ -203,7 +203,10 @@ class ModelServer:
                                                                    thread_name_prefix="grpc"),
                                         options=options)
         grpc_api.add_to_server(self._grpc_server, self.core, self.metrics)
-        self.grpc_port = self._grpc_server.add_insecure_port(f"{args.bind_address}:{args.port}")
+        try:
+            self.grpc_port = self._grpc_server.add_insecure_port(f"{args.bind_address}:{args.port}")
+        except RuntimeError:  # grpcio raises when the port is taken
+            self.grpc_port = 0
         if not self.grpc_port:
             raise SystemExit(f"Failed to bind gRPC to {args.bind_address}:{args.port}")
         if args.grpc_socket_path:
@@ -245,10 +248,16 @@ class ModelServer:
                                     access_log=False, timeout_keep_alive=30, lifespan="off")
             self._uvicorn = uvicorn.Server(config)
             log.info("Exporting HTTP/REST API at:%s:%d ...", args.bind_address, args.rest_api_port)
-            self._uvicorn.run()  # returns on SIGINT/SIGTERM
+            try:
+                self._uvicorn.run()  # returns on SIGINT/SIGTERM
+            except SystemExit:  # uvicorn exits when it cannot bind its port
+                log.error("Failed to start HTTP Server at %s:%d", args.bind_address, args.rest_api_port)
+                self.shutdown()
+                return 1
         else:
             self._stop.wait()
         self.shutdown()
+        return 0
 
     def shutdown(self):
         self._stop.set()
@@ -261,7 +270,6 @@ class ModelServer:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
-        from serving import __name__ as _pkg  # noqa: F401
         print("TensorFlow ModelServer: local (serving.model_server)")
         import tensorflow as tf
         print(f"TensorFlow Library: {tf.__version__}")
@@ -280,8 +288,7 @@ def main(argv=None) -> int:
             log.error("%s", exc)
             return 1
         raise
-    server.run()
-    return 0
+    return server.run()
 
 
 def _exit_now(code: int) -> None:
