@@ -12,6 +12,7 @@ import re
 import time
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -71,8 +72,9 @@ class RestApi:
             if method == "POST" and (m := PREDICTION_RE.fullmatch(path)):
                 model_name, version, label, api = m.group(1), m.group(2), m.group(3), m.group(4).lower()
                 body = await self.read_body(request)
-                with anyio.fail_after(self.timeout_seconds):
-                    text = await run_in_threadpool(self._process, api, model_name, version, label, body)
+                with anyio.fail_after(self.timeout_seconds):  # --rest_api_timeout_in_ms
+                    text = await anyio.to_thread.run_sync(
+                        self._process, api, model_name, version, label, body, abandon_on_cancel=True)
                 response = _json_response(text, 200, self.cors)
             elif method == "GET" and (m := STATUS_RE.fullmatch(path)):
                 model_name, version, label, metadata = m.groups()
