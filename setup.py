@@ -21,6 +21,8 @@ setup(
         # serving/ (local TF-Serving-compatible model server)
         "starlette==0.41.3",
         "uvicorn==0.32.1",
+        "prometheus_client",
+        "portpicker",
     ],
     extras_require={
         "test": ["pytest"],
