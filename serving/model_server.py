@@ -38,7 +38,7 @@ def _bool(value) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m serving.model_server",
+        prog="python -m serving.model_server", allow_abbrev=False,
         description="TF-Serving-compatible model server (flags as tensorflow_model_server).")
     flag = p.add_argument
 
