@@ -259,11 +259,21 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                   "version": R.prop(t, "pushed_version"), "destination": R.prop(t, "pushed_destination"),
                   "created": R.iso(t.create_time_since_epoch)}
     served = served_model(store)
+    pushes = []
+    if model_id:  # where this model went (the Pusher is downstream of it)
+        for e in full.consumers.get(model_id, []):
+            for a, _ in full.outputs.get(e, []):
+                if full.type_of(a) == R.PUSHED_MODEL:
+                    art = full.artifacts[a]
+                    pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
+                                   "version": R.prop(art, "pushed_version"),
+                                   "serving": served is not None and served.id == a})
     return {
         "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
         "serving": bool(served is not None and served.id == tid),
         "model": g.artifact_summary(model_id) if model_id else None,
         "pushed": pushed,
+        "pushes": sorted(pushes, key=lambda p: p["artifact"]),
         "pipeline": pipelines[0] if len(pipelines) == 1 else pipelines,
         "runs": runs,
         "spans": sorted({e["span"] for e in examples if e["span"] is not None}),

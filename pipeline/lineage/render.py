@@ -53,6 +53,9 @@ def trace_text(t: Dict[str, Any]) -> str:
         out.append(f"  pushed: {_fmt(p['pushed'])}  version {_fmt(p['version'])} -> {_fmt(p['destination'])}")
     if t.get("model"):
         out.append(f"  model: #{t['model']['id']} {t['model']['uri']}")
+        pushes = [f"v{p['version']}" + (" [SERVING]" if p["serving"] else "") if p["pushed"] else "not pushed"
+                  for p in t.get("pushes", [])]
+        out.append(f"  pushes of this model: {', '.join(pushes) or 'none'}")
     out.append(f"  pipeline: {_fmt(t['pipeline'])}  run(s): {_fmt(t['runs'])}  "
                f"from {_fmt(t['times']['started'])} to {_fmt(t['times']['finished'])}")
     out.append(f"  spans: {_fmt(t['spans'])}   (training spans: {_fmt(t['training_spans'])})")

@@ -145,7 +145,10 @@ def test_mariadb_concurrent_runs_have_complete_lineage(mariadb_world):
     assert rows[rerun["run_id"]]["cached"] >= 6 and rows[rerun["run_id"]]["spans"] == [1]
     for run, span in ((first, 1), (second, 2)):
         row = rows[run["run_id"]]
-        assert row["spans"] == [span] and row["cached"] == 0 and len(row["models"]) == 1
+        assert row["spans"] == [span] and len(row["models"]) == 1
+        states = {n["node"]: n["state"] for n in row["nodes"]}
+        # (the shared ImportSchemaGen may be a cache hit of the other, concurrent run)
+        assert all(states[n] == "COMPLETE" for n in ("CsvExampleGen", "StatisticsGen", "Trainer", "Evaluator"))
         t = query.trace(store, row["models"][0])
         assert t["runs"] == [run["run_id"]] and t["spans"] == [span]
         assert t["statistics"] and t["schema"] and t["trainer"]

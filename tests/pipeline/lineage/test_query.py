@@ -1,5 +1,6 @@
 """Lineage questions over synthetic TFX-shaped stores (written through the MLMD API), SQLite and MariaDB."""
 import json
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
@@ -52,6 +53,7 @@ def test_trace_served_model(world):
     assert t["metrics"]["auc"] == pytest.approx(0.75)
     assert t["blessed"] is True
     assert t["pushed"]["pushed"] is True and t["pushed"]["version"]
+    assert [p["artifact"] for p in t["pushes"] if p["serving"]] == [t["target"]["id"]]
     verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
     assert verdicts == {"ExampleValidator": True, "DriftValidator": True, "Evaluator": True}
     data_validators = [v for v in t["validators"] if v["node"] != "Evaluator"]
@@ -71,6 +73,7 @@ def test_trace_failed_model_by_id_and_latest(world):
     assert t["target"]["type"] == "Model" and t["serving"] is False
     assert t["spans"] == [3]
     assert t["blessed"] is False
+    assert [p["pushed"] for p in t["pushes"]] == [False]
     verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
     assert verdicts["ExampleValidator"] is False and verdicts["DriftValidator"] is False
     assert query.trace(store, "latest")["model"]["id"] == runs["r5"]["model"]
@@ -157,6 +160,8 @@ def test_renderers(world):
     page = render.to_html(t, "trace")
     assert "<svg" in page and page.count("<rect") == len(t["graph"]["nodes"])
     assert "Examples span 2" in page
+    svg = ElementTree.fromstring(render.to_svg(t["graph"]))  # well-formed, one box per node
+    assert len(svg.findall("{http://www.w3.org/2000/svg}g")) == len(t["graph"]["nodes"])
     assert "Validators" in render.to_text(t)
     json.loads(render.to_json(query.runs(store)))
 
