@@ -8,6 +8,10 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from pipeline import features as F
+from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
+from components.infra_validator import (LocalInfraValidator, make_request_spec, make_serving_spec,
+                                        make_validation_spec)
+from components.model_validator import ModelBehaviorValidator
 from pipeline.baseline import LatestBlessedModelFromEarlierSpanStrategy
 
 PIPELINE_NAME = "flight-delay"
@@ -57,6 +61,8 @@ def create_pipeline(
     code_version: str = "",
     min_auc: float = 0.60,
     max_auc_drop: float = 0.01,
+    model_name: str = "flight_delay",
+    vertex: bool = False,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Builds the flight-delay pipeline.
@@ -68,6 +74,7 @@ def create_pipeline(
       serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
       span: train on this span; None = latest span.
       code_version: digest of the trainer code; part of the Trainer's cache key.
+      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
     """
     range_config = None
     if span is not None:
@@ -87,37 +94,72 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
 
-    trainer = tfx.components.Trainer(
-        run_fn=TRAINER_RUN_FN,
-        examples=example_gen.outputs["examples"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={"hparams": hparams or {}, "code_version": code_version})
+    # Drift of this span's statistics against the previous span's (none on the first span).
+    if vertex:  # KubeflowV2 compiles Resolver nodes, not resolver functions
+        previous_statistics = latest_statistics_resolver(statistics_gen)
+        statistics_gen.add_upstream_node(previous_statistics)
+        baseline_statistics = previous_statistics.outputs["statistics"]
+    else:
+        previous_statistics = None
+        baseline_statistics = previous_span_statistics(statistics_gen.outputs["statistics"])
+    drift_validator = DriftValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=baseline_statistics,
+        schema=schema_gen.outputs["schema"])
 
     baseline_resolver = tfx.dsl.Resolver(
         # With a known span: the latest blessed model of an earlier span (see pipeline/baseline.py);
         # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
         **(dict(strategy_class=LatestBlessedModelFromEarlierSpanStrategy, config={"before_span": span})
-           if span is not None else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy)),
+           if span is not None and not vertex
+           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy)),
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(min_auc, max_auc_drop))
+    # Drift in a blocking feature (or of the label rate) stops training on this span.
+    with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
+        trainer = tfx.components.Trainer(
+            run_fn=TRAINER_RUN_FN,
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config={"hparams": hparams or {}, "code_version": code_version})
 
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline_resolver.outputs["model"],
+            eval_config=eval_config(min_auc, max_auc_drop))
 
-    components = [example_gen, statistics_gen, schema_gen, example_validator, trainer,
-                  baseline_resolver, evaluator, pusher]
+        behavior_validator = ModelBehaviorValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            baseline_model=baseline_resolver.outputs["model"])
+
+        infra_validator = LocalInfraValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            serving_spec=make_serving_spec(model_name=model_name),
+            request_spec=make_request_spec(),
+            validation_spec=make_validation_spec())
+
+        # Pusher needs all three blessings: Evaluator's and InfraValidator's as inputs (it pushes the
+        # warmed-up model InfraValidator stamped), the behaviour validator's through this Cond.
+        with tfx.dsl.Cond(
+                behavior_validator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
+            pusher = tfx.components.Pusher(
+                model_blessing=evaluator.outputs["blessing"],
+                infra_blessing=infra_validator.outputs["blessing"],
+                push_destination=tfx.proto.PushDestination(
+                    filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
+                  baseline_resolver, trainer, evaluator, behavior_validator, infra_validator, pusher]
+    if previous_statistics is not None:
+        components.insert(2, previous_statistics)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

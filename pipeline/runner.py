@@ -12,6 +12,8 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from typing import Callable, Dict, List, Optional  # noqa: E402
 
+from absl import logging as absl_logging  # noqa: E402
+
 from pipeline import features as F  # noqa: E402
 from pipeline import span_check  # noqa: E402
 
@@ -135,8 +137,9 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
 
     handler = NodeProgress(node_ids, progress)
     absl_logger = logging.getLogger("absl")  # TFX logs through absl
-    saved = (absl_logger.level, absl_logger.propagate)
-    absl_logger.setLevel(logging.INFO)
+    saved = (absl_logging.get_verbosity(), absl_logger.propagate)
+    # absl's verbosity, not just the logger level: TF's SavedModel export saves and restores it.
+    absl_logging.set_verbosity(absl_logging.INFO)
     absl_logger.propagate = verbose
     absl_logger.addHandler(handler)
     start = time.monotonic()
@@ -148,7 +151,8 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
             f"Nothing was pushed by this run; {layout.serving_model_dir} is unchanged.") from e
     finally:
         absl_logger.removeHandler(handler)
-        absl_logger.level, absl_logger.propagate = saved
+        absl_logging.set_verbosity(saved[0])
+        absl_logger.propagate = saved[1]
     wall = time.monotonic() - start
     summary = run_summary.summarize_run(metadata_spec, run_id)
     return RunResult(run_id, layout, wall, dict(handler.durations), summary)
