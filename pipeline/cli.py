@@ -54,6 +54,23 @@ def run(span, data_root, output_dir, schema_path, metadata, beam_mode, workers, 
         click.echo(run_summary.format_summary(result.summary, result.wall_seconds))
 
 
+@cli.command("compile-vertex")
+@click.option("--output", default="flight-delay-vertex.json", show_default=True, help="Pipeline spec JSON.")
+@click.option("--pipeline-root", required=True, help="gs:// folder for artifacts.")
+@click.option("--data", "data_root", required=True, help="gs:// folder of span-N/ folders.")
+@click.option("--schema", "schema_path", required=True, help="gs:// path of schema.pbtxt.")
+@click.option("--serving-model-dir", required=True, help="gs:// base path TF Serving reads.")
+@click.option("--image", required=True, help="Pipeline image with this project installed.")
+@click.option("--span", type=int, default=None, help="Span to train on; default: the latest.")
+def compile_vertex(output, pipeline_root, data_root, schema_path, serving_model_dir, image, span):
+    """Compile the same pipeline for Vertex Pipelines (KubeflowV2DagRunner)."""
+    from pipeline.vertex import compile_for_vertex
+    path = compile_for_vertex(output, pipeline_root=pipeline_root, data_root=data_root,
+                              schema_path=schema_path, serving_model_dir=serving_model_dir, image=image,
+                              span=span, code_version=runner.code_version())
+    click.echo(f"Vertex pipeline spec written to {path}")
+
+
 def _register_subcommands():
     from pipeline.lineage.cli import lineage
     cli.add_command(lineage)
