@@ -39,6 +39,8 @@ _TRANSIENT_MARKERS = (
     "database is locked",
     "Concurrent writes aborted",
     "subset of tables",
+    "concurrent connection to the empty database",  # MySQL/MariaDB schema creation race
+    "Please retry",
     "Deadlock found",
     "Lock wait timeout",
 )

@@ -1,0 +1,43 @@
+"""Several writers recording runs into one store at once: all finish, lineage stays complete."""
+import multiprocessing
+
+import pytest
+
+from pipeline import metadata
+from pipeline.lineage import query
+from tests.pipeline.lineage.conftest import BACKENDS
+
+WRITERS, RUNS_EACH = 4, 4
+
+
+def _writer(args):
+    spec, w = args
+    from ml_metadata import errors
+    from pipeline import metadata as m
+    from pipeline.lineage.synthetic import SyntheticPipeline
+    store = m.open_store(spec)
+    # type/context registration races like TFX's: retry AlreadyExists the way TFX does
+    for attempt in range(10):
+        try:
+            p = SyntheticPipeline(store, pipeline_name=f"pipe{w}")
+            break
+        except errors.AlreadyExistsError:
+            continue
+    return [p.run(1 + r % 3, f"w{w}-r{r}", epochs=r)["model"] for r in range(RUNS_EACH)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_writers_on_a_fresh_store(backend, new_spec):
+    spec = new_spec(backend, "conc")
+    with multiprocessing.get_context("spawn").Pool(WRITERS) as pool:
+        models = pool.map(_writer, [(spec, w) for w in range(WRITERS)])
+    store = metadata.open_store(spec)
+    rows = query.runs(store)["runs"]
+    assert len(rows) == WRITERS * RUNS_EACH
+    assert all(not r["failed"] and r["executed"] + r["cached"] == 8 for r in rows)
+    for w, ids in enumerate(models):
+        for r, model in enumerate(ids):
+            t = query.trace(store, model)
+            assert t["runs"] == [f"w{w}-r{r}"] and t["pipeline"] == f"pipe{w}"
+            assert t["spans"] == [1 + r % 3]
+            assert {v["node"] for v in t["validators"]} == {"ExampleValidator", "DriftValidator", "Evaluator"}
