@@ -19,7 +19,9 @@ Options = metadata_store_pb2.LineageSubgraphQueryOptions
 UP, DOWN = "up", "down"
 MAX_HOPS = 100  # MLMD's cap
 _MAX_START = 100  # MLMD's cap on starting nodes per query
-BASELINE_KEYS = ("baseline_model",)
+# Inputs that are only a reference to compare against (an older model, an earlier span's
+# statistics): their lineage is not part of what a model was built from.
+BASELINE_KEYS = ("baseline_model", "baseline_statistics")
 # Everything but attributions (artifact -> every run context that touched it; large and unused).
 _FIELDS = ("artifacts", "executions", "contexts", "events", "associations",
            "artifact_types", "execution_types", "context_types")
@@ -142,6 +144,8 @@ def _verdicts(g: R.Graph, execution_ids: Iterable[int]) -> List[Dict[str, Any]]:
             out.append({"node": g.node_of(e), "execution": e, "runs": g.runs_of(e),
                         "artifact": a, "type": g.type_of(a), "output": key,
                         "blessed": R.parse_blessed(raw), "blessed_raw": raw, "report_uri": art.uri,
+                        "details": {k: v for k, v in R.props(art, R._HIDDEN_PROPS).items()
+                                    if k not in ("blessed", "span", "split_names") and not isinstance(v, dict)},
                         "checked": sorted({g.type_of(i) for i, _ in g.inputs.get(e, [])})})
     return out
 
@@ -220,7 +224,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
     shown_arts = derived | {a for e in validator_execs for a, _ in full.outputs.get(e, [])}
 
     examples = [_example_summary(full, a) for a in full.of_type(R.EXAMPLES, arts)]
-    training = sorted(g.ancestors(model_id)[0]) if model_id else sorted(arts)
+    training = sorted(g.ancestors(model_id, skip_input_keys=BASELINE_KEYS)[0]) if model_id else sorted(arts)
     trainer = None
     if model_id and g.producers.get(model_id):
         t = g.execution_summary(g.producers[model_id][0])
@@ -241,10 +245,12 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                             "node": full.node_of(full.producers[a][0]) if full.producers.get(a) else None,
                             "blessed": R.parse_blessed(R.prop(art, "blessed")),
                             "metrics": R.metrics_of(art)})
-    baselines = _baselines(store, full, model_id, execs)
+    baselines = _baselines(store, full, model_id, set(execs) | validator_execs)
     metrics: Dict[str, float] = {}
     for ev in evaluations:
-        if read_files and ev["type"] == R.EVALUATION and not ev["metrics"]:
+        if ev["type"] != R.EVALUATION:
+            continue
+        if read_files and not ev["metrics"]:
             ev["metrics"] = file_metrics(ev["uri"])
         metrics.update(ev["metrics"])
     if model_id:
@@ -287,7 +293,8 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "evaluations": evaluations,
         "metrics": metrics,
         "blessed": _all_blessed(evaluations),
-        "baseline_models": baselines,
+        "baselines": baselines,  # what was compared against: older model, earlier span's statistics
+        "baseline_models": [b for b in baselines if b["input"] == "baseline_model"],
         "executions": [full.execution_summary(e) for e in
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
         "times": _time_span(full, shown_execs),
@@ -303,13 +310,13 @@ def _baselines(store, g: R.Graph, model_id: Optional[int], execs) -> List[Dict[s
                        if any(a == model_id and k not in BASELINE_KEYS for a, k in g.inputs.get(e, []))}
     if not evaluators:
         return []
-    ids = set()
+    keys: Dict[int, str] = {}
     for ev in store.get_events_by_execution_ids(sorted(evaluators)):
         key = ev.path.steps[0].key if ev.path.steps and ev.path.steps[0].HasField("key") else ""
         if ev.type == R.Event.INPUT and key in BASELINE_KEYS:
-            ids.add(ev.artifact_id)
-    return [{"id": a.id, "uri": a.uri, "created": R.iso(a.create_time_since_epoch)}
-            for a in sorted(store.get_artifacts_by_id(sorted(ids)), key=lambda a: a.id)] if ids else []
+            keys[ev.artifact_id] = key
+    return [{"id": a.id, "input": keys[a.id], "uri": a.uri, "created": R.iso(a.create_time_since_epoch)}
+            for a in sorted(store.get_artifacts_by_id(sorted(keys)), key=lambda a: a.id)] if keys else []
 
 
 def _all_blessed(evaluations) -> Optional[bool]:
@@ -406,8 +413,8 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
         models.append({"artifact": m, "uri": g.artifacts[m].uri, "created": R.iso(g.artifacts[m].create_time_since_epoch),
                        "trained_by": g.node_of(trainer) if trainer else None,
                        "runs": g.runs_of(trainer) if trainer else [],
-                       "metrics": {k: v for b in m_arts for k, v in R.metrics_of(g.artifacts[b]).items()
-                                   if g.type_of(b) in (R.EVALUATION, R.MODEL_BLESSING)},
+                       "metrics": {k: v for b in m_arts if g.type_of(b) == R.EVALUATION
+                                   for k, v in R.metrics_of(g.artifacts[b]).items()},
                        "blessings": blessings, "pushes": pushes,
                        "serving": any(p["serving"] for p in pushes)})
     return {
@@ -507,7 +514,7 @@ def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=N
         raw = R.prop(a, "blessed")
         if raw is not None:
             verdicts[node_of.get(eid, str(eid))] = R.parse_blessed(raw)
-        if tname(a) in (R.EVALUATION, R.MODEL_BLESSING) or tname(a) == R.MODEL:
+        if tname(a) in (R.EVALUATION, R.MODEL):
             metrics.update(R.metrics_of(a))
             if read_files and tname(a) == R.EVALUATION and not R.metrics_of(a):
                 metrics.update(file_metrics(a.uri))

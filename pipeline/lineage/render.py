@@ -67,9 +67,10 @@ def trace_text(t: Dict[str, Any]) -> str:
         out.append(table(["id", "type", "producer", "uri"],
                          [[a["id"], a["type"], a["producer"], a["uri"]] for a in t["statistics"] + t["schema"]]))
     out.append("\nValidators")
-    out.append(table(["node", "verdict", "checked", "output", "report uri"],
-                     [[v["node"], _verdict(v["blessed"]), v["checked"], f"{v['type']} #{v['artifact']}", v["report_uri"]]
-                      for v in t["validators"]]) if t["validators"] else "  (none recorded)")
+    out.append(table(["node", "verdict", "checked", "output", "details", "report uri"],
+                     [[v["node"], _verdict(v["blessed"]), v["checked"], f"{v['type']} #{v['artifact']}",
+                       v.get("details") or "-", v["report_uri"]]
+                      for v in t["validators"]], max_width=70) if t["validators"] else "  (none recorded)")
     if t.get("trainer"):
         tr = t["trainer"]
         out.append(f"\nTrainer ({tr['node']} #{tr['id']}, {tr['state']}, {_fmt(tr['seconds'])}s)"
@@ -78,8 +79,8 @@ def trace_text(t: Dict[str, Any]) -> str:
     out.append(f"\nEvaluation: blessed {_fmt(t['blessed'])}  metrics: {_fmt(t['metrics'])}")
     for ev in t["evaluations"]:
         out.append(f"  {ev['type']} #{ev['artifact']} ({ev['node']}): blessed {_fmt(ev['blessed'])}  {ev['uri']}")
-    if t["baseline_models"]:
-        out.append("  baseline model(s): " + ", ".join(f"#{b['id']}" for b in t["baseline_models"]))
+    if t["baselines"]:
+        out.append("  compared against: " + ", ".join(f"{b['input']} #{b['id']}" for b in t["baselines"]))
     out.append("\nExecutions (CACHED ones skipped)")
     out.append(table(["id", "node", "state", "run", "started", "seconds"],
                      [[e["id"], e["node"], e["state"], e["runs"], e["started"], e["seconds"]] for e in t["executions"]]))
