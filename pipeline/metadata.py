@@ -213,8 +213,8 @@ def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
     """MetadataStore for a spec or config; retries schema creation races between writers."""
     config = (spec if isinstance(spec, metadata_store_pb2.ConnectionConfig)
               else connection_config(spec, read_only=read_only, **kwargs))
-    if config.HasField("mysql") and not config.mysql.password and not kwargs.get("password_env"):
-        _LOG.debug("no $%s set: connecting to %s without a password", PASSWORD_ENV, redact(config))
+    if config.HasField("mysql") and not config.mysql.password:
+        _LOG.debug("no password set: connecting to %s without one", redact(config))
     try:
         return with_retry(lambda: metadata_store.MetadataStore(config), attempts=attempts,
                           what=f"opening {redact(config)}")

@@ -34,6 +34,15 @@ def _find(binary: str) -> Optional[str]:
         (p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}") if os.access(p, os.X_OK)), None)
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM the server if the test process dies without tearing down (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,7 +85,8 @@ class MariaDBServer:
              f"--log-error={self._log}", "--skip-name-resolve", "--skip-log-bin",
              "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M", "--max-connections=200",
              "--innodb-flush-log-at-trx-commit=2", *user_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent)
         deadline = time.time() + self.startup_timeout
         while True:
             if self._proc.poll() is not None:

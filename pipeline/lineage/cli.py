@@ -36,13 +36,12 @@ _output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, 
 
 
 def _open(spec: str):
-    from pipeline.lineage import query  # noqa: F401  (import errors surface here, not at CLI load)
     try:
         read_only = not mlmd_config.is_mysql_spec(spec)
         store = mlmd_config.open_store(spec, read_only=read_only)
     except (mlmd_config.MetadataSpecError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
-    store._lineage_where = mlmd_config.describe(spec)
+    store._lineage_where = mlmd_config.describe(spec)  # names the store in "not found" errors
     return store
 
 

@@ -148,9 +148,6 @@ class SyntheticPipeline:
             [pb.Association(context_id=c, execution_id=eid) for c in ctxs])
         return eid
 
-    def _ctx_objs(self, ids: Sequence[int]) -> List[pb.Context]:
-        return [pb.Context(id=i) for i in ids]
-
     def run(self, span: int, run_id: Optional[str] = None, *, epochs: int = 3,
             code_version: str = "abc123", auc: float = 0.7, min_auc: float = 0.6,
             drift_ok: bool = True, anomalies: bool = False, use_cache: bool = True,

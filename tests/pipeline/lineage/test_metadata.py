@@ -1,7 +1,6 @@
 """pipeline.metadata: spec parsing, password handling, SQLite concurrency, MariaDB connection."""
 import logging
 import multiprocessing
-import os
 
 import pytest
 from ml_metadata.proto import metadata_store_pb2
