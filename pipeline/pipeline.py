@@ -133,11 +133,13 @@ def create_pipeline(
             baseline_model=baseline_resolver.outputs["model"],
             eval_config=eval_config(min_auc, max_auc_drop))
 
+        # Blesses only when its own checks pass AND the Evaluator blessed the model.
         behavior_validator = ModelBehaviorValidator(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
             schema=schema_gen.outputs["schema"],
-            baseline_model=baseline_resolver.outputs["model"])
+            baseline_model=baseline_resolver.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"])
 
         infra_validator = LocalInfraValidator(
             model=trainer.outputs["model"],
@@ -146,15 +148,14 @@ def create_pipeline(
             request_spec=make_request_spec(),
             validation_spec=make_validation_spec())
 
-        # Pusher needs all three blessings: Evaluator's and InfraValidator's as inputs (it pushes the
-        # warmed-up model InfraValidator stamped), the behaviour validator's through this Cond.
-        with tfx.dsl.Cond(
-                behavior_validator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
-            pusher = tfx.components.Pusher(
-                model_blessing=evaluator.outputs["blessing"],
-                infra_blessing=infra_validator.outputs["blessing"],
-                push_destination=tfx.proto.PushDestination(
-                    filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+        # Pusher needs all three verdicts: Evaluator's (folded into the behaviour validator's blessing)
+        # and InfraValidator's; it pushes the warmed-up model InfraValidator stamped. (A Cond nested in
+        # the drift Cond would fail input resolution when the drift gate skips the validators.)
+        pusher = tfx.components.Pusher(
+            model_blessing=behavior_validator.outputs["blessing"],
+            infra_blessing=infra_validator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
                   baseline_resolver, trainer, evaluator, behavior_validator, infra_validator, pusher]

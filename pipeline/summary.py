@@ -75,6 +75,14 @@ def load_validation(evaluation_uri: str) -> Dict:
             "missing_thresholds": bool(result.missing_thresholds)}
 
 
+def _drift_summary(report_dir: str) -> str:
+    try:
+        with open(os.path.join(report_dir, "drift_report.json")) as f:
+            return json.load(f).get("summary", "")
+    except (OSError, ValueError):
+        return ""
+
+
 def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
     """Summary of one pipeline run, from MLMD alone."""
     store = metadata_store.MetadataStore(mlmd_config.connection_config(metadata_spec))
@@ -103,6 +111,21 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
         summary["spans"] = [int(props.get("span", -1))]
         summary["splits"] = json.loads(props.get("split_names", "[]"))
         summary["examples_uri"] = artifact.uri
+    for artifact in outputs.get("DriftValidator", []):
+        props = _props(artifact)
+        if "verdict" in props:
+            summary["drift"] = {"verdict": props["verdict"], "blessed": bool(props.get("blessed", 0)),
+                                "summary": _drift_summary(artifact.uri),
+                                "report": os.path.join(artifact.uri, "drift_report.html")}
+    for artifact in outputs.get("ModelBehaviorValidator", []):
+        props = _props(artifact)
+        if "failed_checks" in props and "blessed" in props:
+            summary.setdefault("behavior", {}).update(
+                blessed=bool(props["blessed"]), failed_checks=props.get("failed_checks") or "")
+            if os.path.exists(os.path.join(artifact.uri, "report.html")):
+                summary["behavior"]["report"] = os.path.join(artifact.uri, "report.html")
+    for artifact in outputs.get("LocalInfraValidator", []):
+        summary["infra_blessed"] = bool(_props(artifact).get("blessed", 0))
     for artifact in outputs.get("Evaluator", []):
         props = _props(artifact)
         if artifact.uri.rstrip("/").split("/")[-2] == "blessing" or "blessed" in props:
@@ -135,6 +158,19 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         lines.append("Evaluation (eval split, overall): " + ", ".join(
             f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"
             for k, v in summary["metrics"].items()))
+    drift = summary.get("drift")
+    if drift:
+        lines.append(f"Drift vs previous span: {drift['verdict']} - {drift['summary']} ({drift['report']})")
+        if not drift["blessed"]:
+            lines.append("Training skipped: blocking drift on this span (Trainer, Evaluator, validators and "
+                         "Pusher did not run)")
+    behavior = summary.get("behavior")
+    if behavior:
+        verdict = "passed" if behavior["blessed"] else f"FAILED: {behavior['failed_checks']}"
+        lines.append(f"Behaviour checks: {verdict} ({behavior.get('report', '')})")
+    if "infra_blessed" in summary:
+        lines.append(f"Infra validation (load + query in a model server): "
+                     f"{'passed' if summary['infra_blessed'] else 'FAILED'}")
     if "blessed" in summary:
         validation = summary.get("validation", {})
         why = ("all thresholds met" if summary["blessed"]

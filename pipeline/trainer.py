@@ -118,7 +118,11 @@ def numeric_statistics(ds: tf.data.Dataset) -> Dict[str, Dict[str, float]]:
 
 
 class ImputeStandardize(tf.keras.layers.Layer):
-    """[batch, n] floats -> [batch, 2n]: standardised values (missing -> mean) and missing indicators."""
+    """[batch, n] floats -> [batch, 2n]: standardised values (missing -> mean), clipped to +-CLIP
+    standard deviations so that values far outside the training range are not extrapolated, and
+    missing indicators."""
+
+    CLIP = 5.0
 
     def __init__(self, means, stds, **kwargs):
         super().__init__(**kwargs)
@@ -129,8 +133,9 @@ class ImputeStandardize(tf.keras.layers.Layer):
         missing = tf.math.is_nan(x)
         mean = tf.constant(self.means, tf.float32)
         filled = tf.where(missing, mean, x)
-        return tf.concat([(filled - mean) / tf.constant(self.stds, tf.float32),
-                          tf.cast(missing, tf.float32)], axis=1)
+        standardized = tf.clip_by_value((filled - mean) / tf.constant(self.stds, tf.float32),
+                                        -self.CLIP, self.CLIP)
+        return tf.concat([standardized, tf.cast(missing, tf.float32)], axis=1)
 
     def get_config(self):
         return {**super().get_config(), "means": self.means, "stds": self.stds}
@@ -156,6 +161,9 @@ def build_model(vocabularies: Dict[str, List[str]], stats: Dict[str, Dict[str, f
     encoded.append(ImputeStandardize([stats[k]["mean"] for k in NUMERIC_FEATURES],
                                      [stats[k]["std"] for k in NUMERIC_FEATURES],
                                      name="impute_standardize")(numeric))
+    # Any precipitation at all is the strongest weather signal; a flag keeps "more rain" monotone.
+    encoded.append(tf.keras.layers.Reshape((1,), name="raining")(
+        tf.cast(tf.greater(inputs["precip"], 0.0), tf.float32)))
     x = tf.keras.layers.Concatenate(name="all_features")(encoded)
     for i, units in enumerate(hparams["hidden_units"]):
         x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)

@@ -66,6 +66,16 @@ class ValidationResult:
         }
 
 
+def require_upstream_blessing(result: ValidationResult, blessing_uri: str, blessed: bool) -> ValidationResult:
+    """Adds an `upstream_blessing` check (e.g. Evaluator's verdict); the model stays blessed only if it passed."""
+    check = CheckResult(
+        name="upstream_blessing", verdict=c.PASS if blessed else c.FAIL,
+        summary=(f"upstream validator blessed the model ({blessing_uri})" if blessed
+                 else f"upstream validator did NOT bless the model ({blessing_uri})"),
+        figures={"blessed": int(blessed)}, thresholds={"blessed": 1})
+    return dataclasses.replace(result, checks=result.checks + [check], blessed=result.blessed and blessed)
+
+
 # ----------------------------------------------------------------------------------------------
 # tf.Example helpers
 

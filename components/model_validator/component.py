@@ -23,6 +23,7 @@ class ModelBehaviorValidatorSpec(ComponentSpec):
         c.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         c.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
         c.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        c.MODEL_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
     }
     OUTPUTS = {
         c.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -40,6 +41,8 @@ class ModelBehaviorValidator(base_beam_component.BaseBeamComponent):
             baseline_model=latest_blessed.outputs['model'],  # optional
             config={'min_slice_recall': 0.2})
 
+    `model_blessing` (optional, e.g. Evaluator's blessing) is required too: the blessing is given only
+    when it is blessed as well, so Pusher can take this one blessing without nesting Conds.
     Outputs: `blessing` (ModelBlessing, custom property `blessed` 1/0, BLESSED / NOT_BLESSED file)
     and `report` (ModelValidationReport: report.json, report.html).
     """
@@ -49,6 +52,7 @@ class ModelBehaviorValidator(base_beam_component.BaseBeamComponent):
 
     def __init__(self, model: types.BaseChannel, examples: types.BaseChannel,
                  schema: types.BaseChannel, baseline_model: Optional[types.BaseChannel] = None,
+                 model_blessing: Optional[types.BaseChannel] = None,
                  config: Optional[Union[Mapping[str, Any], str, ValidatorConfig]] = None):
         """config: a ValidatorConfig, a dict or a JSON string; missing keys take the defaults. The
         full effective config is stored as the `config_json` execution property."""
@@ -58,7 +62,7 @@ class ModelBehaviorValidator(base_beam_component.BaseBeamComponent):
             config = ValidatorConfig.from_dict(config)
         spec = ModelBehaviorValidatorSpec(
             model=model, examples=examples, schema=schema, baseline_model=baseline_model,
-            config_json=config.to_json(),
+            model_blessing=model_blessing, config_json=config.to_json(),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             report=types.Channel(type=ModelValidationReport))
         super().__init__(spec=spec)

@@ -5,6 +5,7 @@ MODEL_KEY = "model"
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
 BASELINE_MODEL_KEY = "baseline_model"
+MODEL_BLESSING_KEY = "model_blessing"  # optional: another validator's verdict (e.g. Evaluator's) to require
 BLESSING_KEY = "blessing"
 REPORT_KEY = "report"
 CONFIG_KEY = "config_json"

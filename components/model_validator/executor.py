@@ -57,6 +57,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         result = behavior.validate_model(
             model_path, file_pattern, schema_features, work_dir=report_artifact.uri, config=config,
             baseline_model_path=baseline_path, make_pipeline=self._make_beam_pipeline)
+        for upstream in input_dict.get(c.MODEL_BLESSING_KEY) or []:
+            result = behavior.require_upstream_blessing(
+                result, upstream.uri, upstream.get_int_custom_property(c.ARTIFACT_PROPERTY_BLESSED_KEY) == 1)
         report.write_report(result, report_artifact.uri)
 
         failed = ",".join(result.failed_checks)

@@ -1,4 +1,5 @@
 """End to end: the real pipeline (LocalDagRunner, Beam, MLMD on SQLite) on small fixture spans."""
+import json
 import os
 import shutil
 import subprocess
@@ -39,7 +40,31 @@ def data_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(data_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    return runner.run_local(data_root, str(out), hparams=FAST, progress=lambda m: None)
+    return runner.run_local(data_root, str(out), span=1, hparams=FAST, progress=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def next_span_run(first_run, data_root):
+    """Span 2 after span 1: the drift baseline is span 1's statistics, the model baseline span 1's model."""
+    return runner.run_local(data_root, first_run.layout.root, hparams=FAST, progress=lambda m: None)
+
+
+def executions_of(store, node_prefix):
+    """[(execution, {input key: [artifacts]}, {output key: [artifacts]})] of a node, oldest first."""
+    from ml_metadata.proto import metadata_store_pb2 as pb
+    context = store.get_context_by_type_and_name("node", f"flight-delay.{node_prefix}")
+    result = []
+    for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+        events = store.get_events_by_execution_ids([execution.id])
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+        inputs, outputs = {}, {}
+        for event in events:
+            key = event.path.steps[0].key
+            side = inputs if event.type == pb.Event.INPUT else outputs if event.type == pb.Event.OUTPUT else None
+            if side is not None:
+                side.setdefault(key, []).append(artifacts[event.artifact_id])
+        result.append((execution, inputs, outputs))
+    return result
 
 
 def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
@@ -47,7 +72,7 @@ def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
     nodes = {n["node"]: n["state"] for n in s["nodes"]}
     assert COMPONENT_NODES <= set(nodes)
     assert all(nodes[n] == "COMPLETE" for n in COMPONENT_NODES)
-    assert s["spans"] == [2]  # latest span by default
+    assert s["spans"] == [1]
     assert s["splits"] == ["train", "eval"]
 
     store = store_for(first_run.layout)
@@ -56,11 +81,14 @@ def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
     for artifact in store.get_artifacts():
         by_type.setdefault(types[artifact.type_id], []).append(artifact)
     for name in ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies", "Model", "ModelEvaluation",
-                 "ModelBlessing", "PushedModel"):
+                 "PushedModel", "InfraBlessing", "flightdelay.DriftReport", "flightdelay.ModelValidationReport"):
         assert len(by_type.get(name, [])) == 1, name
+    assert len(by_type["ModelBlessing"]) == 2  # Evaluator's and the behaviour validator's
     examples = by_type["Examples"][0]
-    assert examples.custom_properties["span"].int_value == 2
-    assert by_type["ModelBlessing"][0].custom_properties["blessed"].int_value == 1
+    assert examples.custom_properties["span"].int_value == 1
+    assert all(b.custom_properties["blessed"].int_value == 1 for b in by_type["ModelBlessing"])
+    drift = by_type["flightdelay.DriftReport"][0]
+    assert drift.custom_properties["verdict"].string_value == "NO_BASELINE"
 
 
 def test_first_run_is_blessed_and_pushed_in_tf_serving_layout(first_run):
@@ -79,7 +107,7 @@ def test_pushed_model_predicts_on_raw_feature_values(first_run):
     import tensorflow as tf
     from pipeline.trainer import feature_dtype
     model = tf.saved_model.load(summary.latest_pushed_model_dir(first_run.layout.serving_model_dir))
-    rows = spans_io.read_span(spans_io.span_path(FIXTURES, 2)).head(200)
+    rows = spans_io.read_span(spans_io.span_path(FIXTURES, 1)).head(200)
     inputs = {}
     for key in F.FEATURE_KEYS:
         kind = F.tf_dtype_name(key)
@@ -93,13 +121,73 @@ def test_pushed_model_predicts_on_raw_feature_values(first_run):
     assert scores[labels == 1].mean() > scores[labels == 0].mean()  # better than chance on its own span
 
 
+def test_pushed_model_is_warmed_and_served_over_rest_and_grpc(first_run, tmp_path):
+    """TF Serving's API (the real binary when on PATH, else the local server) serves the pushed model."""
+    from serving.client import GrpcClient, RestClient, normalize_row, rows_from_csv
+    from tests.serving.server_process import ServerProcess
+    pushed = summary.latest_pushed_model_dir(first_run.layout.serving_model_dir)
+    warmup = os.path.join(pushed, "assets.extra", "tf_serving_warmup_requests")
+    assert os.path.getsize(warmup) > 0
+    with open(spans_io.span_path(FIXTURES, 1)) as f:
+        rows = [normalize_row(r) for r in rows_from_csv(f.read(), limit=20)]
+    server = ServerProcess(str(tmp_path), [f"--model_name={runner.MODEL_NAME}",
+                                           f"--model_base_path={first_run.layout.serving_model_dir}"])
+    server.start([runner.MODEL_NAME])
+    try:
+        status = RestClient(server.rest_url, runner.MODEL_NAME).status()["model_version_status"]
+        assert [(v["version"], v["state"]) for v in status] == [(os.path.basename(pushed), "AVAILABLE")]
+        rest = RestClient(server.rest_url, runner.MODEL_NAME).predict(
+            inputs={k: [r[k] for r in rows] for k in F.FEATURE_KEYS})["outputs"]
+        grpc_scores = GrpcClient(server.grpc_target, runner.MODEL_NAME).predict(
+            {k: [r[k] for r in rows] for k in F.FEATURE_KEYS})
+    finally:
+        server.stop()
+    import tensorflow as tf
+    from pipeline.trainer import feature_dtype
+    model = tf.saved_model.load(pushed)
+    local = model.signatures[F.SERVING_SIGNATURE](
+        **{k: tf.constant([r[k] for r in rows], feature_dtype(k)) for k in F.FEATURE_KEYS})[F.PREDICTION_KEY]
+    np.testing.assert_allclose(np.asarray(rest, dtype=float).reshape(-1), local.numpy(), atol=1e-5)
+    grpc_values = grpc_scores[F.PREDICTION_KEY] if isinstance(grpc_scores, dict) else grpc_scores
+    np.testing.assert_allclose(np.asarray(grpc_values, dtype=float).reshape(-1), local.numpy(), atol=1e-5)
+
+
 def test_second_run_is_fully_cached_and_pushes_nothing_new(first_run, data_root):
     before = versions(first_run.layout.serving_model_dir)
-    second = runner.run_local(data_root, first_run.layout.root, hparams=FAST, progress=lambda m: None)
+    second = runner.run_local(data_root, first_run.layout.root, span=1, hparams=FAST, progress=lambda m: None)
     states = {n["node"]: n["state"] for n in second.summary["nodes"]}
     assert {states[n] for n in COMPONENT_NODES} == {"CACHED"}
     assert second.summary["executed"] == 1  # the baseline resolver, which only reads MLMD
     assert versions(first_run.layout.serving_model_dir) == before
+
+
+def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, next_span_run):
+    s = next_span_run.summary
+    assert s["spans"] == [2] and s["executed"] >= 9
+    store = store_for(first_run.layout)
+    span1_stats = executions_of(store, "StatisticsGen")[0][2]["statistics"][0]
+    span2_stats = executions_of(store, "StatisticsGen")[-1][2]["statistics"][0]
+    drift_exec, drift_in, drift_out = executions_of(store, "DriftValidator")[-1]
+    assert drift_in["statistics"][0].id == span2_stats.id
+    assert drift_in["baseline_statistics"][0].id == span1_stats.id
+    report = drift_out["drift_report"][0]
+    assert report.custom_properties["has_baseline"].int_value == 1
+    for name in ("drift_report.json", "drift_report.html"):
+        assert os.path.getsize(os.path.join(report.uri, name)) > 0
+
+    span1_model = executions_of(store, "Trainer")[0][2]["model"][0]
+    _, eval_in, _ = executions_of(store, "Evaluator")[-1]
+    assert eval_in["baseline_model"][0].id == span1_model.id
+    _, behavior_in, behavior_out = executions_of(store, "ModelBehaviorValidator")[-1]
+    assert behavior_in["baseline_model"][0].id == span1_model.id
+    assert {"model", "examples", "schema", "baseline_model"} <= set(behavior_in)
+    behavior_report = behavior_out["report"][0]
+    with open(os.path.join(behavior_report.uri, "report.json")) as f:
+        checks = {c["name"] for c in json.load(f)["checks"]}
+    assert {"invariance", "directional", "slice_regression_vs_baseline"} <= checks
+    assert os.path.getsize(os.path.join(behavior_report.uri, "report.html")) > 0
+    _, infra_in, infra_out = executions_of(store, "LocalInfraValidator")[-1]
+    assert infra_out["blessing"][0].custom_properties["blessed"].int_value in (0, 1)
 
 
 @pytest.mark.parametrize("breakage,expected", [
@@ -130,18 +218,34 @@ def test_bad_span_fails_naming_file_and_column_and_keeps_the_served_model(
     assert len(store_for(first_run.layout).get_executions()) == executions_before
 
 
-def test_failing_node_pushes_nothing_and_the_cli_says_so(first_run, data_root, tmp_path):
-    """A span that passes the pre-flight check but cannot train (one class only) fails in the Trainer."""
+def test_label_shift_blocks_training_and_pushes_nothing(first_run, next_span_run, data_root, tmp_path):
+    """A span whose late-rate jumps (here: no late flights at all) is stopped by the drift validator."""
     bad_root = tmp_path / "spans"
     shutil.copytree(data_root, bad_root)
-    frame = spans_io.read_span(spans_io.span_path(FIXTURES, 1)).head(300).copy()
+    frame = spans_io.read_span(spans_io.span_path(FIXTURES, 3)).copy()
     frame[F.LABEL_KEY] = 0
     spans_io.write_span(bad_root, 3, frame)
     served_before = versions(first_run.layout.serving_model_dir)
+    result = runner.run_local(str(bad_root), first_run.layout.root, hparams=FAST, progress=lambda m: None)
+    s = result.summary
+    assert s["spans"] == [3]
+    assert s["drift"]["verdict"] == "BLOCKED" and "late" in s["drift"]["summary"]
+    assert "Trainer" not in {n["node"] for n in s["nodes"] if n["state"] == "COMPLETE"}
+    assert s["pushed"] is False
+    assert "Training skipped" in summary.format_summary(s)
+    assert versions(first_run.layout.serving_model_dir) == served_before
+
+
+def test_failing_node_pushes_nothing_and_the_cli_says_so(first_run, tmp_path):
+    """A first span (no drift baseline) that passes the pre-flight check but has one class fails in the Trainer."""
+    frame = spans_io.read_span(spans_io.span_path(FIXTURES, 1)).head(300).copy()
+    frame[F.LABEL_KEY] = 0
+    spans_io.write_span(tmp_path / "spans", 1, frame)
+    served_before = versions(first_run.layout.serving_model_dir)
     completed = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--data", str(bad_root), "--output", first_run.layout.root,
-         "--epochs", "1"], capture_output=True, text=True, cwd=REPO_ROOT)
-    assert completed.returncode == 1
+        [sys.executable, "-m", "pipeline", "run", "--data", str(tmp_path / "spans"), "--output",
+         first_run.layout.root, "--epochs", "1"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert completed.returncode == 1, completed.stdout[-2000:]
     assert "node Trainer failed" in completed.stderr
     assert "label rate 0.0" in completed.stderr
     assert "Nothing was pushed" in completed.stderr

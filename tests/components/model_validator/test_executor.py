@@ -117,3 +117,22 @@ def test_do_rejects_examples_without_eval_split(tmp_path, models, eval_rows):
     inputs[c.EXAMPLES_KEY][0].split_names = artifact_utils.encode_split_names(["train"])
     with pytest.raises(ValueError, match="no 'eval' split"):
         _do(tmp_path, inputs, outputs, _CFG)
+
+
+@pytest.mark.parametrize("upstream_blessed", [1, 0])
+def test_do_requires_the_upstream_blessing(tmp_path, models, eval_rows, upstream_blessed):
+    """A good model is blessed only if the upstream (Evaluator's) blessing says so too."""
+    inputs, outputs = _artifacts(str(tmp_path), models, testdata.GOOD, eval_rows)
+    upstream = standard_artifacts.ModelBlessing()
+    upstream.uri = str(tmp_path / "evaluator_blessing")
+    upstream.set_int_custom_property("blessed", upstream_blessed)
+    inputs[c.MODEL_BLESSING_KEY] = [upstream]
+    _do(tmp_path, inputs, outputs, _CFG)
+    blessing, report = outputs[c.BLESSING_KEY][0], outputs[c.REPORT_KEY][0]
+    assert blessing.get_int_custom_property("blessed") == upstream_blessed
+    checks = {ch["name"]: ch for ch in json.loads(
+        open(os.path.join(report.uri, c.REPORT_JSON_FILE_NAME)).read())["checks"]}
+    assert checks["upstream_blessing"]["verdict"] == (c.PASS if upstream_blessed else c.FAIL)
+    assert upstream.uri in checks["upstream_blessing"]["summary"]
+    if not upstream_blessed:
+        assert blessing.get_string_custom_property(c.ARTIFACT_PROPERTY_FAILED_CHECKS_KEY) == "upstream_blessing"
