@@ -16,10 +16,10 @@ install: $(STAMP)
 $(STAMP): setup.py constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the locked TFX 1.16 stack into $(VENV) (TFX declares Python <3.11: --ignore-requires-python)"
-	$(PY) -m pip install -q --disable-pip-version-check --ignore-requires-python \
-	    -c constraints.txt -e '.[test,data]' 2>&1 | grep -v 'is ignored: it is neither' || true
-	$(PY) -m pip check >/dev/null 2>&1 || $(PY) -m pip check
-	$(PY) -c "import tfx, pipeline" 
+	set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check --ignore-requires-python \
+	    -c constraints.txt -e '.[test,data]' 2>&1 | { grep -v 'is ignored: it is neither' || true; }
+	$(PY) -m pip check
+	$(PY) -c "import tfx, pipeline, components, serving, data"
 	@touch $(STAMP)
 
 run: $(STAMP)

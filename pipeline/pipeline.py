@@ -41,8 +41,10 @@ def eval_config(min_auc: float = 0.60, max_auc_drop: float = 0.01) -> tfma.EvalC
         tfma.MetricConfig(class_name="MeanPrediction"),
     ]
     return tfma.EvalConfig(
+        # Signature-based evaluation of a generic SavedModel: naming the type spares TFMA a trial
+        # load of the model as Keras just to find out.
         model_specs=[tfma.ModelSpec(signature_name=F.EXAMPLES_SIGNATURE, label_key=F.LABEL_KEY,
-                                    prediction_key=F.PREDICTION_KEY)],
+                                    prediction_key=F.PREDICTION_KEY, model_type=tfma.TF_GENERIC)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["carrier"]),
                        tfma.SlicingSpec(feature_keys=["origin"])],
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
