@@ -19,6 +19,8 @@ def cli():
 
 @cli.command()
 @click.option("--span", type=int, default=None, help="Span (month 1-12) to train on; default: the latest.")
+@click.option("--window", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train on the last N spans up to --span (earlier spans must have been run before).")
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
               type=click.Path(file_okay=False), help="Folder of span-N/*.csv folders.")
 @click.option("--output", "output_dir", default="outputs", show_default=True,
@@ -34,14 +36,14 @@ def cli():
 @click.option("--no-cache", is_flag=True, help="Re-execute every node.")
 @click.option("--verbose", "-v", is_flag=True, help="Show TFX's own log lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
-def run(span, data_root, output_dir, schema_path, metadata, beam_mode, workers, epochs, no_cache, verbose, as_json):
+def run(span, window, data_root, output_dir, schema_path, metadata, beam_mode, workers, epochs, no_cache, verbose, as_json):
     """Run the pipeline locally (LocalDagRunner)."""
     from pipeline import summary as run_summary
     from pipeline.span_check import BadSpanError
 
     hparams = {"epochs": epochs} if epochs else None
     try:
-        result = runner.run_local(data_root, output_dir, span=span, schema_path=schema_path,
+        result = runner.run_local(data_root, output_dir, span=span, window=window, schema_path=schema_path,
                                   beam_mode=beam_mode, workers=workers, metadata=metadata,
                                   hparams=hparams, enable_cache=not no_cache, verbose=verbose,
                                   progress=lambda m: click.echo(m, err=True))

@@ -13,7 +13,7 @@ from components.drift_validator import DriftValidator, latest_statistics_resolve
 from components.infra_validator import (LocalInfraValidator, make_request_spec, make_serving_spec,
                                         make_validation_spec)
 from components.model_validator import ModelBehaviorValidator
-from pipeline.baseline import LatestBlessedModelFromEarlierSpanStrategy
+from pipeline.resolvers import LatestBlessedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
 PIPELINE_NAME = "flight-delay"
 SPAN_PATTERN = "span-{SPAN}/*"
@@ -62,6 +62,7 @@ def create_pipeline(
     pipeline_name: str = PIPELINE_NAME,
     metadata_connection_config=None,
     span: Optional[int] = None,
+    window: int = 1,
     beam_pipeline_args: Optional[List[str]] = None,
     hparams: Optional[Dict] = None,
     code_version: str = "",
@@ -79,6 +80,8 @@ def create_pipeline(
       schema_path: the curated schema (schema.pbtxt).
       serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
       span: train on this span; None = latest span.
+      window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
+        evaluation and validation use `span` alone. Needs `span`.
       code_version: digest of the trainer code; part of the Trainer's cache key.
       vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
     """
@@ -114,7 +117,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"])
 
     baseline_resolver = tfx.dsl.Resolver(
-        # With a known span: the latest blessed model of an earlier span (see pipeline/baseline.py);
+        # With a known span: the latest blessed model of an earlier span (see pipeline/resolvers.py);
         # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
         **(dict(strategy_class=LatestBlessedModelFromEarlierSpanStrategy, config={"before_span": span})
            if span is not None and not vertex
@@ -123,11 +126,24 @@ def create_pipeline(
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
+    training_examples = example_gen.outputs["examples"]
+    window_resolver = None
+    if window > 1:
+        if span is None:
+            raise ValueError("window > 1 needs an explicit span")
+        window_resolver = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy, config={"last_span": span, "num_spans": window},
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+                                     producer_component_id=example_gen.id),
+        ).with_id("training_window_resolver")
+        window_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+        training_examples = window_resolver.outputs["examples"]
+
     # Drift in a blocking feature (or of the label rate) stops training on this span.
     with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         trainer = tfx.components.Trainer(
             run_fn=TRAINER_RUN_FN,
-            examples=example_gen.outputs["examples"],
+            examples=training_examples,
             schema=schema_gen.outputs["schema"],
             train_args=tfx.proto.TrainArgs(splits=["train"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
@@ -167,6 +183,8 @@ def create_pipeline(
                   baseline_resolver, trainer, evaluator, behavior_validator, infra_validator, pusher]
     if previous_statistics is not None:
         components.insert(2, previous_statistics)
+    if window_resolver is not None:
+        components.insert(1, window_resolver)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

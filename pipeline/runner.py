@@ -105,7 +105,7 @@ class PipelineRunError(RuntimeError):
 
 
 def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *,
-              span: Optional[int] = None, schema_path: str = DEFAULT_SCHEMA,
+              span: Optional[int] = None, window: int = 1, schema_path: str = DEFAULT_SCHEMA,
               beam_mode: str = "in_process", workers: Optional[int] = None,
               metadata: Optional[str] = None, hparams: Optional[Dict] = None,
               enable_cache: bool = True, min_auc: float = 0.60, verbose: bool = False,
@@ -131,7 +131,7 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
         pipeline_root=layout.pipeline_root, data_root=data_root, schema_path=os.path.abspath(schema_path),
         serving_model_dir=layout.serving_model_dir,
         metadata_connection_config=mlmd_config.connection_config(metadata_spec),
-        span=span_check.span_number(span_dir), beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
+        span=span_check.span_number(span_dir), window=window, beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
         hparams=hparams, code_version=code_version(), min_auc=min_auc, enable_cache=enable_cache)
     ir = compiler.Compiler().compile(pipeline_def)
     run_id = f"{datetime.datetime.now().isoformat(timespec='seconds')}-{uuid.uuid4().hex[:6]}"

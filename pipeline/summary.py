@@ -92,6 +92,7 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
     executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
     nodes: List[Dict] = []
     outputs: Dict[str, List] = {}
+    summary_training_spans: List[int] = []
     for execution in executions:
         node_id = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
                         if store.get_context_types_by_id([c.type_id])[0].name == "node"), "?")
@@ -101,11 +102,17 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
         events = store.get_events_by_execution_ids([execution.id])
         output_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
         outputs[node_id] = store.get_artifacts_by_id(output_ids) if output_ids else []
+        if node_id == "Trainer":
+            input_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT]
+            summary_training_spans = sorted(
+                int(_props(a)["span"]) for a in store.get_artifacts_by_id(input_ids) if "span" in _props(a))
 
     summary = {"run_id": run_id, "metadata": mlmd_config.describe(metadata_spec), "nodes": nodes,
                "executed": sum(n["state"] == "COMPLETE" for n in nodes),
                "cached": sum(n["state"] == "CACHED" for n in nodes),
                "failed": [n["node"] for n in nodes if n["state"] == "FAILED"]}
+    if summary_training_spans:
+        summary["training_spans"] = summary_training_spans
     for artifact in outputs.get("CsvExampleGen", []):
         props = _props(artifact)
         summary["spans"] = [int(props.get("span", -1))]
@@ -153,7 +160,9 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
     for node in summary["nodes"]:
         lines.append(f"  {node['node']:<34} {node['state']:<9} {node['seconds']:>7.1f}s")
     if "spans" in summary:
-        lines.append(f"Spans used: {summary['spans']} (splits {', '.join(summary.get('splits', []))})")
+        lines.append(f"Span ingested and evaluated: {summary['spans']} "
+                     f"(splits {', '.join(summary.get('splits', []))}); "
+                     f"trained on span(s) {summary.get('training_spans', 'none: training did not run')}")
     if summary.get("metrics"):
         lines.append("Evaluation (eval split, overall): " + ", ".join(
             f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"

@@ -190,6 +190,17 @@ def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, nex
     assert infra_out["blessing"][0].custom_properties["blessed"].int_value in (0, 1)
 
 
+def test_window_trains_on_the_last_spans(first_run, next_span_run, data_root):
+    result = runner.run_local(data_root, first_run.layout.root, span=2, window=2, hparams=FAST,
+                              progress=lambda m: None)
+    store = store_for(first_run.layout)
+    _, trainer_in, _ = executions_of(store, "Trainer")[-1]
+    assert sorted(a.custom_properties["span"].int_value for a in trainer_in["examples"]) == [1, 2]
+    _, eval_in, _ = executions_of(store, "Evaluator")[-1]
+    assert [a.custom_properties["span"].int_value for a in eval_in["examples"]] == [2]
+    assert result.summary["spans"] == [2] and result.summary["training_spans"] == [1, 2]
+
+
 @pytest.mark.parametrize("breakage,expected", [
     ("missing_column", r"flights.csv: missing column\(s\) 'precip'"),
     ("unparsable", r"flights.csv: line 4, column 'distance': value '12O0' is not an integer"),
