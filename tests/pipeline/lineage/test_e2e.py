@@ -3,6 +3,7 @@
 Each pipeline run happens in a fresh spawned process (as a user would run it), so two runs can
 write to one MariaDB store at the same time.
 """
+import contextlib
 import multiprocessing
 import os
 
@@ -31,8 +32,16 @@ def _run(args):
         "executed", "cached", "failed", "spans", "pushed", "pushed_version", "blessed")}}
 
 
+@contextlib.contextmanager
 def _pool(n):
-    return multiprocessing.get_context("spawn").Pool(n)
+    """Spawned workers, one pipeline run each; closed and joined, never terminated (SIGTERM to a
+    process that ran TF/Beam/the model server can hang Pool.terminate)."""
+    pool = multiprocessing.get_context("spawn").Pool(n, maxtasksperchild=1)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        pool.join()
 
 
 @pytest.fixture(scope="module")
