@@ -116,6 +116,7 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     from tfx.orchestration.portable import runtime_parameter_utils
 
     from pipeline import metadata as mlmd_config
+    from pipeline import reports
     from pipeline import summary as run_summary
     from pipeline.pipeline import create_pipeline
 
@@ -130,7 +131,7 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     pipeline_def = create_pipeline(
         pipeline_root=layout.pipeline_root, data_root=data_root, schema_path=os.path.abspath(schema_path),
         serving_model_dir=layout.serving_model_dir,
-        metadata_connection_config=mlmd_config.connection_config(metadata_spec),
+        metadata_connection_config=mlmd_config.prepare_store(metadata_spec),
         span=span_check.span_number(span_dir), window=window, beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
         hparams=hparams, code_version=code_version(), min_auc=min_auc, enable_cache=enable_cache)
     ir = compiler.Compiler().compile(pipeline_def)
@@ -160,4 +161,5 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
         absl_logger.propagate = saved[1]
     wall = time.monotonic() - start
     summary = run_summary.summarize_run(metadata_spec, run_id)
+    summary["reports"] = reports.write_run_reports(summary, layout.root, min_auc)
     return RunResult(run_id, layout, wall, dict(handler.durations), summary)

@@ -118,6 +118,8 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
         summary["spans"] = [int(props.get("span", -1))]
         summary["splits"] = json.loads(props.get("split_names", "[]"))
         summary["examples_uri"] = artifact.uri
+    for artifact in outputs.get("StatisticsGen", []):
+        summary["statistics_uri"] = artifact.uri
     for artifact in outputs.get("DriftValidator", []):
         props = _props(artifact)
         if "verdict" in props:
@@ -189,6 +191,8 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         lines.append(f"Pushed: version {summary.get('pushed_version')} to {summary.get('pushed_destination')}")
     else:
         lines.append("Pushed: nothing (the model being served, if any, is unchanged)")
+    for name, path in summary.get("reports", {}).items():
+        lines.append(f"Report ({name}): {path}")
     lines.append(f"Metadata store: {summary['metadata']}")
     return "\n".join(lines)
 

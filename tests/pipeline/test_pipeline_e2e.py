@@ -103,6 +103,22 @@ def test_first_run_is_blessed_and_pushed_in_tf_serving_layout(first_run):
     assert os.path.exists(os.path.join(s["pushed_destination"], "saved_model.pb"))
 
 
+def test_run_writes_statistics_and_per_slice_evaluation_pages(first_run):
+    reports = first_run.summary["reports"]
+    with open(reports["evaluation"]) as f:
+        page = f.read()
+    assert "<td>overall</td>" in page and "carrier=" in page and "origin=EWR" in page
+    with open(reports["statistics"]) as f:
+        stats_page = f.read()
+    assert "<td>carrier</td>" in stats_page and "train: missing" in stats_page and "<svg" in stats_page
+    assert "http" not in stats_page  # self-contained
+    from pipeline.reports import metrics_by_slice
+    rows = metrics_by_slice(first_run.summary["evaluation_uri"])
+    assert rows[0]["slice"] == "overall"
+    by_origin = [r for r in rows if r["slice"].startswith("origin=")]
+    assert sum(r["example_count"] for r in by_origin) == rows[0]["example_count"]
+
+
 def test_pushed_model_predicts_on_raw_feature_values(first_run):
     import tensorflow as tf
     from pipeline.trainer import feature_dtype
