@@ -207,7 +207,7 @@ def keep_autograph_out_of_tf_keras() -> None:
         autograph_config.CONVERSION_RULES = (rule,) + tuple(autograph_config.CONVERSION_RULES)
 
 
-def train_and_export(train_files, eval_files, schema_path: str, serving_model_dir: str,
+def train_and_export(train_files, schema_path: str, serving_model_dir: str,
                      hparams: Dict = None, log_dir: str = None) -> Dict:
     """Fits the model and writes the SavedModel; returns a summary (stats, class weights, history)."""
     hparams = {**DEFAULT_HPARAMS, **(hparams or {})}
@@ -221,11 +221,11 @@ def train_and_export(train_files, eval_files, schema_path: str, serving_model_di
     # Balanced class weights: ~25% of flights are late.
     class_weight = {0: 0.5 / (1 - pos_rate), 1: 0.5 / pos_rate}
     model = build_model(vocabularies, stats, hparams)
-    callbacks = [tf.keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
+    callbacks = ([tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False, profile_batch=0)]
+                 if log_dir else [])
     history = model.fit(make_dataset(train_files, hparams["batch_size"], shuffle=True, seed=hparams["seed"]),
-                        validation_data=make_dataset(eval_files, 4096, shuffle=False),
                         epochs=hparams["epochs"], class_weight=class_weight, verbose=2,
-                        callbacks=callbacks)
+                        callbacks=callbacks)    # No validation pass here: the Evaluator (TFMA) evaluates the eval split, overall and by slice.
     model.save(serving_model_dir, save_format="tf", signatures=add_serving_signatures(model))
     summary = {"hparams": hparams, "class_weight": class_weight, "train_statistics": stats,
                "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
@@ -239,6 +239,6 @@ def train_and_export(train_files, eval_files, schema_path: str, serving_model_di
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
     custom = fn_args.custom_config or {}
-    train_and_export(fn_args.train_files, fn_args.eval_files, fn_args.schema_path,
+    train_and_export(fn_args.train_files, fn_args.schema_path,
                      fn_args.serving_model_dir, hparams=custom.get("hparams"),
                      log_dir=fn_args.model_run_dir)

@@ -60,14 +60,13 @@ def write_split(path, rows):
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("trainer")
     write_split(str(root / "train.gz"), synthetic_rows(1500, seed=1))
-    write_split(str(root / "eval.gz"), synthetic_rows(400, seed=2))
     schema = schema_pb2.Schema()
     for name, values in (("carrier", CARRIERS), ("origin", AIRPORTS), ("dest", DESTS)):
         feature = schema.feature.add(name=name, type=schema_pb2.BYTES)
         feature.string_domain.value.extend(values)
     schema_path = root / "schema.pbtxt"
     schema_path.write_text(str(schema))
-    summary = trainer.train_and_export([str(root / "train.gz")], [str(root / "eval.gz")], str(schema_path),
+    summary = trainer.train_and_export([str(root / "train.gz")], str(schema_path),
                                        str(root / "model"), hparams={"epochs": 4},
                                        log_dir=str(root / "logs"))
     return root, summary, tf.saved_model.load(str(root / "model"))
