@@ -4,7 +4,6 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import metadata as mlmd_config
@@ -85,68 +84,77 @@ def _drift_summary(report_dir: str) -> str:
 
 def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
     """Summary of one pipeline run, from MLMD alone."""
-    store = metadata_store.MetadataStore(mlmd_config.connection_config(metadata_spec))
+    store = mlmd_config.open_store(metadata_spec)
     run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
     if run_context is None:
         raise LookupError(f"no pipeline run {run_id!r} in {mlmd_config.describe(metadata_spec)}")
     executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
+    node_type_id = store.get_context_type("node").id
     nodes: List[Dict] = []
-    outputs: Dict[str, List] = {}
-    summary_training_spans: List[int] = []
+    # {node: {"inputs"|"outputs": {key: [artifacts]}}}, keys as in each component's spec
+    io: Dict[str, Dict[str, Dict[str, List]]] = {}
     for execution in executions:
         node_id = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                        if store.get_context_types_by_id([c.type_id])[0].name == "node"), "?")
+                        if c.type_id == node_type_id), "?")
         seconds = max(0, execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
         nodes.append({"node": node_id, "state": _STATE_NAMES.get(execution.last_known_state, "?"),
                       "seconds": round(seconds, 2)})
         events = store.get_events_by_execution_ids([execution.id])
-        output_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-        outputs[node_id] = store.get_artifacts_by_id(output_ids) if output_ids else []
-        if node_id == "Trainer":
-            input_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT]
-            summary_training_spans = sorted(
-                int(_props(a)["span"]) for a in store.get_artifacts_by_id(input_ids) if "span" in _props(a))
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+        sides = io.setdefault(node_id, {"inputs": {}, "outputs": {}})
+        for event in events:
+            side = {metadata_store_pb2.Event.INPUT: "inputs", metadata_store_pb2.Event.OUTPUT: "outputs"}.get(
+                event.type)
+            if side and event.path.steps:
+                sides[side].setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+
+    def output(node: str, key: str):
+        found = io.get(node, {}).get("outputs", {}).get(key)
+        return found[0] if found else None
 
     summary = {"run_id": run_id, "metadata": mlmd_config.describe(metadata_spec), "nodes": nodes,
                "executed": sum(n["state"] == "COMPLETE" for n in nodes),
                "cached": sum(n["state"] == "CACHED" for n in nodes),
                "failed": [n["node"] for n in nodes if n["state"] == "FAILED"]}
-    if summary_training_spans:
-        summary["training_spans"] = summary_training_spans
-    for artifact in outputs.get("CsvExampleGen", []):
-        props = _props(artifact)
+    training_examples = io.get("Trainer", {}).get("inputs", {}).get("examples", [])
+    if training_examples:
+        summary["training_spans"] = sorted(int(_props(a)["span"]) for a in training_examples)
+    examples = output("CsvExampleGen", "examples")
+    if examples is not None:
+        props = _props(examples)
         summary["spans"] = [int(props.get("span", -1))]
         summary["splits"] = json.loads(props.get("split_names", "[]"))
-        summary["examples_uri"] = artifact.uri
-    for artifact in outputs.get("StatisticsGen", []):
-        summary["statistics_uri"] = artifact.uri
-    for artifact in outputs.get("DriftValidator", []):
-        props = _props(artifact)
-        if "verdict" in props:
-            summary["drift"] = {"verdict": props["verdict"], "blessed": bool(props.get("blessed", 0)),
-                                "summary": _drift_summary(artifact.uri),
-                                "report": os.path.join(artifact.uri, "drift_report.html")}
-    for artifact in outputs.get("ModelBehaviorValidator", []):
-        props = _props(artifact)
-        if "failed_checks" in props and "blessed" in props:
-            summary.setdefault("behavior", {}).update(
-                blessed=bool(props["blessed"]), failed_checks=props.get("failed_checks") or "")
-            if os.path.exists(os.path.join(artifact.uri, "report.html")):
-                summary["behavior"]["report"] = os.path.join(artifact.uri, "report.html")
-    for artifact in outputs.get("LocalInfraValidator", []):
-        summary["infra_blessed"] = bool(_props(artifact).get("blessed", 0))
-    for artifact in outputs.get("Evaluator", []):
-        props = _props(artifact)
-        if artifact.uri.rstrip("/").split("/")[-2] == "blessing" or "blessed" in props:
-            summary["blessed"] = bool(props.get("blessed", 0))
-        else:
-            summary["evaluation_uri"] = artifact.uri
-    if "evaluation_uri" in summary:
-        summary["metrics"] = {k: v for k, v in load_overall_metrics(summary["evaluation_uri"]).items()
+        summary["examples_uri"] = examples.uri
+    statistics = output("StatisticsGen", "statistics")
+    if statistics is not None:
+        summary["statistics_uri"] = statistics.uri
+    drift = output("DriftValidator", "drift_report")
+    if drift is not None:
+        props = _props(drift)
+        summary["drift"] = {"verdict": props.get("verdict", "?"), "blessed": bool(props.get("blessed", 0)),
+                            "summary": _drift_summary(drift.uri),
+                            "report": os.path.join(drift.uri, "drift_report.html")}
+    behavior = output("ModelBehaviorValidator", "report")
+    if behavior is not None:
+        props = _props(behavior)
+        summary["behavior"] = {"blessed": bool(props.get("blessed", 0)),
+                               "failed_checks": props.get("failed_checks") or "",
+                               "report": os.path.join(behavior.uri, "report.html")}
+    infra = output("LocalInfraValidator", "blessing")
+    if infra is not None:
+        summary["infra_blessed"] = bool(_props(infra).get("blessed", 0))
+    blessing = output("Evaluator", "blessing")
+    if blessing is not None:
+        summary["blessed"] = bool(_props(blessing).get("blessed", 0))
+    evaluation = output("Evaluator", "evaluation")
+    if evaluation is not None:
+        summary["evaluation_uri"] = evaluation.uri
+        summary["metrics"] = {k: v for k, v in load_overall_metrics(evaluation.uri).items()
                               if k in HEADLINE_METRICS}
-        summary["validation"] = load_validation(summary["evaluation_uri"])
-    for artifact in outputs.get("Pusher", []):
-        props = _props(artifact)
+        summary["validation"] = load_validation(evaluation.uri)
+    pushed = output("Pusher", "pushed_model")
+    if pushed is not None:
+        props = _props(pushed)
         summary["pushed"] = bool(props.get("pushed", 0))
         if summary["pushed"]:
             summary["pushed_destination"] = props.get("pushed_destination")
@@ -187,7 +195,11 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         why = ("all thresholds met" if summary["blessed"]
                else "; ".join(validation.get("failures", [])) or "see the evaluation's validations")
         lines.append(f"Blessed: {'yes' if summary['blessed'] else 'NO'} ({why})")
-    if summary["pushed"]:
+    pusher_cached = any(n["node"] == "Pusher" and n["state"] == "CACHED" for n in summary["nodes"])
+    if summary["pushed"] and pusher_cached:
+        lines.append(f"Pushed: nothing new (cache hit; version {summary.get('pushed_version')} is at "
+                     f"{summary.get('pushed_destination')})")
+    elif summary["pushed"]:
         lines.append(f"Pushed: version {summary.get('pushed_version')} to {summary.get('pushed_destination')}")
     else:
         lines.append("Pushed: nothing (the model being served, if any, is unchanged)")
