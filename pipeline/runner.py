@@ -14,7 +14,6 @@ from typing import Callable, Dict, List, Optional  # noqa: E402
 
 from absl import logging as absl_logging  # noqa: E402
 
-from pipeline import features as F  # noqa: E402
 from pipeline import span_check  # noqa: E402
 
 BEAM_MODES = ("in_process", "multi_processing", "multi_threading")

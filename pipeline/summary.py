@@ -74,6 +74,23 @@ def load_validation(evaluation_uri: str) -> Dict:
             "missing_thresholds": bool(result.missing_thresholds)}
 
 
+def schema_anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
+    """{feature: [short descriptions]} from ExampleValidator's Split-*/SchemaDiff.pb files."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    found: Dict[str, List[str]] = {}
+    for split_dir in sorted(os.listdir(anomalies_uri)):
+        path = os.path.join(anomalies_uri, split_dir, "SchemaDiff.pb")
+        if not os.path.exists(path):
+            continue
+        anomalies = anomalies_pb2.Anomalies()
+        with open(path, "rb") as f:
+            anomalies.ParseFromString(f.read())
+        for feature, info in anomalies.anomaly_info.items():
+            text = f"{split_dir.replace('Split-', '')}: {info.short_description or info.description}"
+            found.setdefault(feature, []).append(text)
+    return found
+
+
 def _drift_summary(report_dir: str) -> str:
     try:
         with open(os.path.join(report_dir, "drift_report.json")) as f:
@@ -128,6 +145,9 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
     statistics = output("StatisticsGen", "statistics")
     if statistics is not None:
         summary["statistics_uri"] = statistics.uri
+    anomalies = output("ExampleValidator", "anomalies")
+    if anomalies is not None:
+        summary["anomalies"] = schema_anomalies(anomalies.uri)
     drift = output("DriftValidator", "drift_report")
     if drift is not None:
         props = _props(drift)
@@ -177,6 +197,11 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         lines.append("Evaluation (eval split, overall): " + ", ".join(
             f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"
             for k, v in summary["metrics"].items()))
+    if "anomalies" in summary:
+        found = summary["anomalies"]
+        lines.append("Schema anomalies (ExampleValidator): " + (
+            "none" if not found else "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(found.items()))
+            + " - recorded, not blocking (the pre-flight check blocks missing/unparsable values)"))
     drift = summary.get("drift")
     if drift:
         lines.append(f"Drift vs previous span: {drift['verdict']} - {drift['summary']} ({drift['report']})")

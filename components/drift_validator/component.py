@@ -3,7 +3,6 @@ import json
 import os
 from typing import Optional, TypedDict
 
-import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils

@@ -251,6 +251,8 @@ def test_label_shift_blocks_training_and_pushes_nothing(first_run, next_span_run
     shutil.copytree(data_root, bad_root)
     frame = spans_io.read_span(spans_io.span_path(FIXTURES, 3)).copy()
     frame[F.LABEL_KEY] = 0
+    frame = frame.astype({"carrier": object})
+    frame.loc[frame.index[:5], "carrier"] = "ZZ"  # not in the schema's carrier domain
     spans_io.write_span(bad_root, 3, frame)
     served_before = versions(first_run.layout.serving_model_dir)
     result = runner.run_local(str(bad_root), first_run.layout.root, hparams=FAST, progress=lambda m: None)
@@ -260,6 +262,8 @@ def test_label_shift_blocks_training_and_pushes_nothing(first_run, next_span_run
     assert "Trainer" not in {n["node"] for n in s["nodes"] if n["state"] == "COMPLETE"}
     assert s["pushed"] is False
     assert "Training skipped" in summary.format_summary(s)
+    assert list(s["anomalies"]) == ["carrier"]  # ExampleValidator flags the unknown carrier
+    assert "carrier: train:" in summary.format_summary(s) or "carrier: eval:" in summary.format_summary(s)
     assert versions(first_run.layout.serving_model_dir) == served_before
 
 

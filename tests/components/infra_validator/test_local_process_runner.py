@@ -1,5 +1,4 @@
 """LocalProcessRunner with small real processes (no TF): flags, liveness, endpoint, Stop."""
-import os
 import socket
 import stat
 import sys

@@ -4,7 +4,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import pytest  # noqa: E402
 
-from pipeline import metadata  # noqa: E402
 from tests.mariadb_server import mariadb_server  # noqa: E402,F401  (session fixture)
 
 BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
