@@ -41,23 +41,11 @@ tfx.orchestration.LocalDagRunner().run(penguin.create_pipeline(
 
 def latest_run_node_seconds(metadata_path: str) -> Dict[str, Dict]:
     """{node: {state, seconds}} for the most recent pipeline run in a SQLite MLMD store."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    store = metadata_store.MetadataStore(config)
-    runs = store.get_contexts_by_type("pipeline_run")
-    latest = max(runs, key=lambda c: c.create_time_since_epoch)
-    states = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-    result = {}
-    for execution in store.get_executions_by_context(latest.id):
-        node = next(c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                    if store.get_context_types_by_id([c.type_id])[0].name == "node")
-        result[node] = {"state": states[execution.last_known_state],
-                        "seconds": (execution.last_update_time_since_epoch
-                                    - execution.create_time_since_epoch) / 1000}
-    return result
+    from pipeline import metadata, summary
+    store = metadata.open_store(metadata_path, read_only=True)
+    latest = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
+    nodes = summary.run_nodes(store, latest)
+    return {n["node"]: {"state": n["state"], "seconds": n["seconds"]} for n in nodes}
 
 
 def timed(cmd: List[str], log_path: str) -> float:

@@ -99,12 +99,8 @@ def _drift_summary(report_dir: str) -> str:
         return ""
 
 
-def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
-    """Summary of one pipeline run, from MLMD alone."""
-    store = mlmd_config.open_store(metadata_spec)
-    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
-    if run_context is None:
-        raise LookupError(f"no pipeline run {run_id!r} in {mlmd_config.describe(metadata_spec)}")
+def _run_nodes_and_io(store, run_context):
+    """([{node, state, seconds}], {node: {"inputs"|"outputs": {key: [artifacts]}}}) of one run."""
     executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
     node_type_id = store.get_context_type("node").id
     nodes: List[Dict] = []
@@ -124,6 +120,21 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
                 event.type)
             if side and event.path.steps:
                 sides[side].setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+    return nodes, io
+
+
+def run_nodes(store, run_context) -> List[Dict]:
+    """[{node, state, seconds}] of one pipeline run, in execution order."""
+    return _run_nodes_and_io(store, run_context)[0]
+
+
+def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
+    """Summary of one pipeline run, from MLMD alone."""
+    store = mlmd_config.open_store(metadata_spec)
+    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if run_context is None:
+        raise LookupError(f"no pipeline run {run_id!r} in {mlmd_config.describe(metadata_spec)}")
+    nodes, io = _run_nodes_and_io(store, run_context)
 
     def output(node: str, key: str):
         found = io.get(node, {}).get("outputs", {}).get(key)
