@@ -30,10 +30,12 @@ class ValidatorConfig:
         default_factory=_default_invariance_values)
     invariance_tolerance: float = 0.02
     # directional: mean(pred(perturbed)) - mean(pred(original)) must be >= -tolerance, over the
-    # examples where the feature is present.
+    # examples where the feature is present. The tolerance absorbs float32 rounding: a model that
+    # ignores the feature can still show a delta of ~1e-8 when original and perturbed examples are
+    # scored in differently sized batches.
     directional_perturbations: List[Dict[str, Any]] = dataclasses.field(
         default_factory=_default_directional)
-    directional_tolerance: float = 0.0
+    directional_tolerance: float = 1e-6
     # slices: recall at features.DECISION_THRESHOLD per slice value with >= min_slice_examples.
     slice_feature: str = "carrier"
     min_slice_examples: int = 50
