@@ -57,10 +57,6 @@ def load_schema(schema_path: str) -> schema_pb2.Schema:
     return schema
 
 
-def _open_text(path: str):
-    return open(path, encoding="utf-8", newline="")
-
-
 def _parses(value: str, feature_type: int) -> bool:
     try:
         if feature_type == schema_pb2.INT:
@@ -78,7 +74,7 @@ _TYPE_NAMES = {schema_pb2.INT: "an integer", schema_pb2.FLOAT: "a number", schem
 def check_file(path: str, schema: schema_pb2.Schema) -> int:
     """Validates one CSV file; returns its row count or raises BadSpanError naming file/line/column."""
     features = {f.name: f for f in schema.feature}
-    with _open_text(path) as f:
+    with open(path, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)

@@ -79,10 +79,10 @@ def vocabularies_from_schema(schema_path: str) -> Dict[str, List[str]]:
     return vocabs
 
 
-def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, seed: int = 42,
-                 repeat: bool = False) -> tf.data.Dataset:
-    files = tf.io.gfile.glob(list(file_patterns)) if not isinstance(file_patterns, str) else \
-        tf.io.gfile.glob(file_patterns)
+def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, seed: int = 42
+                 ) -> tf.data.Dataset:
+    """(features, label) batches from gzipped tf.Example files."""
+    files = tf.io.gfile.glob(list(file_patterns))
     if not files:
         raise FileNotFoundError(f"no example files match {list(file_patterns)}")
     ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
@@ -91,8 +91,6 @@ def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, s
     ds = ds.batch(batch_size).map(lambda x: parse_examples(x, with_label=True),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda d: (d, d.pop(F.LABEL_KEY)))
-    if repeat:
-        ds = ds.repeat()
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
