@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from data import spans_io
-from pipeline import features
+from data import contract as features
 
 LATE_THRESHOLD_MINUTES = 15
 DEFAULT_SEED = 13

@@ -3,7 +3,7 @@
     python -m data.schema_gen [--spans data/spans] [--out data/schema/schema.pbtxt] [--check]
 
 The schema is written from the curated constants below, not inferred: types follow
-``pipeline.features``, ranges are physical/calendar limits chosen by hand, and only the string
+``data.contract``, ranges are physical/calendar limits chosen by hand, and only the string
 domains (carrier, origin, dest) are read from the data: every value seen in 2013. Comments in the
 generated file say why each constraint is there.
 """
@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 
 import click
 
-from pipeline import features
+from data import contract as features
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "schema.pbtxt"
 TRAINING, SERVING = "TRAINING", "SERVING"

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline import features
+from data import contract as features
 
 SPAN_FILE_NAME = "flights.csv"
 MANIFEST_NAME = "SHA256SUMS"

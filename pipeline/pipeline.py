@@ -8,7 +8,7 @@ import tensorflow_model_analysis as tfma
 from google.protobuf.wrappers_pb2 import BoolValue
 from tfx import v1 as tfx
 
-from pipeline import features as F
+from data import contract as F
 from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
 from components.infra_validator import (LocalInfraValidator, make_request_spec, make_serving_spec,
                                         make_validation_spec)

@@ -1,7 +1,7 @@
 """Trainer module (`run_fn`): a Keras model that carries its own preprocessing.
 
 Vocabularies come from the curated schema's string domains; numeric imputation and normalisation are
-fitted on the training split. The exported SavedModel has two signatures (see pipeline/features.py):
+fitted on the training split. The exported SavedModel has two signatures (see data/contract.py):
 raw feature tensors (`serving_default`, what a REST client sends) and serialized tf.Example
 (`serving_tf_example`, what TFMA and InfraValidator send).
 """
@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 from google.protobuf import text_format  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
-from pipeline import features as F  # noqa: E402
+from data import contract as F  # noqa: E402
 
 # Numeric inputs: imputed (training mean), standardised, plus a missing-value indicator.
 NUMERIC_FEATURES = ("distance",) + F.WEATHER_FEATURES

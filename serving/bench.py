@@ -21,7 +21,7 @@ import time  # noqa: E402
 
 import click  # noqa: E402
 
-from pipeline import features  # noqa: E402
+from data import contract as features  # noqa: E402
 from serving import client as serving_client  # noqa: E402
 from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
 

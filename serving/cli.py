@@ -86,7 +86,7 @@ def _fail(exc):
 @click.option("--label", default=None)
 def predict(csv_path, json_path, limit, protocol, examples, server, model_name, version, label):
     """Predict late_probability for CSV/JSON rows; prints one JSON line per row."""
-    from pipeline import features
+    from data import contract as features
     rows = _rows(csv_path, json_path, limit)
     try:
         if protocol == "rest":

@@ -13,7 +13,7 @@ import io
 import json
 import os
 
-from pipeline import features
+from data import contract as features
 
 DEFAULT_GRPC_TIMEOUT = 30.0
 
@@ -83,18 +83,7 @@ def columns_from_rows(rows: list) -> dict:
     return {k: [r[k] for r in rows] for k in features.FEATURE_KEYS}
 
 
-def example_from_row(row: dict):
-    import tensorflow as tf
-    feats = {}
-    for k in features.FEATURE_KEYS:
-        kind, value = features.tf_dtype_name(k), row[k]
-        if kind == "string":
-            feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
-        elif kind == "int64":
-            feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-        elif value == value:  # NaN = missing: leave the feature out
-            feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    return tf.train.Example(features=tf.train.Features(feature=feats))
+example_from_row = features.example_from_row
 
 
 # ---- REST --------------------------------------------------------------------------------------

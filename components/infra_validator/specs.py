@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Union
 
 from tfx.proto import infra_validator_pb2
 
-from pipeline import features
+from data import contract as features
 
 # Tag recorded for the local-process platform. It selects nothing (the binary is whatever is
 # installed), but TFX runs one validation per tag: with no tag the model is blessed unchecked.

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from components.model_validator import constants as c
 from components.model_validator.config import ValidatorConfig
-from pipeline import features
+from data import contract as features
 
 _METRICS_FILE = "behavior_metrics.json"
 

@@ -3,7 +3,7 @@ import dataclasses
 import json
 from typing import Any, Dict, List, Mapping, Optional, Union
 
-from pipeline import features
+from data import contract as features
 
 _OPS = ("add", "multiply", "set")
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from data import build_dataset as bd
-from pipeline import features
+from data import contract as features
 
 
 def flights_frame(rows):

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from data import build_dataset, spans_io
-from pipeline import features
+from data import contract as features
 
 from .conftest import CARD, FIXTURE_SPANS_DIR, SPANS_DIR
 

@@ -7,7 +7,7 @@ import glob
 import pytest
 
 from data import schema_gen, spans_io
-from pipeline import features
+from data import contract as features
 
 from .conftest import FIXTURE_SPANS_DIR
 

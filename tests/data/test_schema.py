@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from data import schema_gen
-from pipeline import features
+from data import contract as features
 
 from .conftest import SPANS_DIR
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from data import spans_io
-from pipeline import features
+from data import contract as features
 
 
 def tiny_frame():

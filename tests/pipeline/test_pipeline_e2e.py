@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from data import spans_io
-from pipeline import features as F
+from data import contract as F
 from pipeline import runner, span_check, summary
 from pipeline.runner import REPO_ROOT
 

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
 
-from pipeline import features as F  # noqa: E402
+from data import contract as F  # noqa: E402
 from pipeline import trainer  # noqa: E402
 
 CARRIERS, AIRPORTS, DESTS = ["AA", "B6", "UA"], ["EWR", "JFK", "LGA"], ["ATL", "BOS", "ORD", "LAX"]

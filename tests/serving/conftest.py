@@ -39,7 +39,7 @@ class ModelLibrary:
     def expected(self, version: int, rows: list) -> list:
         """late_probability computed in-process by the same SavedModel (the reference answer)."""
         import tensorflow as tf
-        from pipeline import features
+        from data import contract as features
         if version not in self._loaded:
             self._loaded[version] = tf.saved_model.load(self.contract[version])
         fn = self._loaded[version].signatures[features.SERVING_SIGNATURE]

@@ -1,6 +1,6 @@
 """Tiny real SavedModels for the serving tests.
 
-`write_contract_model` follows the exported-model contract of pipeline/features.py: `serving_default`
+`write_contract_model` follows the exported-model contract of data/contract.py: `serving_default`
 takes one [None] tensor per feature, `serving_tf_example` takes serialized tf.Examples, both return
 `late_probability` float32 [None]. The `bias` makes versions distinguishable in answers.
 `write_tf1_classify_regress_model` is a TF1 graph (tf.compat.v1 SavedModelBuilder) with classify,
@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 
-from pipeline import features
+from data import contract as features
 
 
 def _dtype(tf, feature):

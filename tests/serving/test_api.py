@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from pipeline import features
+from data import contract as features
 from tests.serving import saved_models
 from tests.serving.conftest import MAX_BYTES, write_config
 from tests.serving.server_process import ServerProcess

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import requests
 
-from pipeline import features
+from data import contract as features
 from serving import client as serving_client
 from serving import errors
 from serving.batching import BatchingOptions

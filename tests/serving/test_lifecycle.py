@@ -10,7 +10,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from pipeline import features
+from data import contract as features
 from serving import cli, client as serving_client
 from tests.serving import saved_models
 from tests.serving.conftest import write_config

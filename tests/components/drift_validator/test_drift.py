@@ -240,7 +240,7 @@ def test_logic_module_does_not_import_tfx():
 
 def _fixture_span_stats(span):
     import pandas as pd  # pylint: disable=import-outside-toplevel
-    from pipeline import features  # pylint: disable=import-outside-toplevel
+    from data import contract as features  # pylint: disable=import-outside-toplevel
     path = os.path.join(REPO, "tests", "fixtures", "spans", f"span-{span}", "flights.csv")
     frame = pd.read_csv(path, dtype={c: "float32" for c in features.WEATHER_FEATURES})
     return tfdv.generate_statistics_from_dataframe(frame)

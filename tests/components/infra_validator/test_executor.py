@@ -14,7 +14,7 @@ from tfx.utils import proto_utils
 
 from components.infra_validator import executor as executor_lib
 from components.infra_validator import specs
-from pipeline import features as F
+from data import contract as F
 from tensorflow_serving.apis import prediction_log_pb2
 from tests.components.infra_validator import testdata as fx
 

@@ -11,7 +11,7 @@ from components.infra_validator import LocalInfraValidator
 from components.infra_validator import make_request_spec
 from components.infra_validator import make_serving_spec
 from components.infra_validator import make_validation_spec
-from pipeline import features as F
+from data import contract as F
 from tensorflow_serving.apis import prediction_log_pb2
 from tests.components.infra_validator import testdata
 

@@ -8,7 +8,7 @@ from tfx.proto import infra_validator_pb2
 
 from components.infra_validator import specs
 from components.infra_validator.signature_check import find_request_problem
-from pipeline import features as F
+from data import contract as F
 from tests.components.infra_validator import testdata
 
 

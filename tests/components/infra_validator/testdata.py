@@ -7,7 +7,7 @@ import shutil
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from pipeline import features as F
+from data import contract as F
 
 _DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 _DEFAULTS = {"string": "", "int64": 0, "float32": 0.0}

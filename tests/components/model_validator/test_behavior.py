@@ -14,7 +14,7 @@ from components.model_validator import behavior
 from components.model_validator import constants as c
 from components.model_validator import report
 from components.model_validator.config import ValidatorConfig
-from pipeline import features
+from data import contract as features
 from tests.components.model_validator import testdata
 
 # Latency is checked separately with explicit budgets: figures on a shared machine are noisy.

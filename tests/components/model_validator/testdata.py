@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline import features
+from data import contract as features
 
 GOOD = "good"
 WEATHER_DECREASING = "weather_decreasing"   # ignores visibility, lower delay with more rain

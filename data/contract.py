@@ -1,4 +1,7 @@
-"""Column contract of the flight-delay dataset, shared by data prep, model, validators and serving.
+"""Column contract of the flight-delay dataset: the one home of names, dtypes, label, signatures and model name.
+
+A leaf module: it imports nothing from this project, so data prep, model, validators configuration and
+serving can all import it.
 
 The curated schema (data/schema/schema.pbtxt) is the source of truth for domains and ranges; this
 module only names the columns and their TF dtypes so code can be written without reading files.
@@ -42,6 +45,8 @@ EXAMPLES_SIGNATURE = "serving_tf_example"   # input "examples": serialized tf.Ex
 EXAMPLES_INPUT = "examples"
 PREDICTION_KEY = "late_probability"         # float32, shape [None], in [0, 1]
 DECISION_THRESHOLD = 0.5
+# Name of the model in TF Serving (model_config_list, REST/gRPC model_spec.name).
+MODEL_NAME = "flight_delay"
 
 
 def tf_dtype_name(feature: str) -> str:
@@ -53,3 +58,22 @@ def tf_dtype_name(feature: str) -> str:
     if feature in WEATHER_FEATURES:
         return "float32"
     raise KeyError(f"unknown feature {feature!r}")
+
+
+def example_from_row(row, with_label: bool = False):
+    """A row {feature: value} as a tf.train.Example (NaN or None weather = feature left out).
+
+    The one row -> tf.Example conversion of the project (serving client, benchmarks, tests).
+    """
+    import tensorflow as tf  # lazy: the contract itself stays importable without TensorFlow
+    keys = FEATURE_KEYS + ((LABEL_KEY,) if with_label else ())
+    feats = {}
+    for k in keys:
+        kind, value = tf_dtype_name(k), row[k]
+        if kind == "string":
+            feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+        elif kind == "int64":
+            feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        elif value is not None and value == value:
+            feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+    return tf.train.Example(features=tf.train.Features(feature=feats))
