@@ -58,8 +58,8 @@ def beam_pipeline_args(mode: str = "in_process", workers: Optional[int] = None) 
 def code_version() -> str:
     """Digest of the model code, so the Trainer's cache key changes when the code does."""
     digest = hashlib.sha256()
-    for module in ("trainer.py", "features.py"):
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), module), "rb") as f:
+    for module in (os.path.join("pipeline", "trainer.py"), os.path.join("data", "contract.py")):
+        with open(os.path.join(REPO_ROOT, module), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
 
