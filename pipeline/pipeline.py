@@ -13,6 +13,7 @@ from components.drift_validator import DriftValidator, latest_statistics_resolve
 from components.infra_validator import (LocalInfraValidator, make_request_spec, make_serving_spec,
                                         make_validation_spec)
 from components.model_validator import ModelBehaviorValidator
+from pipeline import configs
 from pipeline.resolvers import LatestBlessedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
 PIPELINE_NAME = "flight-delay"
@@ -116,7 +117,8 @@ def create_pipeline(
     drift_validator = DriftValidator(
         statistics=statistics_gen.outputs["statistics"],
         baseline_statistics=baseline_statistics,
-        schema=schema_gen.outputs["schema"])
+        schema=schema_gen.outputs["schema"],
+        **configs.DRIFT_VALIDATOR)
 
     baseline_resolver = tfx.dsl.Resolver(
         # With a known span: the latest blessed model of an earlier span (see pipeline/resolvers.py);

@@ -1,7 +1,7 @@
 """TFX glue of the drift validator: a function-based component over `drift.validate_drift`."""
 import json
 import os
-from typing import Optional, TypedDict
+from typing import TypedDict
 
 from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -11,6 +11,7 @@ from tfx.utils import io_utils
 from components.drift_validator import constants
 from components.drift_validator import drift
 from components.drift_validator.artifacts import DriftReport
+from components.drift_validator.spans import artifact_span
 
 ExampleStatistics = tfx.types.standard_artifacts.ExampleStatistics
 Schema = tfx.types.standard_artifacts.Schema
@@ -18,19 +19,18 @@ InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
 Parameter = tfx.dsl.components.Parameter
 
-DEFAULT_FEATURE_THRESHOLDS_JSON = json.dumps(constants.DEFAULT_FEATURE_THRESHOLDS, sort_keys=True)
-DEFAULT_BLOCKING_FEATURES_JSON = json.dumps(sorted(constants.DEFAULT_BLOCKING_FEATURES))
-
-# Every parameter with its default. DriftValidator passes all of them explicitly so that they are
-# recorded as execution properties in MLMD and take part in the cache key.
+# Every optional parameter with its default. DriftValidator passes all of them explicitly so that they
+# are recorded as execution properties in MLMD and take part in the cache key. `feature_thresholds`
+# (what to compare) has no default.
 PARAMETER_DEFAULTS = {
-    "feature_thresholds": DEFAULT_FEATURE_THRESHOLDS_JSON,
-    "blocking_features": DEFAULT_BLOCKING_FEATURES_JSON,
+    "blocking_features": "[]",
     "label_key": constants.DEFAULT_LABEL_KEY,
     "label_shift_threshold": constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
     "split": constants.DEFAULT_SPLIT,
     "component_version": constants.COMPONENT_VERSION,
 }
+# Parameters that are JSON strings in MLMD; DriftValidator also takes them as Python values.
+JSON_PARAMETERS = ("feature_thresholds", "blocking_features")
 
 
 class DriftOutputs(TypedDict):
@@ -64,9 +64,9 @@ def drift_validator(
     statistics: InputArtifact[ExampleStatistics],
     schema: InputArtifact[Schema],
     drift_report: OutputArtifact[DriftReport],
+    feature_thresholds: Parameter[str],
     baseline_statistics: InputArtifact[ExampleStatistics] = None,
-    feature_thresholds: Parameter[str] = DEFAULT_FEATURE_THRESHOLDS_JSON,
-    blocking_features: Parameter[str] = DEFAULT_BLOCKING_FEATURES_JSON,
+    blocking_features: Parameter[str] = PARAMETER_DEFAULTS["blocking_features"],
     label_key: Parameter[str] = constants.DEFAULT_LABEL_KEY,
     label_shift_threshold: Parameter[float] = constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
     split: Parameter[str] = constants.DEFAULT_SPLIT,
@@ -80,8 +80,8 @@ def drift_validator(
     config = drift.DriftConfig.from_json(feature_thresholds, blocking_features, label_key,
                                          label_shift_threshold)
     current = load_split_statistics(statistics, split, "statistics")
-    current_span = _span(statistics)
-    baseline_span = _span(baseline_statistics) if baseline_statistics is not None else None
+    current_span = artifact_span(statistics)
+    baseline_span = artifact_span(baseline_statistics) if baseline_statistics is not None else None
     # The statistics themselves, or those of the same or a later span (e.g. the Resolver-node
     # baseline on a re-run of a span), say nothing about drift since the previous span: ignored,
     # and the report says so.
@@ -122,31 +122,23 @@ def drift_validator(
     return {"blessed": report["blessed"]}
 
 
-def _span(artifact: tfx.dsl.Artifact) -> Optional[int]:
-    """The artifact's span, None when unknown. 0 counts as unknown: TFX 1.16's StatisticsGen always
-    writes 0 (ExampleGen keeps the span in a custom property that `examples.span` does not read)."""
-    for getter in (lambda: artifact.get_int_custom_property("span")
-                   if artifact.has_custom_property("span") else 0,
-                   lambda: artifact.span):
-        try:
-            value = int(getter())
-        except (AttributeError, TypeError, ValueError):
-            continue
-        if value > 0:
-            return value
-    return None
-
-
 class DriftValidator(drift_validator):
     """The drift validator node. Same inputs/parameters as `drift_validator`, all defaults explicit.
 
     Unset parameters are filled from PARAMETER_DEFAULTS (including `component_version`, which is
     constants.COMPONENT_VERSION) so MLMD records them and a version bump invalidates the cache.
+    `feature_thresholds` (a dict) and `blocking_features` (a list) may be given as Python values or
+    as their JSON.
     """
 
     def __init__(self, **kwargs):
         for key, value in PARAMETER_DEFAULTS.items():
             kwargs.setdefault(key, value)
+        for key in JSON_PARAMETERS:
+            if key in kwargs and not isinstance(kwargs[key], str):
+                value = kwargs[key]
+                kwargs[key] = json.dumps(dict(value) if isinstance(value, dict) else sorted(value),
+                                         sort_keys=True)
         if kwargs.get("baseline_statistics", 0) is None:
             del kwargs["baseline_statistics"]
         super().__init__(**kwargs)

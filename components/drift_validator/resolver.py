@@ -19,6 +19,8 @@ from tfx.dsl.components.base import base_node
 from tfx.dsl.input_resolution import resolver_function
 from tfx.dsl.input_resolution import resolver_op
 
+from components.drift_validator.spans import artifact_span
+
 CURRENT = "current"
 HISTORY = "history"
 
@@ -57,17 +59,9 @@ class PreviousSpan(
         return [max(candidates, key=lambda a: (a.mlmd_artifact.create_time_since_epoch, a.id))]
 
 
-def _span_value(artifact: metadata_store_pb2.Artifact) -> Optional[int]:
-    if "span" in artifact.custom_properties:
-        return artifact.custom_properties["span"].int_value
-    if "span" in artifact.properties:
-        return artifact.properties["span"].int_value
-    return None
-
-
 def artifact_spans(store, artifacts: Sequence[types.Artifact]) -> Dict[int, Optional[int]]:
-    """{artifact id: span}: the largest span among the inputs of the execution that produced the
-    artifact, else the artifact's own span (custom property first), else None."""
+    """{artifact id: span}: the largest known span among the inputs of the execution that produced
+    the artifact, else the artifact's own span (`spans.artifact_span`), else None."""
     ids = [a.id for a in artifacts if a.id]
     producer = {}
     for event in store.get_events_by_artifact_ids(ids):
@@ -78,7 +72,7 @@ def artifact_spans(store, artifacts: Sequence[types.Artifact]) -> Dict[int, Opti
         if event.type in _INPUT_EVENTS:
             inputs_of.setdefault(event.execution_id, []).append(event.artifact_id)
     input_ids = sorted({i for ids_ in inputs_of.values() for i in ids_})
-    input_span = {a.id: _span_value(a) for a in store.get_artifacts_by_id(input_ids)} if input_ids else {}
+    input_span = {a.id: artifact_span(a) for a in store.get_artifacts_by_id(input_ids)} if input_ids else {}
     result = {}
     for artifact in artifacts:
         upstream = [input_span.get(i) for i in inputs_of.get(producer.get(artifact.id), [])]
@@ -86,7 +80,7 @@ def artifact_spans(store, artifacts: Sequence[types.Artifact]) -> Dict[int, Opti
         if upstream:
             result[artifact.id] = max(upstream)
         else:
-            result[artifact.id] = _span_value(artifact.mlmd_artifact)
+            result[artifact.id] = artifact_span(artifact)
     return result
 
 

@@ -9,8 +9,13 @@ from tfx.types import artifact_utils
 
 from components.drift_validator import (COMPONENT_VERSION, PARAMETER_DEFAULTS, DriftReport,
                                         DriftValidator, drift_validator)
+from pipeline import configs
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+# The flight policy as the component's string parameters (the component has no flight defaults).
+FLIGHT = dict(feature_thresholds=json.dumps(configs.DRIFT_FEATURE_THRESHOLDS, sort_keys=True),
+              blocking_features=json.dumps(sorted(configs.DRIFT_BLOCKING_FEATURES)),
+              label_key=configs.DRIFT_LABEL_KEY, label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
 
 
 def stats_artifact(tmp_path, name, splits, span):
@@ -50,7 +55,7 @@ def read_json(artifact):
 
 def test_first_span_without_baseline_is_blessed(tmp_path, schema, report):
     stats = stats_artifact(tmp_path, "s1", {"train": "base", "eval": "base"}, span=1)
-    result = drift_validator.test_call(statistics=stats, schema=schema, drift_report=report)
+    result = drift_validator.test_call(statistics=stats, schema=schema, drift_report=report, **FLIGHT)
     assert result == {"blessed": 1}
     assert report.get_int_custom_property("blessed") == 1
     assert report.get_string_custom_property("verdict") == "NO_BASELINE"
@@ -65,7 +70,7 @@ def test_blocking_drift_is_not_blessed(tmp_path, schema, report):
     previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
     current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=2)
     result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
-                                       schema=schema, drift_report=report)
+                                       schema=schema, drift_report=report, **FLIGHT)
     assert result == {"blessed": 0}
     assert report.get_int_custom_property("blessed") == 0
     assert report.get_string_custom_property("verdict") == "BLOCKED"
@@ -82,7 +87,7 @@ def test_baseline_not_earlier_than_current_span_is_ignored(tmp_path, schema, rep
     same_span = stats_artifact(tmp_path, "s2-old", {"train": "base"}, span=2)
     current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=2)
     result = drift_validator.test_call(statistics=current, baseline_statistics=same_span,
-                                       schema=schema, drift_report=report)
+                                       schema=schema, drift_report=report, **FLIGHT)
     assert result == {"blessed": 1}
     assert report.get_string_custom_property("verdict") == "NO_BASELINE"
     assert report.get_int_custom_property("baseline_ignored") == 1
@@ -93,7 +98,7 @@ def test_baseline_not_earlier_than_current_span_is_ignored(tmp_path, schema, rep
 def test_the_statistics_themselves_are_not_a_baseline(tmp_path, schema, report):
     current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=0)  # span unknown
     result = drift_validator.test_call(statistics=current, baseline_statistics=current,
-                                       schema=schema, drift_report=report)
+                                       schema=schema, drift_report=report, **FLIGHT)
     assert result == {"blessed": 1}
     assert report.get_int_custom_property("baseline_ignored") == 1
 
@@ -103,7 +108,7 @@ def test_unknown_spans_do_not_prevent_the_comparison(tmp_path, schema, report):
     previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=0)
     current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=0)
     result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
-                                       schema=schema, drift_report=report)
+                                       schema=schema, drift_report=report, **FLIGHT)
     assert result == {"blessed": 0}
     assert report.get_int_custom_property("baseline_ignored") == 0
     assert (read_json(report)["statistics_span"], read_json(report)["baseline_span"]) == (None, None)
@@ -114,7 +119,7 @@ def test_label_shift_sets_label_properties(tmp_path, schema, report):
     current = stats_artifact(tmp_path, "s2", {"train": "label_shift"}, span=2)
     result = drift_validator.test_call(statistics=current, baseline_statistics=previous,
                                        schema=schema, drift_report=report,
-                                       label_shift_threshold=0.5)
+                                       **dict(FLIGHT, label_shift_threshold=0.5))
     assert result == {"blessed": 1}  # the 0.37 shift is within the looser threshold
     assert report.get_int_custom_property("label_shift_blocking") == 0
     assert report.get_float_custom_property("label_shift") == pytest.approx(
@@ -124,7 +129,7 @@ def test_label_shift_sets_label_properties(tmp_path, schema, report):
 def test_split_parameter_selects_the_compared_split(tmp_path, schema, report):
     previous = stats_artifact(tmp_path, "s1", {"train": "base", "eval": "base"}, span=1)
     current = stats_artifact(tmp_path, "s2", {"train": "same", "eval": "drift_weather"}, span=2)
-    kwargs = dict(statistics=current, baseline_statistics=previous, schema=schema, drift_report=report)
+    kwargs = dict(statistics=current, baseline_statistics=previous, schema=schema, drift_report=report, **FLIGHT)
     assert drift_validator.test_call(**kwargs)["blessed"] == 1
     assert report.get_string_custom_property("verdict") == "PASS"
     drift_validator.test_call(split="eval", **kwargs)
@@ -137,7 +142,8 @@ def test_custom_thresholds_and_blocking(tmp_path, schema, report):
     current = stats_artifact(tmp_path, "s2", {"train": "drift_weather"}, span=2)
     result = drift_validator.test_call(
         statistics=current, baseline_statistics=previous, schema=schema, drift_report=report,
-        feature_thresholds=json.dumps({"temp": 0.2, "carrier": 0.1}), blocking_features='["temp"]')
+        feature_thresholds=json.dumps({"temp": 0.2, "carrier": 0.1}), blocking_features='["temp"]',
+        label_key=configs.DRIFT_LABEL_KEY, label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
     assert result == {"blessed": 0}
     assert [f["feature"] for f in read_json(report)["features"]] == ["carrier", "temp"]
 
@@ -147,7 +153,7 @@ def test_missing_split_names_the_split_and_uri(tmp_path, schema, report):
     current = stats_artifact(tmp_path, "s2", {"train": "same", "eval": "same"}, span=2)
     with pytest.raises(ValueError, match=r"baseline_statistics: split 'eval' not in .*s1"):
         drift_validator.test_call(statistics=current, baseline_statistics=previous, schema=schema,
-                                  drift_report=report, split="eval")
+                                  drift_report=report, split="eval", **FLIGHT)
 
 
 def test_unreadable_statistics_name_the_file(tmp_path, schema, report):
@@ -155,18 +161,26 @@ def test_unreadable_statistics_name_the_file(tmp_path, schema, report):
     with open(os.path.join(current.uri, "Split-train", "FeatureStats.pb"), "wb") as f:
         f.write(b"not a proto")
     with pytest.raises(ValueError, match=r"statistics: cannot read .*Split-train/FeatureStats.pb"):
-        drift_validator.test_call(statistics=current, schema=schema, drift_report=report)
+        drift_validator.test_call(statistics=current, schema=schema, drift_report=report, **FLIGHT)
 
 
 def test_node_records_every_parameter_and_the_version():
     stats = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics)
     schema = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Schema)
-    node = DriftValidator(statistics=stats, schema=schema)
+    node = DriftValidator(statistics=stats, schema=schema, feature_thresholds=FLIGHT["feature_thresholds"])
     assert node.id == "DriftValidator"
-    assert node.exec_properties == PARAMETER_DEFAULTS
+    assert node.exec_properties == dict(PARAMETER_DEFAULTS, feature_thresholds=FLIGHT["feature_thresholds"])
     assert node.exec_properties["component_version"] == COMPONENT_VERSION
     assert "baseline_statistics" not in node.inputs
     assert node.outputs["drift_report"].type is DriftReport
-    overridden = DriftValidator(statistics=stats, schema=schema, baseline_statistics=stats, split="eval")
+    overridden = DriftValidator(statistics=stats, schema=schema, baseline_statistics=stats, split="eval",
+                                feature_thresholds=FLIGHT["feature_thresholds"])
     assert overridden.exec_properties["split"] == "eval"
     assert "baseline_statistics" in overridden.inputs
+
+
+def test_node_takes_the_policy_as_python_values():
+    stats = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics)
+    schema = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Schema)
+    node = DriftValidator(statistics=stats, schema=schema, **configs.DRIFT_VALIDATOR)
+    assert node.exec_properties == dict(PARAMETER_DEFAULTS, **FLIGHT)

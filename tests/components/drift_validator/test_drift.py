@@ -1,5 +1,6 @@
 """Pure drift logic on checked-in statistics fixtures (no TFX involved)."""
 import collections
+import dataclasses
 import html.parser
 import json
 import os
@@ -11,6 +12,7 @@ import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from components.drift_validator import constants, drift
+from pipeline import configs
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -33,8 +35,10 @@ def base():
     return load("base")
 
 
-DEFAULT = drift.DriftConfig(constants.DEFAULT_FEATURE_THRESHOLDS,
-                            frozenset(constants.DEFAULT_BLOCKING_FEATURES))
+# The flight policy create_pipeline passes (the component itself has no flight defaults).
+DEFAULT = drift.DriftConfig(configs.DRIFT_FEATURE_THRESHOLDS, frozenset(configs.DRIFT_BLOCKING_FEATURES),
+                            label_key=configs.DRIFT_LABEL_KEY,
+                            label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
 
 
 def by_feature(report):
@@ -71,7 +75,7 @@ def test_same_distribution_passes_with_every_distance_reported(base, schema):
     assert report["blessed"] == 1
     assert report["drifted_features"] == []
     features = by_feature(report)
-    assert set(features) == set(constants.DEFAULT_FEATURE_THRESHOLDS)
+    assert set(features) == set(configs.DRIFT_FEATURE_THRESHOLDS)
     for f in features.values():
         assert f["status"] == "ok"
         assert 0 <= f["distance"] <= f["threshold"]
@@ -98,8 +102,7 @@ def test_blocking_feature_drift_blocks_and_names_the_feature(base, schema):
 
 
 def test_same_drift_only_warns_when_feature_is_not_blocking(base, schema):
-    config = drift.DriftConfig(DEFAULT.feature_thresholds,
-                               frozenset(DEFAULT.blocking_features) - {"carrier"})
+    config = dataclasses.replace(DEFAULT, blocking_features=frozenset(DEFAULT.blocking_features) - {"carrier"})
     report = drift.validate_drift(load("drift_carrier"), base, schema, config)
     assert report["verdict"] == constants.WARN
     assert report["blessed"] == 1
@@ -126,13 +129,13 @@ def test_label_shift_blocks(base, schema):
     label = report["label"]
     expected = abs(stats_feature(current, "late").num_stats.mean - stats_feature(base, "late").num_stats.mean)
     assert label["abs_change"] == pytest.approx(expected)
-    assert label["abs_change"] > constants.DEFAULT_LABEL_SHIFT_THRESHOLD
+    assert label["abs_change"] > DEFAULT.label_shift_threshold
     assert label["drifted"] is True
     assert "late" in report["summary"]
 
 
 def test_label_check_can_be_disabled(base, schema):
-    config = drift.DriftConfig(DEFAULT.feature_thresholds, DEFAULT.blocking_features, label_key="")
+    config = dataclasses.replace(DEFAULT, label_key="")
     report = drift.validate_drift(load("label_shift"), base, schema, config)
     assert report["verdict"] == constants.PASS
     assert report["label"] is None

@@ -18,6 +18,7 @@ from tfx.orchestration import metadata
 
 from components.drift_validator import DriftReport, DriftValidator
 from components.drift_validator.resolver import latest_statistics_resolver, previous_span_statistics
+from pipeline import configs
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -53,7 +54,8 @@ def _pipeline(tmp_path, span, stats_uri, schema_uri, baseline_mode):
         baseline = resolver.outputs["statistics"]
         extra = [resolver]
     validator = DriftValidator(
-        statistics=stats.outputs["result"], baseline_statistics=baseline, schema=schema.outputs["result"])
+        statistics=stats.outputs["result"], baseline_statistics=baseline, schema=schema.outputs["result"],
+        **configs.DRIFT_VALIDATOR)
     with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         marker = gated_marker(report=validator.outputs["drift_report"])
     return tfx.dsl.Pipeline(
@@ -139,7 +141,8 @@ def test_component_version_is_part_of_the_cache_key(tmp_path):
             properties={"span": 1, "split_names": '["train"]'}).with_id("statistics_importer")
         schema = tfx.dsl.Importer(source_uri=str(schema_dir),
                                   artifact_type=tfx.types.standard_artifacts.Schema).with_id("schema_importer")
-        validator = DriftValidator(statistics=stats.outputs["result"], schema=schema.outputs["result"], **params)
+        validator = DriftValidator(statistics=stats.outputs["result"], schema=schema.outputs["result"],
+                                   **dict(configs.DRIFT_VALIDATOR, **params))
         tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
             pipeline_name="drift-cache", pipeline_root=str(tmp_path / "root"), enable_cache=True,
             components=[stats, schema, validator],
@@ -169,7 +172,7 @@ def _real_pipeline(tmp_path, data_root, span):
     validator = DriftValidator(
         statistics=statistics_gen.outputs["statistics"],
         baseline_statistics=previous_span_statistics(statistics_gen.outputs["statistics"]),
-        schema=schema.outputs["schema"])
+        schema=schema.outputs["schema"], **configs.DRIFT_VALIDATOR)
     with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         marker = gated_marker(report=validator.outputs["drift_report"])
     return tfx.dsl.Pipeline(

@@ -6,6 +6,7 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.drift_validator import DriftReport, DriftValidator
 from components.drift_validator.resolver import latest_statistics_resolver
+from pipeline import configs
 from tests.components.drift_validator.test_pipeline_e2e import gated_marker
 
 
@@ -17,7 +18,7 @@ def test_compiles_with_kubeflow_v2(tmp_path):
     resolver = latest_statistics_resolver(stats, output_key="result")
     stats.add_upstream_node(resolver)
     validator = DriftValidator(statistics=stats.outputs["result"], schema=schema.outputs["result"],
-                               baseline_statistics=resolver.outputs["statistics"])
+                               baseline_statistics=resolver.outputs["statistics"], **configs.DRIFT_VALIDATOR)
     with tfx.dsl.Cond(validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         marker = gated_marker(report=validator.outputs["drift_report"])
     pipeline = tfx.dsl.Pipeline(pipeline_name="drift-vertex", pipeline_root="gs://bucket/root",
