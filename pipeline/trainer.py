@@ -5,19 +5,16 @@ fitted on the training split. The exported SavedModel has two signatures (see da
 raw feature tensors (`serving_default`, what a REST client sends) and serialized tf.Example
 (`serving_tf_example`, what TFMA and InfraValidator send).
 """
+import json
 import os
+from typing import Dict, List, Optional, Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
 
-import json  # noqa: E402
-from typing import Dict, List, Sequence  # noqa: E402
-
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
-from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
-
-from data import contract as F  # noqa: E402
+from data import contract as F
 
 # Numeric inputs: imputed (training mean), standardised, plus a missing-value indicator.
 NUMERIC_FEATURES = ("distance",) + F.WEATHER_FEATURES
@@ -31,7 +28,7 @@ INT_CATEGORIES = {
 EMBEDDED_FEATURES = {"dest": 8}  # high-cardinality string features get an embedding
 
 DEFAULT_HPARAMS = {"epochs": 6, "batch_size": 256, "learning_rate": 2e-3, "hidden_units": [64, 32],
-                   "dropout": 0.2, "seed": 42}
+                   "dropout": 0.2, "seed": 42, "warm_start": True, "warm_start_epochs": 3}
 _DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 
 
@@ -205,12 +202,50 @@ def keep_autograph_out_of_tf_keras() -> None:
         autograph_config.CONVERSION_RULES = (rule,) + tuple(autograph_config.CONVERSION_RULES)
 
 
+def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
+    """Copies the weights of the model at `base_model_dir` (the serving model) into `model` when
+    compatible: same layers with the same weight shapes and the same vocabularies. Returns
+    {"start": "warm"|"cold", "base_model": dir or None, "reason": why}."""
+    if not base_model_dir:
+        return {"start": "cold", "base_model": None, "reason": "no serving model yet"}
+    try:
+        base = tf.keras.models.load_model(base_model_dir, compile=False,
+                                          custom_objects={"ImputeStandardize": ImputeStandardize})
+    except Exception as e:  # not a Keras SavedModel of this trainer
+        return {"start": "cold", "base_model": base_model_dir,
+                "reason": f"cannot load the serving model as Keras: {type(e).__name__}: {str(e)[:200]}"}
+    base_layers = {layer.name: layer for layer in base.layers}
+    for layer in model.layers:
+        other = base_layers.get(layer.name)
+        if other is None or type(other).__name__ != type(layer).__name__:
+            return {"start": "cold", "base_model": base_model_dir,
+                    "reason": f"architecture differs: layer {layer.name!r} is not in the serving model"}
+        if hasattr(layer, "get_vocabulary") and list(layer.get_vocabulary()) != list(other.get_vocabulary()):
+            return {"start": "cold", "base_model": base_model_dir,
+                    "reason": f"vocabulary of {layer.name!r} differs from the serving model's"}
+        shapes, base_shapes = [w.shape for w in layer.get_weights()], [w.shape for w in other.get_weights()]
+        if shapes != base_shapes:
+            return {"start": "cold", "base_model": base_model_dir,
+                    "reason": f"weights of {layer.name!r} have shapes {base_shapes} in the serving model, "
+                              f"{shapes} here"}
+    for layer in model.layers:
+        if layer.get_weights():
+            layer.set_weights(base_layers[layer.name].get_weights())
+    return {"start": "warm", "base_model": base_model_dir, "reason": "same layers, shapes and vocabularies"}
+
+
 def train_and_export(train_files, schema_path: str, serving_model_dir: str,
-                     hparams: Dict = None, log_dir: str = None) -> Dict:
-    """Fits the model and writes the SavedModel; returns a summary (stats, class weights, history)."""
+                     hparams: Dict = None, log_dir: str = None, base_model_dir: Optional[str] = None) -> Dict:
+    """Fits the model and writes the SavedModel; returns a summary (stats, class weights, start, history).
+
+    Deterministic: the same data, hyperparameters and seed give the same model (op determinism on).
+    With `hparams["warm_start"]` and a compatible `base_model_dir`, training continues from its
+    weights for `warm_start_epochs` epochs.
+    """
     hparams = {**DEFAULT_HPARAMS, **(hparams or {})}
     keep_autograph_out_of_tf_keras()
     tf.keras.utils.set_random_seed(hparams["seed"])
+    tf.config.experimental.enable_op_determinism()
     vocabularies = vocabularies_from_schema(schema_path)
     stats = numeric_statistics(make_dataset(train_files, 4096, shuffle=False))
     pos_rate = stats[F.LABEL_KEY]["rate"]
@@ -219,13 +254,16 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str,
     # Balanced class weights: ~25% of flights are late.
     class_weight = {0: 0.5 / (1 - pos_rate), 1: 0.5 / pos_rate}
     model = build_model(vocabularies, stats, hparams)
+    start = (warm_start(model, base_model_dir) if hparams["warm_start"]
+             else {"start": "cold", "base_model": base_model_dir, "reason": "warm start disabled"})
+    epochs = hparams["warm_start_epochs"] if start["start"] == "warm" else hparams["epochs"]
     callbacks = ([tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False, profile_batch=0)]
                  if log_dir else [])
     history = model.fit(make_dataset(train_files, hparams["batch_size"], shuffle=True, seed=hparams["seed"]),
-                        epochs=hparams["epochs"], class_weight=class_weight, verbose=2,
+                        epochs=epochs, class_weight=class_weight, verbose=2,
                         callbacks=callbacks)    # No validation pass here: the Evaluator (TFMA) evaluates the eval split, overall and by slice.
     model.save(serving_model_dir, save_format="tf", signatures=add_serving_signatures(model))
-    summary = {"hparams": hparams, "class_weight": class_weight, "train_statistics": stats,
+    summary = {"hparams": hparams, "class_weight": class_weight, "train_statistics": stats, "start": start,
                "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
     if log_dir:
         tf.io.gfile.makedirs(log_dir)
@@ -239,4 +277,4 @@ def run_fn(fn_args) -> None:
     custom = fn_args.custom_config or {}
     train_and_export(fn_args.train_files, fn_args.schema_path,
                      fn_args.serving_model_dir, hparams=custom.get("hparams"),
-                     log_dir=fn_args.model_run_dir)
+                     log_dir=fn_args.model_run_dir, base_model_dir=fn_args.base_model)
