@@ -23,6 +23,8 @@ setup(
         "uvicorn==0.32.1",
         "prometheus_client",
         "portpicker",
+        # continuous-training decision report (PNG plots)
+        "matplotlib",
     ],
     extras_require={
         "test": ["pytest"],
