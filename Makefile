@@ -6,8 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
-export TF_USE_LEGACY_KERAS := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
+# The Keras choice is made by the Python packages themselves (pipeline/keras_choice.py).
 
 .PHONY: install run test test-fast bench serve data clean
 

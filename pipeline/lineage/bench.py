@@ -9,19 +9,16 @@ run is a fully cached re-run. Built SQLite stores are kept in ``--workdir`` and 
 from __future__ import annotations
 
 import os
+import statistics
+import time
+from typing import Callable, List
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import click
 
-import statistics  # noqa: E402
-import time  # noqa: E402
-from typing import Callable, List  # noqa: E402
-
-import click  # noqa: E402
-
-from pipeline import metadata  # noqa: E402
-from pipeline.lineage import query, render  # noqa: E402
-from pipeline.lineage.naive import collect_naive  # noqa: E402
-from pipeline.lineage.synthetic import SyntheticPipeline  # noqa: E402
+from pipeline import metadata
+from pipeline.lineage import query, render
+from pipeline.lineage.naive import collect_naive
+from pipeline.lineage.synthetic import SyntheticPipeline
 
 
 def build_store(spec: str, n_runs: int):

@@ -1,11 +1,7 @@
 """Shared fixtures of the data tests."""
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SPANS_DIR = REPO / "data" / "spans"

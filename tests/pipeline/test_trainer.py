@@ -1,15 +1,11 @@
 """The exported model's signatures: raw features and serialized tf.Example agree, outputs are probabilities."""
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow_metadata.proto.v0 import schema_pb2  # noqa: E402
-
-from data import contract as F  # noqa: E402
-from pipeline import trainer  # noqa: E402
+from data import contract as F
+from pipeline import trainer
 
 CARRIERS, AIRPORTS, DESTS = ["AA", "B6", "UA"], ["EWR", "JFK", "LGA"], ["ATL", "BOS", "ORD", "LAX"]
 

@@ -1,11 +1,7 @@
 """Session fixtures: SavedModel variants and eval Examples (built once)."""
-import os
+import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import pytest  # noqa: E402
-
-from tests.components.infra_validator import testdata  # noqa: E402
+from tests.components.infra_validator import testdata
 
 
 @pytest.fixture(scope="session")

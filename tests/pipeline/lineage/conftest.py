@@ -1,10 +1,6 @@
-import os
+import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import pytest  # noqa: E402
-
-from tests.mariadb_server import mariadb_server  # noqa: E402,F401  (session fixture)
+from tests.mariadb_server import mariadb_server  # noqa: F401  (session fixture)
 
 BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 

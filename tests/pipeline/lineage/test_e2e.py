@@ -23,7 +23,6 @@ SPANS = os.path.join(REPO, "tests", "fixtures", "spans")
 
 def _run(args):
     """Child process: one pipeline run; returns what run_local reports."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     span, output_dir, spec = args
     from pipeline import runner
     result = runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": 1},
