@@ -4,6 +4,7 @@
 flights. Column names, signatures and the model name come from the leaf contract, data/contract.py.
 """
 from data import contract
+from serving import local_server
 
 PIPELINE_NAME = "flight-delay"
 MODEL_NAME = contract.MODEL_NAME
@@ -61,3 +62,25 @@ DRIFT_VALIDATOR = dict(
 # ---- BehaviorValidator (components/behavior_validator) ------------------------------------------
 
 # ---- LocalInfraValidator (components/infra_validator) -------------------------------------------
+# Served under the model name of production; queried with serialized eval tf.Examples on the
+# examples signature (one DT_STRING [None] input, contract.EXAMPLES_INPUT: TFX finds its name).
+INFRA_SIGNATURE_NAMES = (contract.EXAMPLES_SIGNATURE,)
+INFRA_SPLIT = "eval"
+INFRA_NUM_EXAMPLES = 10           # requests sent, and warmup records written into the pushed model
+INFRA_MAX_LOADING_SECONDS = 300
+INFRA_NUM_TRIES = 2
+# Fallback when tensorflow_model_server is not installed: the project's server, same flags.
+INFRA_SERVER_COMMAND = local_server.COMMAND
+
+
+def infra_validator_args(model_name: str = MODEL_NAME) -> dict:
+    """The LocalInfraValidator's keyword arguments besides its channels."""
+    from components.infra_validator import make_request_spec, make_serving_spec, make_validation_spec
+    return dict(
+        serving_spec=make_serving_spec(model_name=model_name),
+        request_spec=make_request_spec(split_name=INFRA_SPLIT, num_examples=INFRA_NUM_EXAMPLES,
+                                       signature_names=INFRA_SIGNATURE_NAMES),
+        validation_spec=make_validation_spec(max_loading_time_seconds=INFRA_MAX_LOADING_SECONDS,
+                                             num_tries=INFRA_NUM_TRIES),
+        server_command=INFRA_SERVER_COMMAND,
+    )

@@ -10,8 +10,7 @@ from tfx import v1 as tfx
 
 from data import contract as F
 from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
-from components.infra_validator import (LocalInfraValidator, make_request_spec, make_serving_spec,
-                                        make_validation_spec)
+from components.infra_validator import LocalInfraValidator
 from components.model_validator import ModelBehaviorValidator
 from pipeline import configs
 from pipeline.resolvers import LatestBlessedModelFromEarlierSpanStrategy, SpanWindowStrategy
@@ -170,9 +169,7 @@ def create_pipeline(
         infra_validator = LocalInfraValidator(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
-            serving_spec=make_serving_spec(model_name=model_name),
-            request_spec=make_request_spec(),
-            validation_spec=make_validation_spec())
+            **configs.infra_validator_args(model_name))
 
         # Pusher needs all three verdicts: Evaluator's (folded into the behaviour validator's blessing)
         # and InfraValidator's; it pushes the warmed-up model InfraValidator stamped. (A Cond nested in

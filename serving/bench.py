@@ -3,8 +3,9 @@
     python -m serving.bench [--model-base-path DIR] [--requests 300] [--batch-sizes 1,64]
 
 Starts `tensorflow_model_server` when it is on PATH (or TF_SERVING_BINARY), else
-`python -m serving.model_server`, on free loopback ports; --concurrency client threads per case.
-Without a pushed model under --model-base-path it exports the tiny contract model of the tests.
+`python -m serving.model_server` (serving/local_server.py), on free loopback ports; --concurrency
+client threads per case.
+Without a pushed model under --model-base-path it exports the tiny contract model (serving/contract_model.py).
 """
 import os
 
@@ -14,15 +15,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import json  # noqa: E402
 import random  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import click  # noqa: E402
 
+from components.infra_validator import model_server_process  # noqa: E402
 from data import contract as features  # noqa: E402
 from serving import client as serving_client  # noqa: E402
+from serving import local_server  # noqa: E402
 from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,34 +79,27 @@ def measure(fn, requests_count: int, warmup: int = 10, concurrency: int = 1) -> 
 
 
 def start_server(base_path: str, model_name: str, log_path: str, extra_flags=()):
-    import portpicker
-    grpc_port, rest_port = portpicker.pick_unused_port(), portpicker.pick_unused_port()
-    binary = shutil.which(os.environ.get("TF_SERVING_BINARY", "tensorflow_model_server"))
-    flags = [f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_name={model_name}",
-             f"--model_base_path={base_path}"] + list(extra_flags)
-    command = [binary] + flags if binary else [sys.executable, "-m", "serving.model_server"] + flags
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")])))
-    log = open(log_path, "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    grpc_client = serving_client.GrpcClient(f"127.0.0.1:{grpc_port}", model_name)
-    rest = serving_client.RestClient(f"http://127.0.0.1:{rest_port}", model_name)
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise click.ClickException(f"model server did not come up; log: {log_path}")
-        try:
-            if any(s.state == 30 for s in grpc_client.status().model_version_status):
-                rest.status()
-                break
-        except (serving_client.ServingClientError, OSError, Exception):
-            time.sleep(0.25)
-    return process, grpc_client, rest, ("tensorflow_model_server" if binary else "serving.model_server")
+    """The model server (real binary or local) on free ports, once `model_name` has an AVAILABLE version."""
+    command = local_server.server_command()
+    server = model_server_process.ModelServerProcess(
+        command, model_server_process.model_flags(model_name, base_path, extra=extra_flags), log_path).start()
+    try:
+        server.wait_until_settled([model_name], time.monotonic() + 120)
+        if not any(s.state == model_server_process.AVAILABLE
+                   for s in server.model_status(model_name).model_version_status):
+            raise model_server_process.ServerNotReady(f"no version of {model_name} loaded")
+    except Exception as exc:
+        server.stop()
+        raise click.ClickException(f"model server did not come up ({exc}); log: {log_path}") from None
+    grpc_client = serving_client.GrpcClient(server.grpc_target, model_name)
+    rest = serving_client.RestClient(server.rest_url, model_name)
+    kind = "tensorflow_model_server" if model_server_process.is_real_binary(command) else "serving.model_server"
+    return server, grpc_client, rest, kind
 
 
 @click.command()
 @click.option("--model-base-path", default=DEFAULT_PUSH_DIR, show_default=True)
-@click.option("--model-name", default="flight_delay", show_default=True)
+@click.option("--model-name", default=features.MODEL_NAME, show_default=True)
 @click.option("--requests", "requests_count", default=300, show_default=True, help="Timed requests per case.")
 @click.option("--batch-sizes", default="1,64", show_default=True)
 @click.option("--concurrency", default=1, show_default=True, help="Client threads per case.")
@@ -121,10 +115,10 @@ def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, 
     workdir = tempfile.mkdtemp(prefix="serving-bench-")
     try:
         if not list_versions(model_base_path):
-            from tests.serving import saved_models
+            from serving import contract_model
             model_base_path = os.path.join(workdir, model_name)
             os.makedirs(model_base_path)
-            saved_models.write_contract_model(os.path.join(model_base_path, "1"))
+            contract_model.write_contract_model(os.path.join(model_base_path, "1"))
             click.echo(f"no pushed model found: benchmarking the tiny contract model in {model_base_path}",
                        err=True)
         version = list_versions(model_base_path)[-1]
@@ -134,7 +128,7 @@ def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, 
         if enable_batching:
             extra = ["--enable_batching", "--batching_parameters_file="
                      + os.path.join(REPO_ROOT, "serving", "deploy", "batching_parameters.txt")]
-        process, grpc_client, rest, server_kind = start_server(
+        server, grpc_client, rest, server_kind = start_server(
             model_base_path, model_name, os.path.join(workdir, "server.log"), extra)
         results = []
         try:
@@ -143,9 +137,7 @@ def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, 
                 columns = serving_client.columns_from_rows(rows)
                 request = grpc_client.predict_request(columns)
                 body = json.dumps({"instances": rows})
-                tensors = {k: tf.constant(v, dtype={"string": tf.string, "int64": tf.int64,
-                                                    "float32": tf.float32}[features.tf_dtype_name(k)])
-                           for k, v in columns.items()}
+                tensors = {k: tf.constant(v, dtype=serving_client.tf_dtype(k)) for k, v in columns.items()}
                 reference = fn(**tensors)[features.PREDICTION_KEY].numpy()
                 served = np.array(rest.post("predict", body)["predictions"])
                 assert np.allclose(served, reference, rtol=1e-5), "REST answers differ from in-process"
@@ -163,11 +155,7 @@ def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, 
                                    overhead_p50=figures["p50_ms"] / base)
                     results.append(figures)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            server.stop()
         click.echo(f"server: {server_kind}{' (batching)' if enable_batching else ''}, model version {version},"
                    f" {concurrency} client thread(s), {os.cpu_count()} cores")
         click.echo(f"{'case':<11}{'batch':>6}{'reqs':>6}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'rows/s':>10}"

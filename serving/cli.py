@@ -1,15 +1,16 @@
 """Click CLI around the model server and the clients (`python -m serving --help`)."""
 import json
 import os
-import shutil
 import sys
 
 import click
 
+from components.infra_validator import model_server_process
+from data.contract import MODEL_NAME
 from serving import client as serving_client
+from serving import local_server
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL_NAME = "flight_delay"  # pipeline.runner.MODEL_NAME
 DEFAULT_PUSH_DIR = os.path.join(REPO_ROOT, "outputs", "serving_model", MODEL_NAME)
 
 
@@ -40,18 +41,27 @@ def serve(model_base_path, model_name, model_config_file, port, rest_api_port, b
                 f"no numeric model version under {model_base_path!r}: run the pipeline (make run) or pass"
                 f" --model-base-path")
         click.echo(f"Serving {model_name} version {versions[-1]} from {model_base_path}", err=True)
-    flags = [f"--port={port}", f"--rest_api_port={rest_api_port}"]
-    flags += ([f"--model_config_file={model_config_file}"] if model_config_file
-              else [f"--model_name={model_name}", f"--model_base_path={os.path.abspath(model_base_path)}"])
+    try:
+        if binary == "local":
+            command = model_server_process.resolve_command(local_server.COMMAND)
+        elif binary == "tensorflow_model_server":
+            real = model_server_process.real_binary()
+            if not real:
+                raise FileNotFoundError(f"{model_server_process.BINARY_NAME} is not on PATH and "
+                                        f"{model_server_process.BINARY_ENV} is not set")
+            command = [real]
+        else:
+            command = local_server.server_command()
+        flags = [f"--port={port}", f"--rest_api_port={rest_api_port}"] + model_server_process.model_flags(
+            model_name, "" if model_config_file else model_base_path, model_config_file)
+        env = model_server_process.child_env(command)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc)
     if monitoring_config_file:
         flags.append(f"--monitoring_config_file={monitoring_config_file}")
-    real = shutil.which(os.environ.get("TF_SERVING_BINARY", "tensorflow_model_server"))
-    if binary == "tensorflow_model_server" or (binary == "auto" and real):
-        if not real:
-            raise click.ClickException("tensorflow_model_server is not on PATH")
-        os.execv(real, [real] + flags)
-    from serving import model_server
-    sys.exit(model_server.main(flags + [f"--bind_address={bind_address}"]))
+    if not model_server_process.is_real_binary(command):
+        flags.append(f"--bind_address={bind_address}")  # a flag of the local server only
+    os.execve(command[0], command + flags, env)
 
 
 def _rows(csv_path, json_path, limit):

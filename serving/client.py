@@ -28,6 +28,12 @@ class ServingClientError(Exception):
 
 
 # ---- feature rows ------------------------------------------------------------------------------
+def tf_dtype(feature: str):
+    """The tf.DType of a contract feature (or the label)."""
+    import tensorflow as tf
+    return {"string": tf.string, "int64": tf.int64, "float32": tf.float32}[features.tf_dtype_name(feature)]
+
+
 def coerce_value(feature: str, value):
     """A CSV/JSON value as the contract dtype of `feature`; errors name the feature and value."""
     kind = features.tf_dtype_name(feature)
@@ -206,10 +212,7 @@ class GrpcClient:
             if isinstance(value, tensor_pb2.TensorProto):
                 request.inputs[alias].CopyFrom(value)
                 continue
-            dtype = None
-            if alias in features.FEATURE_KEYS:
-                dtype = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}[
-                    features.tf_dtype_name(alias)]
+            dtype = tf_dtype(alias) if alias in features.FEATURE_KEYS else None
             request.inputs[alias].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
         return request
 

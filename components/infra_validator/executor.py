@@ -2,11 +2,13 @@
 
 TFX's blessing, warmup and retry logic is reused as is. Changes:
 - a ServingSpec without `local_docker` / `kubernetes` runs the model server as a local process
-  (`_ValidateOnce` override; the other platforms are delegated to TFX);
+  (`_ValidateOnce` override; the other platforms are delegated to TFX): the real binary when
+  installed, else the `server_command` exec property (JSON list);
 - a ServingSpec with no tensorflow_serving tag/digest is rejected (TFX would bless unchecked);
 - in LOAD_AND_QUERY mode a model whose requested signatures cannot take serialized tf.Examples
   is INFRA_NOT_BLESSED (TFX's request builder would fail the component instead).
 """
+import json
 import time
 from typing import Any, Dict, List, Optional
 
@@ -22,14 +24,18 @@ from tfx.utils import path_utils
 from tfx.utils import proto_utils
 
 from components.infra_validator import local_process_runner
+from components.infra_validator import model_server_process
 from components.infra_validator import signature_check
 from components.infra_validator import specs
 
 _STATUS_POLL_SEC = 0.5
+SERVER_COMMAND_KEY = "server_command"
 
 
 class Executor(tfx_executor.Executor):
     """TFX InfraValidator executor that can also serve the model as a local process."""
+
+    _fallback_command = ()  # from exec property SERVER_COMMAND_KEY, set by Do
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
@@ -38,6 +44,7 @@ class Executor(tfx_executor.Executor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.SERVING_SPEC_KEY], serving_spec)
         specs.check_serving_spec(serving_spec)
+        self._fallback_command = json.loads(exec_properties.get(SERVER_COMMAND_KEY) or "[]")
         super().Do(input_dict, output_dict, exec_properties)
 
     def _Do(self, model: types.Artifact, examples: Optional[types.Artifact],
@@ -68,8 +75,12 @@ class Executor(tfx_executor.Executor):
                 serving_spec=serving_spec, validation_spec=validation_spec, requests=requests)
 
         deadline = time.time() + validation_spec.max_loading_time_seconds
+        try:
+            command = model_server_process.server_command(self._fallback_command)
+        except FileNotFoundError as exc:
+            raise error_types.JobAborted(str(exc)) from exc
         runner = local_process_runner.LocalProcessRunner(
-            model_path=model_path, model_name=serving_spec.model_name)
+            model_path=model_path, model_name=serving_spec.model_name, command=command)
         try:
             logging.info("Starting %r.", runner)
             runner.Start()

@@ -7,23 +7,23 @@ from typing import Optional, Sequence, Union
 
 from tfx.proto import infra_validator_pb2
 
-from data import contract as features
-
 # Tag recorded for the local-process platform. It selects nothing (the binary is whatever is
 # installed), but TFX runs one validation per tag: with no tag the model is blessed unchecked.
 LOCAL_PROCESS_TAG = "local"
-DEFAULT_MODEL_NAME = "flight_delay"  # as serving/cli.py and pipeline.runner.MODEL_NAME
 DEFAULT_SPLIT = "eval"
 
 _Platform = Union[infra_validator_pb2.LocalDockerConfig, infra_validator_pb2.KubernetesConfig]
 
 
 def make_serving_spec(
-    model_name: str = DEFAULT_MODEL_NAME,
+    model_name: str = "",
     tags: Sequence[str] = (LOCAL_PROCESS_TAG,),
     platform: Optional[_Platform] = None,
 ) -> infra_validator_pb2.ServingSpec:
-    """TF Serving spec; `platform=None` means a local model-server process."""
+    """TF Serving spec; `platform=None` means a local model-server process.
+
+    model_name: the name the model is served under ("" = TFX's "infra-validation-model").
+    """
     spec = infra_validator_pb2.ServingSpec(
         model_name=model_name,
         tensorflow_serving=infra_validator_pb2.TensorFlowServing(tags=list(tags)),
@@ -48,10 +48,14 @@ def make_validation_spec(max_loading_time_seconds: int = 300,
 def make_request_spec(
     split_name: str = DEFAULT_SPLIT,
     num_examples: int = 10,
-    signature_names: Sequence[str] = (features.EXAMPLES_SIGNATURE,),
+    signature_names: Sequence[str] = (),
     make_warmup: bool = True,
 ) -> infra_validator_pb2.RequestSpec:
-    """LOAD_AND_QUERY requests: Predict on `signature_names` with serialized eval tf.Examples."""
+    """LOAD_AND_QUERY requests: Predict on `signature_names` with serialized tf.Examples of a split.
+
+    signature_names: signatures taking one DT_STRING [None] input of serialized tf.Examples (or
+    classify/regress signatures); empty = TFX's default, "serving_default".
+    """
     if num_examples < 1:
         raise ValueError(f"RequestSpec.num_examples must be >= 1, got {num_examples}")
     return infra_validator_pb2.RequestSpec(

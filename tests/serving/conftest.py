@@ -9,6 +9,8 @@ import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 
+from serving import contract_model  # noqa: E402
+from serving.client import tf_dtype  # noqa: E402
 from tests.serving import saved_models  # noqa: E402
 from tests.serving.server_process import ServerProcess  # noqa: E402
 
@@ -21,7 +23,7 @@ class ModelLibrary:
 
     def __init__(self, root: str):
         self.root = root
-        self.contract = {v: saved_models.write_contract_model(os.path.join(root, f"contract-{v}"), bias=b,
+        self.contract = {v: contract_model.write_contract_model(os.path.join(root, f"contract-{v}"), bias=b,
                                                               warmup_requests=2 if v == 1 else 0)
                          for v, b in BIAS.items()}
         self.tf1 = saved_models.write_tf1_classify_regress_model(os.path.join(root, "tf1"))
@@ -43,7 +45,7 @@ class ModelLibrary:
         if version not in self._loaded:
             self._loaded[version] = tf.saved_model.load(self.contract[version])
         fn = self._loaded[version].signatures[features.SERVING_SIGNATURE]
-        inputs = {k: tf.constant([r[k] for r in rows], dtype=saved_models._dtype(tf, k))
+        inputs = {k: tf.constant([r[k] for r in rows], dtype=tf_dtype(k))
                   for k in features.FEATURE_KEYS}
         return fn(**inputs)[features.PREDICTION_KEY].numpy().tolist()
 

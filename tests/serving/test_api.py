@@ -10,11 +10,12 @@ import pytest
 import requests
 
 from data import contract as features
-from tests.serving import saved_models
+from serving import contract_model
+from serving.client import tf_dtype
 from tests.serving.conftest import MAX_BYTES, write_config
 from tests.serving.server_process import ServerProcess
 
-ROWS = [saved_models.example_row(i) for i in range(5)]
+ROWS = [contract_model.example_row(i) for i in range(5)]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def predict_request(model="flight", rows=ROWS, signature="", version=None, label
         request.model_spec.version_label = label
     for k in features.FEATURE_KEYS:
         request.inputs[k].CopyFrom(tf.make_tensor_proto([r[k] for r in rows],
-                                                        dtype=saved_models._dtype(tf, k)))
+                                                        dtype=tf_dtype(k)))
     return request
 
 
@@ -138,7 +139,7 @@ def test_predict_row_columnar_grpc_and_examples_agree_with_in_process(server, st
     assert response.model_spec.signature_name == "serving_default"
     np.testing.assert_allclose(tf.make_ndarray(response.outputs[features.PREDICTION_KEY]), expected, rtol=1e-6)
 
-    serialized = [saved_models.to_example(r).SerializeToString() for r in ROWS]
+    serialized = [features.example_from_row(r).SerializeToString() for r in ROWS]
     code, body = rest(server, "POST", "/v1/models/flight:predict", {
         "signature_name": features.EXAMPLES_SIGNATURE,
         "instances": [{"b64": base64.b64encode(s).decode()} for s in serialized]})
@@ -319,7 +320,7 @@ def test_grpc_wrong_inputs(stubs, server):
 
 def test_oversized_payloads_are_rejected_and_server_stays_up(server, stubs):
     import tensorflow as tf
-    big_rows = [saved_models.example_row(i) for i in range(8)] * 1200  # ~3 MB JSON / ~1.3 MB proto
+    big_rows = [contract_model.example_row(i) for i in range(8)] * 1200  # ~3 MB JSON / ~1.3 MB proto
     request = predict_request(rows=big_rows)
     assert request.ByteSize() > MAX_BYTES
     with pytest.raises(grpc.RpcError) as info:

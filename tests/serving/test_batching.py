@@ -11,9 +11,10 @@ from serving import client as serving_client
 from serving import errors
 from serving.batching import BatchingOptions
 from serving.servable import Servable
-from tests.serving import saved_models
+from serving import contract_model
+from serving.client import tf_dtype
 
-ROWS = [saved_models.example_row(i) for i in range(8)]
+ROWS = [contract_model.example_row(i) for i in range(8)]
 
 
 def _concurrently(fn, count: int) -> list:
@@ -35,7 +36,7 @@ def _concurrently(fn, count: int) -> list:
 
 def _feeds(rows):
     import tensorflow as tf
-    return {k: np.array([r[k] for r in rows], dtype=tf.dtypes.as_dtype(saved_models._dtype(tf, k)).as_numpy_dtype
+    return {k: np.array([r[k] for r in rows], dtype=tf_dtype(k).as_numpy_dtype
                         if features.tf_dtype_name(k) != "string" else object)
             for k in features.FEATURE_KEYS}
 

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from data import contract as features
 from serving import cli, client as serving_client
-from tests.serving import saved_models
+from serving import contract_model
 from tests.serving.conftest import write_config
 from tests.serving.server_process import AVAILABLE, END
 
-ROWS = [saved_models.example_row(i) for i in range(4)]
+ROWS = [contract_model.example_row(i) for i in range(4)]
 MAX_REQUESTS_PER_CLIENT = 2000  # bounds the streaming loops
 STREAM_SECONDS = 120
 

@@ -144,7 +144,7 @@ def test_promote_rollback_edit_labels():
 
 
 def test_client_rows_name_bad_values():
-    from tests.serving.saved_models import example_row
+    from serving.contract_model import example_row
     row = {k: str(v) for k, v in example_row(3).items()}
     assert serving_client.normalize_row(row)["distance"] == example_row(3)["distance"]
     with pytest.raises(ValueError, match="feature 'month': value 'May' is not a valid int64"):

@@ -9,11 +9,13 @@ from tfx.types import standard_component_specs as keys
 from tfx.utils import proto_utils
 
 from components.infra_validator import LocalInfraValidator
+from components.infra_validator import SYS_EXECUTABLE
 from components.infra_validator import is_local_process
 from components.infra_validator import make_request_spec
 from components.infra_validator import make_serving_spec
 from components.infra_validator import make_validation_spec
 from components.infra_validator import executor as executor_lib
+from components.infra_validator.component import SERVER_COMMAND_KEY
 
 _EXECUTOR_PATH = f"{executor_lib.Executor.__module__}.{executor_lib.Executor.__name__}"
 
@@ -53,7 +55,8 @@ def _compile(pipeline, out_dir):
 def test_compiles_for_vertex_with_our_executor(tmp_path):
     assert not issubclass(LocalInfraValidator, tfx.components.InfraValidator)
     spec = _compile(_pipeline(LocalInfraValidator, request_spec=make_request_spec(),
-                              validation_spec=make_validation_spec()), tmp_path)
+                              validation_spec=make_validation_spec(),
+                              server_command=[SYS_EXECUTABLE, "-m", "some.server"]), tmp_path)
 
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     ours = [label for label, e in executors.items()
@@ -65,6 +68,9 @@ def test_compiles_for_vertex_with_our_executor(tmp_path):
         params[keys.SERVING_SPEC_KEY]["runtimeValue"]["constantValue"]["stringValue"])
     assert serving["tensorflow_serving"]["tags"] == ["local"]
     assert "local_docker" not in serving and "kubernetes" not in serving
+    # The fallback command travels as a JSON list, with the interpreter left to the executor's host.
+    command = params[SERVER_COMMAND_KEY]["runtimeValue"]["constantValue"]["stringValue"]
+    assert json.loads(command) == ["{sys.executable}", "-m", "some.server"]
     # Pusher consumes our blessing.
     pusher_inputs = spec["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"]["inputs"]["artifacts"]
     assert pusher_inputs["infra_blessing"]["taskOutputArtifact"]["producerTask"] == (
@@ -96,3 +102,10 @@ def test_rejects_untagged_serving_spec_and_requests_without_examples():
         LocalInfraValidator(model=model.outputs["result"], serving_spec=untagged)
     with pytest.raises(ValueError, match="needs an `examples` channel"):
         LocalInfraValidator(model=model.outputs["result"], request_spec=make_request_spec())
+
+
+@pytest.mark.parametrize("command", ["python -m server", [], ["python", ""], [["nested"]]])
+def test_rejects_a_server_command_that_is_not_a_list_of_strings(command):
+    model, _ = _importers()
+    with pytest.raises(ValueError, match="server_command must be a non-empty list"):
+        LocalInfraValidator(model=model.outputs["result"], server_command=command)

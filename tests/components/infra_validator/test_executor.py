@@ -1,4 +1,5 @@
 """Executor.Do with real artifacts, real SavedModels and a real model-server process."""
+import json
 import logging
 import os
 import shutil
@@ -15,8 +16,14 @@ from tfx.utils import proto_utils
 from components.infra_validator import executor as executor_lib
 from components.infra_validator import specs
 from data import contract as F
+from serving import local_server
 from tensorflow_serving.apis import prediction_log_pb2
 from tests.components.infra_validator import testdata as fx
+
+
+def _request_spec(**kwargs):
+    """Requests on the contract's tf.Example signature (the flight pipeline's choice)."""
+    return specs.make_request_spec(signature_names=[F.EXAMPLES_SIGNATURE], **kwargs)
 
 
 def _server_processes_mentioning(text: str):
@@ -47,6 +54,7 @@ def _run(tmp_path, saved_model_dir, examples_uri=None, request_spec=None,
             serving_spec or specs.make_serving_spec(model_name="flights")),
         keys.VALIDATION_SPEC_KEY: proto_utils.proto_to_json(
             specs.make_validation_spec(max_loading_time_seconds=120, num_tries=num_tries)),
+        executor_lib.SERVER_COMMAND_KEY: json.dumps(list(local_server.COMMAND)),
     }
     if request_spec:
         exec_properties[keys.REQUEST_SPEC_KEY] = proto_utils.proto_to_json(request_spec)
@@ -72,7 +80,7 @@ def _assert_not_blessed(blessing):
 
 
 def test_good_model_is_blessed_with_warmup(tmp_path, model_templates, examples_dir):
-    request_spec = specs.make_request_spec(num_examples=5)
+    request_spec = _request_spec(num_examples=5)
     blessing, tmp_dir = _run(tmp_path, model_templates[fx.GOOD], examples_dir, request_spec)
 
     assert os.path.exists(os.path.join(blessing.uri, "INFRA_BLESSED"))
@@ -107,7 +115,7 @@ def test_unloadable_variables_not_blessed_and_server_stopped(tmp_path, model_tem
     shutil.copytree(model_templates[fx.GOOD], broken)
     fx.corrupt_variables(broken)
     with caplog.at_level(logging.INFO, logger="absl"):
-        blessing, tmp_dir = _run(tmp_path, broken, examples_dir, specs.make_request_spec())
+        blessing, tmp_dir = _run(tmp_path, broken, examples_dir, _request_spec())
     _assert_not_blessed(blessing)
     assert _load_failures(caplog)
     assert _server_processes_mentioning(tmp_dir) == []
@@ -131,7 +139,7 @@ def test_query_failure_not_blessed_and_server_stopped(tmp_path, model_templates,
     """The model loads, but Predict on serving_tf_example fails (required feature missing)."""
     with caplog.at_level(logging.INFO, logger="absl"):
         blessing, tmp_dir = _run(tmp_path, model_templates[fx.FAILS_ON_QUERY], examples_dir,
-                                 specs.make_request_spec())
+                                 _request_spec())
     _assert_not_blessed(blessing)
     assert any("Model is successfully loaded" in r.getMessage() for r in caplog.records)
     assert not _load_failures(caplog)
@@ -143,7 +151,7 @@ def test_query_failure_not_blessed_and_server_stopped(tmp_path, model_templates,
 def test_missing_examples_signature_not_blessed(tmp_path, model_templates, examples_dir, caplog):
     with caplog.at_level(logging.INFO, logger="absl"):
         blessing, _ = _run(tmp_path, model_templates[fx.NO_EXAMPLES_SIGNATURE], examples_dir,
-                           specs.make_request_spec())
+                           _request_spec())
     _assert_not_blessed(blessing)
     assert any(F.EXAMPLES_SIGNATURE in r.getMessage() and "not found" in r.getMessage()
                for r in caplog.records)

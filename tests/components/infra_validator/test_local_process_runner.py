@@ -1,6 +1,5 @@
 """LocalProcessRunner with small real processes (no TF): flags, liveness, endpoint, Stop."""
 import socket
-import stat
 import sys
 import time
 
@@ -52,13 +51,13 @@ def _wait_for_log(runner, marker, timeout=30):
     raise AssertionError(f"{marker!r} not in logs: {runner.GetLogs()!r}")
 
 
-def test_server_command_prefers_tensorflow_model_server_on_path(tmp_path, monkeypatch):
+def test_without_binary_or_command_start_fails_naming_the_binary(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert lpr.server_command() == [sys.executable, "-m", "serving.model_server"]
-    binary = tmp_path / "tensorflow_model_server"
-    binary.write_text("#!/bin/sh\nexit 0\n")
-    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
-    assert lpr.server_command() == [str(binary)]
+    monkeypatch.delenv("TF_SERVING_BINARY", raising=False)
+    runner = lpr.LocalProcessRunner(_model_path(tmp_path), "flights")
+    with pytest.raises(error_types.JobAborted, match="tensorflow_model_server"):
+        runner.Start()
+    runner.Stop()
 
 
 def test_flags_endpoint_and_stop(tmp_path):

@@ -44,9 +44,15 @@ def test_bad_specs_are_rejected_with_the_field_named():
 
 
 def test_request_spec_targets_the_examples_signature():
-    spec = specs.make_request_spec()
+    spec = specs.make_request_spec(signature_names=[F.EXAMPLES_SIGNATURE])
     assert list(spec.tensorflow_serving.signature_names) == [F.EXAMPLES_SIGNATURE]
     assert spec.split_name == "eval" and spec.make_warmup
+    # No project default: an unnamed signature list is TFX's (serving_default).
+    assert list(specs.make_request_spec().tensorflow_serving.signature_names) == []
+
+
+def test_serving_spec_has_no_project_model_name():
+    assert specs.make_serving_spec().model_name == ""  # TFX serves it as "infra-validation-model"
 
 
 def test_signature_check_accepts_contract_model(model_templates):

@@ -66,20 +66,10 @@ def make_example(rng: random.Random) -> tf.train.Example:
         "sched_dep_minute": rng.randint(0, 59), "sched_arr_hour": rng.randint(0, 23),
         "flight": rng.randint(1, 6000), "distance": rng.randint(80, 2500),
     }
-    for w in F.WEATHER_FEATURES:
-        if rng.random() > 0.1:  # weather may be missing
-            values[w] = round(rng.uniform(0, 50), 2)
+    for w in F.WEATHER_FEATURES:  # weather may be missing (None: left out of the Example)
+        values[w] = round(rng.uniform(0, 50), 2) if rng.random() > 0.1 else None
     values[F.LABEL_KEY] = rng.randint(0, 1)
-    feats = {}
-    for k, v in values.items():
-        kind = F.tf_dtype_name(k)
-        if kind == "string":
-            feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
-        elif kind == "int64":
-            feats[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
-        else:
-            feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
-    return tf.train.Example(features=tf.train.Features(feature=feats))
+    return F.example_from_row(values, with_label=True)
 
 
 def write_examples(uri: str, split: str = "eval", n: int = 20) -> str:
