@@ -60,6 +60,29 @@ DRIFT_VALIDATOR = dict(
 )
 
 # ---- BehaviorValidator (components/behavior_validator) ------------------------------------------
+# The BehaviorValidator's `config` (create_pipeline passes it as it is; thresholds not listed take the
+# component's defaults, see its README). The model's contract comes from data/contract.py.
+BEHAVIOR_VALIDATOR_CONFIG = dict(
+    label_key=contract.LABEL_KEY,
+    prediction_key=contract.PREDICTION_KEY,
+    serving_signature=contract.SERVING_SIGNATURE,
+    examples_signature=contract.EXAMPLES_SIGNATURE,
+    examples_input=contract.EXAMPLES_INPUT,
+    decision_threshold=contract.DECISION_THRESHOLD,
+    # recall per carrier (and its regression versus the baseline)
+    slice_feature="carrier",
+    # features the model must not depend on (contract.INVARIANT_FEATURES), and the values each eval
+    # example is re-scored with
+    invariance_values={f: {"flight": [1, 1234, 4321, 6789], "sched_dep_minute": [0, 17, 30, 59]}[f]
+                       for f in contract.INVARIANT_FEATURES},
+    # worse weather at the origin must not lower the predicted delay probability: more precipitation
+    # (inches/hour), lower visibility (miles); only the float weather features may be perturbed
+    perturbable_features=list(contract.WEATHER_FEATURES),
+    directional_perturbations=[
+        {"name": "precip_up", "feature": "precip", "op": "add", "value": 0.5},
+        {"name": "visib_down", "feature": "visib", "op": "multiply", "value": 0.2},
+    ],
+)
 
 # ---- LocalInfraValidator (components/infra_validator) -------------------------------------------
 # Served under the model name of production; queried with serialized eval tf.Examples on the

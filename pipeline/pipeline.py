@@ -11,7 +11,7 @@ from tfx import v1 as tfx
 from data import contract as F
 from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
 from components.infra_validator import LocalInfraValidator
-from components.model_validator import ModelBehaviorValidator
+from components.behavior_validator import BehaviorValidator
 from pipeline import configs
 from pipeline.resolvers import LatestBlessedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
@@ -158,13 +158,14 @@ def create_pipeline(
             baseline_model=baseline_resolver.outputs["model"],
             eval_config=eval_config(min_auc, max_auc_drop))
 
-        # Blesses only when its own checks pass AND the Evaluator blessed the model.
-        behavior_validator = ModelBehaviorValidator(
+        # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
+        behavior_validator = BehaviorValidator(
             model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
             schema=schema_gen.outputs["schema"],
             baseline_model=baseline_resolver.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"])
+            model_blessing=evaluator.outputs["blessing"],
+            config=configs.BEHAVIOR_VALIDATOR_CONFIG)
 
         infra_validator = LocalInfraValidator(
             model=trainer.outputs["model"],

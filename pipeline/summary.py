@@ -165,10 +165,10 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
         summary["drift"] = {"verdict": props.get("verdict", "?"), "blessed": bool(props.get("blessed", 0)),
                             "summary": _drift_summary(drift.uri),
                             "report": os.path.join(drift.uri, "drift_report.html")}
-    behavior = output("ModelBehaviorValidator", "report")
+    behavior = output("BehaviorValidator", "report")
     if behavior is not None:
         props = _props(behavior)
-        summary["behavior"] = {"blessed": bool(props.get("blessed", 0)),
+        summary["behavior"] = {"checks_passed": bool(props.get("behavior_checks_passed", 0)),
                                "failed_checks": props.get("failed_checks") or "",
                                "report": os.path.join(behavior.uri, "report.html")}
     infra = output("LocalInfraValidator", "blessing")
@@ -221,7 +221,7 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
                          "Pusher did not run)")
     behavior = summary.get("behavior")
     if behavior:
-        verdict = "passed" if behavior["blessed"] else f"FAILED: {behavior['failed_checks']}"
+        verdict = "passed" if behavior["checks_passed"] else f"FAILED: {behavior['failed_checks']}"
         lines.append(f"Behaviour checks: {verdict} ({behavior.get('report', '')})")
     if "infra_blessed" in summary:
         lines.append(f"Infra validation (load + query in a model server): "
@@ -230,7 +230,7 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         validation = summary.get("validation", {})
         why = ("all thresholds met" if summary["blessed"]
                else "; ".join(validation.get("failures", [])) or "see the evaluation's validations")
-        lines.append(f"Blessed: {'yes' if summary['blessed'] else 'NO'} ({why})")
+        lines.append(f"Evaluator blessed: {'yes' if summary['blessed'] else 'NO'} ({why})")
     pusher_cached = any(n["node"] == "Pusher" and n["state"] == "CACHED" for n in summary["nodes"])
     if summary["pushed"] and pusher_cached:
         lines.append(f"Pushed: nothing new (cache hit; version {summary.get('pushed_version')} is at "

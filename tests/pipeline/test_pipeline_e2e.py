@@ -81,7 +81,7 @@ def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
     for artifact in store.get_artifacts():
         by_type.setdefault(types[artifact.type_id], []).append(artifact)
     for name in ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies", "Model", "ModelEvaluation",
-                 "PushedModel", "InfraBlessing", "flightdelay.DriftReport", "flightdelay.ModelValidationReport"):
+                 "PushedModel", "InfraBlessing", "flightdelay.DriftReport", "flightdelay.BehaviorValidationReport"):
         assert len(by_type.get(name, [])) == 1, name
     assert len(by_type["ModelBlessing"]) == 2  # Evaluator's and the behaviour validator's
     examples = by_type["Examples"][0]
@@ -194,7 +194,7 @@ def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, nex
     span1_model = executions_of(store, "Trainer")[0][2]["model"][0]
     _, eval_in, _ = executions_of(store, "Evaluator")[-1]
     assert eval_in["baseline_model"][0].id == span1_model.id
-    _, behavior_in, behavior_out = executions_of(store, "ModelBehaviorValidator")[-1]
+    _, behavior_in, behavior_out = executions_of(store, "BehaviorValidator")[-1]
     assert behavior_in["baseline_model"][0].id == span1_model.id
     assert {"model", "examples", "schema", "baseline_model"} <= set(behavior_in)
     behavior_report = behavior_out["report"][0]

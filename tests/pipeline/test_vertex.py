@@ -18,12 +18,12 @@ def test_full_pipeline_compiles_for_vertex(tmp_path):
     pipeline_spec = spec.get("pipelineSpec", spec)
     tasks = pipeline_spec["root"]["dag"]["tasks"]
     for node in ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DriftValidator",
-                 "Trainer", "Evaluator", "ModelBehaviorValidator", "LocalInfraValidator", "Pusher",
+                 "Trainer", "Evaluator", "BehaviorValidator", "LocalInfraValidator", "Pusher",
                  "latest_blessed_model_resolver"):
         assert any(name.startswith(node) for name in tasks), node
     executors = json.dumps(pipeline_spec["deploymentSpec"]["executors"])
     assert "components.infra_validator.executor.Executor" in executors
-    assert "components.model_validator.executor.Executor" in executors
+    assert "components.behavior_validator.executor.Executor" in executors
     assert "europe-docker.pkg.dev/p/r/flight-delay:1" in executors
     # Pusher runs only when the behaviour validator blessed the model (and the drift gate passed).
     pusher = next(v for k, v in tasks.items() if k.startswith("Pusher"))

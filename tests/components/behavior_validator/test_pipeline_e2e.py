@@ -1,4 +1,4 @@
-"""ImporterNodes -> ModelBehaviorValidator -> Pusher gated by Cond on `blessed`, under LocalDagRunner."""
+"""ImporterNodes -> BehaviorValidator -> Pusher gated by Cond on `blessed`, under LocalDagRunner."""
 import json
 import os
 import shutil
@@ -9,12 +9,12 @@ import pytest
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
-from components.model_validator import ModelBehaviorValidator
-from components.model_validator import ModelValidationReport
-from components.model_validator import constants as c
-from tests.components.model_validator import testdata
+from components.behavior_validator import BehaviorValidationReport
+from components.behavior_validator import BehaviorValidator
+from components.behavior_validator import constants as c
+from tests.components.behavior_validator import testdata
 
-_NAME = "model-validator-e2e"
+_NAME = "behavior-validator-e2e"
 
 
 def _pipeline(root, model_uri, examples_uri, schema_uri, baseline_uri=None):
@@ -32,11 +32,11 @@ def _pipeline(root, model_uri, examples_uri, schema_uri, baseline_uri=None):
         baseline = tfx.dsl.Importer(source_uri=baseline_uri, artifact_type=std.Model).with_id(
             "import_baseline")
         nodes.append(baseline)
-    validator = ModelBehaviorValidator(
+    validator = BehaviorValidator(
         model=model.outputs["result"], examples=examples.outputs["result"],
         schema=schema.outputs["result"],
         baseline_model=baseline.outputs["result"] if baseline else None,
-        config={"latency_budget_ms": 60_000.0},
+        config=testdata.config(latency_budget_ms=60_000.0),
     ).with_beam_pipeline_args(["--direct_num_workers=1", "--direct_running_mode=in_memory"])
     with tfx.dsl.Cond(validator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         pusher = tfx.components.Pusher(
@@ -53,7 +53,7 @@ def _pipeline(root, model_uri, examples_uri, schema_uri, baseline_uri=None):
 
 def _validator_runs(store):
     """(execution, {input key: [artifact]}, {output key: [artifact]}) per validator execution."""
-    types = [t for t in store.get_execution_types() if t.name.endswith("ModelBehaviorValidator")]
+    types = [t for t in store.get_execution_types() if t.name.endswith(".BehaviorValidator")]
     assert len(types) == 1, [t.name for t in store.get_execution_types()]
     runs = []
     for execution in store.get_executions_by_type(types[0].name):
@@ -103,7 +103,7 @@ def test_local_dag_runner_records_validator_and_gates_pusher(tmp_path, models, e
         marker = c.BLESSED_FILE_NAME if blessed else c.NOT_BLESSED_FILE_NAME
         assert os.path.exists(os.path.join(blessing.uri, marker))
         assert [t.name for t in store.get_artifact_types_by_id([report.type_id])] == \
-            [ModelValidationReport.TYPE_NAME]
+            [BehaviorValidationReport.TYPE_NAME]
         assert os.path.exists(os.path.join(report.uri, c.REPORT_HTML_FILE_NAME))
         data = json.loads(open(os.path.join(report.uri, c.REPORT_JSON_FILE_NAME)).read())
         assert data["blessed"] == bool(blessed)

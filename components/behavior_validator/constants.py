@@ -1,19 +1,25 @@
-"""Names shared by the model behaviour validator's logic, executor and component."""
+"""Names shared by the behaviour validator's logic, executor and component (no project facts)."""
 
-# Component spec keys.
+# Component spec keys (like tfx/components/example_validator: spec keys as constants).
 MODEL_KEY = "model"
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
 BASELINE_MODEL_KEY = "baseline_model"
-MODEL_BLESSING_KEY = "model_blessing"  # optional: another validator's verdict (e.g. Evaluator's) to require
+# Optional: another validator's blessing (e.g. Evaluator's) that the output blessing requires too.
+MODEL_BLESSING_KEY = "model_blessing"
 BLESSING_KEY = "blessing"
 REPORT_KEY = "report"
 CONFIG_KEY = "config_json"
 
 EVAL_SPLIT = "eval"
 
-# Blessing artifact: same property and marker files as TFX's Evaluator, so Pusher and Cond work.
+# Output blessing: `blessed` is the property Pusher and Cond read (same as TFX's Evaluator) and means
+# "behaviour checks passed AND the upstream blessing (if given) is blessed".
 ARTIFACT_PROPERTY_BLESSED_KEY = "blessed"
+# This validator's own verdict: every behaviour check passed (the upstream blessing left out).
+ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY = "behavior_checks_passed"
+# The upstream blessing's `blessed` (set only when one was given).
+ARTIFACT_PROPERTY_UPSTREAM_BLESSED_KEY = "upstream_blessed"
 BLESSED_VALUE = 1
 NOT_BLESSED_VALUE = 0
 BLESSED_FILE_NAME = "BLESSED"
@@ -29,6 +35,7 @@ ARTIFACT_PROPERTY_NUM_FAILED_KEY = "num_failed_checks"
 # Report artifact files.
 REPORT_JSON_FILE_NAME = "report.json"
 REPORT_HTML_FILE_NAME = "report.html"
+METRICS_FILE_NAME = "behavior_metrics.json"  # raw aggregates of the Beam pipeline
 
 # Check names (also the keys of report.json "checks").
 CHECK_SIGNATURE = "serving_signature"
@@ -43,6 +50,8 @@ CHECK_NAMES = (
     CHECK_SIGNATURE, CHECK_OUTPUT_RANGE, CHECK_INVARIANCE, CHECK_DIRECTIONAL,
     CHECK_SLICE_RECALL, CHECK_SLICE_REGRESSION, CHECK_LATENCY, CHECK_SIZE,
 )
+# Not a behaviour check: the upstream blessing's verdict, recorded next to them.
+CHECK_UPSTREAM_BLESSING = "upstream_blessing"
 
 PASS = "PASS"
 FAIL = "FAIL"

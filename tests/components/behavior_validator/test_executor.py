@@ -10,11 +10,10 @@ from tfx.types import artifact_utils
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils
 
-from components.model_validator import ModelValidationReport
-from components.model_validator import constants as c
-from components.model_validator import executor
-from components.model_validator.config import ValidatorConfig
-from tests.components.model_validator import testdata
+from components.behavior_validator import BehaviorValidationReport
+from components.behavior_validator import constants as c
+from components.behavior_validator import executor
+from tests.components.behavior_validator import testdata
 
 
 def _rows():
@@ -46,7 +45,7 @@ def _artifacts(root, models, variant, rows, baseline=None):
     io_utils.write_pbtxt_file(os.path.join(schema.uri, "schema.pbtxt"), testdata.make_schema())
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = os.path.join(root, "blessing")
-    report = ModelValidationReport()
+    report = BehaviorValidationReport()
     report.uri = os.path.join(root, "report")
     for a in (blessing, report):
         os.makedirs(a.uri)
@@ -66,7 +65,7 @@ def _do(tmp_path, inputs, outputs, config):
 
 # Real flights: the toy model's recall on real labels is meaningless, so the slice floor is 0 here
 # (its figures are still checked against a direct count below).
-_CFG = ValidatorConfig(min_slice_recall=0.0, latency_budget_ms=60_000.0, min_slice_examples=20)
+_CFG = testdata.config(min_slice_recall=0.0, latency_budget_ms=60_000.0, min_slice_examples=20)
 
 
 def test_do_blesses_good_model_and_writes_report(tmp_path, models, eval_rows):
@@ -82,7 +81,8 @@ def test_do_blesses_good_model_and_writes_report(tmp_path, models, eval_rows):
         inputs[c.MODEL_KEY][0].uri
     assert blessing.get_string_custom_property(c.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY) == \
         inputs[c.BASELINE_MODEL_KEY][0].uri
-    assert report.get_int_custom_property("blessed") == 1
+    assert blessing.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 1
+    assert report.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 1
     assert {c.REPORT_JSON_FILE_NAME, c.REPORT_HTML_FILE_NAME} <= set(os.listdir(report.uri))
 
     data = json.loads(open(os.path.join(report.uri, c.REPORT_JSON_FILE_NAME)).read())
@@ -103,6 +103,8 @@ def test_do_does_not_bless_model_sensitive_to_flight_number(tmp_path, models, ev
     _do(tmp_path, inputs, outputs, _CFG)
     blessing, report = outputs[c.BLESSING_KEY][0], outputs[c.REPORT_KEY][0]
     assert blessing.get_int_custom_property("blessed") == 0
+    assert blessing.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 0
+    assert report.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 0
     assert os.listdir(blessing.uri) == [c.NOT_BLESSED_FILE_NAME]
     assert blessing.get_string_custom_property(c.ARTIFACT_PROPERTY_FAILED_CHECKS_KEY) == \
         c.CHECK_INVARIANCE
@@ -130,9 +132,15 @@ def test_do_requires_the_upstream_blessing(tmp_path, models, eval_rows, upstream
     _do(tmp_path, inputs, outputs, _CFG)
     blessing, report = outputs[c.BLESSING_KEY][0], outputs[c.REPORT_KEY][0]
     assert blessing.get_int_custom_property("blessed") == upstream_blessed
+    # The behaviour checks passed either way; the blessing also says what the upstream said.
+    assert blessing.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 1
+    assert report.get_int_custom_property(c.ARTIFACT_PROPERTY_BEHAVIOR_CHECKS_PASSED_KEY) == 1
+    assert blessing.get_int_custom_property(c.ARTIFACT_PROPERTY_UPSTREAM_BLESSED_KEY) == upstream_blessed
+    assert report.get_string_custom_property(c.ARTIFACT_PROPERTY_FAILED_CHECKS_KEY) == ""
     checks = {ch["name"]: ch for ch in json.loads(
         open(os.path.join(report.uri, c.REPORT_JSON_FILE_NAME)).read())["checks"]}
-    assert checks["upstream_blessing"]["verdict"] == (c.PASS if upstream_blessed else c.FAIL)
-    assert upstream.uri in checks["upstream_blessing"]["summary"]
+    assert checks[c.CHECK_UPSTREAM_BLESSING]["verdict"] == (c.PASS if upstream_blessed else c.FAIL)
+    assert upstream.uri in checks[c.CHECK_UPSTREAM_BLESSING]["summary"]
     if not upstream_blessed:
-        assert blessing.get_string_custom_property(c.ARTIFACT_PROPERTY_FAILED_CHECKS_KEY) == "upstream_blessing"
+        assert blessing.get_string_custom_property(c.ARTIFACT_PROPERTY_FAILED_CHECKS_KEY) == \
+            c.CHECK_UPSTREAM_BLESSING

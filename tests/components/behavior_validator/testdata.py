@@ -1,6 +1,5 @@
 """Tiny real SavedModels following the export contract, eval examples and schemas for the tests."""
 import csv
-import math
 import os
 import random
 from typing import Dict, List, Optional
@@ -8,7 +7,9 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.behavior_validator.config import BehaviorValidatorConfig
 from data import contract as features
+from pipeline import configs
 
 GOOD = "good"
 WEATHER_DECREASING = "weather_decreasing"   # ignores visibility, lower delay with more rain
@@ -22,6 +23,11 @@ VARIANTS = (GOOD, WEATHER_DECREASING, FLIGHT_SENSITIVE, OUT_OF_RANGE, WEAK_ON_UA
             NO_EXAMPLES_SIGNATURE, NAN_FOR_HIGH_FLIGHTS)
 
 CARRIERS = ("AA", "B6", "DL", "UA")
+
+
+def config(**overrides) -> BehaviorValidatorConfig:
+    """The pipeline's behaviour validator config (pipeline/configs.py) with some fields changed."""
+    return BehaviorValidatorConfig.from_dict({**configs.BEHAVIOR_VALIDATOR_CONFIG, **overrides})
 SPAN1_CSV = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtures", "spans",
                          "span-1", "flights.csv")
 
@@ -148,18 +154,10 @@ def csv_rows(path: str = SPAN1_CSV, limit: Optional[int] = None) -> List[Dict[st
 
 
 def to_example(row: Dict[str, object]) -> tf.train.Example:
-    ex = tf.train.Example()
-    for col, v in row.items():
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        f = ex.features.feature[col]
-        dtype = features.tf_dtype_name(col)
-        if dtype == "string":
-            f.bytes_list.value.append(str(v).encode())
-        elif dtype == "int64":
-            f.int64_list.value.append(int(v))
-        else:
-            f.float_list.value.append(float(v))
+    """contract.example_from_row, with the label when it is not None (None = label missing)."""
+    ex = features.example_from_row(row)
+    if row.get(features.LABEL_KEY) is not None:
+        ex.features.feature[features.LABEL_KEY].int64_list.value.append(int(row[features.LABEL_KEY]))
     return ex
 
 

@@ -5,17 +5,17 @@ import pytest
 from tfx import v1 as tfx
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-from components.model_validator import DEFAULT_CONFIG
-from components.model_validator import ModelBehaviorValidator
-from components.model_validator import ModelValidationReport
-from components.model_validator import ValidatorConfig
-from components.model_validator import constants as c
-from components.model_validator import executor as executor_lib
+from components.behavior_validator import BehaviorValidationReport
+from components.behavior_validator import BehaviorValidator
+from components.behavior_validator import constants as c
+from components.behavior_validator import executor as executor_lib
+from pipeline import configs
+from tests.components.behavior_validator import testdata
 
 _EXECUTOR_PATH = f"{executor_lib.Executor.__module__}.{executor_lib.Executor.__name__}"
 
 
-def _validator(**kwargs):
+def _validator(config=None, **kwargs):
     std = tfx.types.standard_artifacts
     model = tfx.dsl.Importer(source_uri="gs://bucket/model", artifact_type=std.Model).with_id(
         "model_importer")
@@ -24,27 +24,31 @@ def _validator(**kwargs):
                                     "examples_importer")
     schema = tfx.dsl.Importer(source_uri="gs://bucket/schema", artifact_type=std.Schema).with_id(
         "schema_importer")
-    validator = ModelBehaviorValidator(model=model.outputs["result"],
-                                       examples=examples.outputs["result"],
-                                       schema=schema.outputs["result"], **kwargs)
+    validator = BehaviorValidator(model=model.outputs["result"], examples=examples.outputs["result"],
+                                  schema=schema.outputs["result"],
+                                  config=configs.BEHAVIOR_VALIDATOR_CONFIG if config is None else config,
+                                  **kwargs)
     return [model, examples, schema], validator
 
 
 def test_outputs_and_effective_config():
-    _, validator = _validator(config={"min_slice_recall": 0.25})
+    _, validator = _validator(config={**configs.BEHAVIOR_VALIDATOR_CONFIG, "min_slice_recall": 0.25})
     assert validator.outputs[c.BLESSING_KEY].type is tfx.types.standard_artifacts.ModelBlessing
-    assert validator.outputs[c.REPORT_KEY].type is ModelValidationReport
+    assert validator.outputs[c.REPORT_KEY].type is BehaviorValidationReport
     stored = json.loads(validator.exec_properties[c.CONFIG_KEY])
     assert stored["min_slice_recall"] == 0.25
-    assert stored["invariance_values"] == DEFAULT_CONFIG.invariance_values  # defaults filled in
+    assert stored["invariance_values"] == configs.BEHAVIOR_VALIDATOR_CONFIG["invariance_values"]
+    assert stored["latency_budget_ms"] == 100.0  # defaults filled in
     assert c.BASELINE_MODEL_KEY not in validator.inputs  # optional, not given
-    same = _validator(config=ValidatorConfig(min_slice_recall=0.25).to_json())[1]
+    same = _validator(config=testdata.config(min_slice_recall=0.25).to_json())[1]
     assert same.exec_properties[c.CONFIG_KEY] == validator.exec_properties[c.CONFIG_KEY]
 
 
 def test_bad_config_fails_at_construction():
     with pytest.raises(ValueError, match="unknown key.*recall_floor"):
-        _validator(config={"recall_floor": 0.3})
+        _validator(config={**configs.BEHAVIOR_VALIDATOR_CONFIG, "recall_floor": 0.3})
+    with pytest.raises(ValueError, match="missing required key.*label_key"):
+        _validator(config={})
 
 
 def test_compiles_for_vertex_with_pusher_gated_on_blessed(tmp_path):
@@ -54,7 +58,7 @@ def test_compiles_for_vertex_with_pusher_gated_on_blessed(tmp_path):
             model=nodes[0].outputs["result"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(base_directory="gs://bucket/serving")))
-    pipeline = tfx.dsl.Pipeline(pipeline_name="mv-compile", pipeline_root="gs://bucket/root",
+    pipeline = tfx.dsl.Pipeline(pipeline_name="bv-compile", pipeline_root="gs://bucket/root",
                                 components=nodes + [validator, pusher])
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
@@ -65,10 +69,10 @@ def test_compiles_for_vertex_with_pusher_gated_on_blessed(tmp_path):
 
     executors = spec["deploymentSpec"]["executors"]
     ours = [k for k, e in executors.items() if _EXECUTOR_PATH in e.get("container", {}).get("args", [])]
-    assert ours == ["ModelBehaviorValidator_executor"], sorted(executors)
+    assert ours == ["BehaviorValidator_executor"], sorted(executors)
     tasks = spec["root"]["dag"]["tasks"]
     condition = tasks["Pusher"]["triggerPolicy"]["condition"]
-    assert "ModelBehaviorValidator" in condition and "blessed" in condition, condition
-    outputs = spec["components"]["ModelBehaviorValidator"]["outputDefinitions"]["artifacts"]
+    assert "BehaviorValidator" in condition and "blessed" in condition, condition
+    outputs = spec["components"]["BehaviorValidator"]["outputDefinitions"]["artifacts"]
     assert set(outputs) == {c.BLESSING_KEY, c.REPORT_KEY}
-    assert ModelValidationReport.TYPE_NAME in json.dumps(outputs[c.REPORT_KEY])
+    assert BehaviorValidationReport.TYPE_NAME in json.dumps(outputs[c.REPORT_KEY])

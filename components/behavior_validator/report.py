@@ -8,8 +8,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from components.model_validator import constants as c
-from components.model_validator.behavior import CheckResult, ValidationResult
+from components.behavior_validator import constants as c
+from components.behavior_validator.results import CheckResult, ValidationResult
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
@@ -69,6 +69,9 @@ def render_html(result: ValidationResult) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Model behaviour validation: "
         f"{verdict}</title><style>{_CSS}</style></head><body>"
         f"<h1>Model behaviour validation: <span class='{cls}'>{verdict}</span></h1>"
+        f"<p>Behaviour checks: {'passed' if result.behavior_checks_passed else 'FAILED'}. The blessing "
+        f"is given when they pass and the upstream blessing (when recorded as "
+        f"<code>{c.CHECK_UPSTREAM_BLESSING}</code>) is blessed.</p>"
         f"<p>Model <code>{html.escape(result.model_path)}</code><br>Baseline "
         f"<code>{html.escape(result.baseline_model_path or 'none')}</code><br>Generated {when}</p>"
         f"{summary}{''.join(_check_html(r) for r in result.checks)}"

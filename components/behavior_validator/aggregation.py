@@ -1,0 +1,191 @@
+"""Beam aggregation of the scored examples: prediction range, invariance, directional and per-slice
+confusion figures, written as one JSON document (behavior_metrics.json)."""
+import json
+import math
+import os
+from typing import Any, Callable, Dict, Mapping, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+import tensorflow as tf
+
+from components.behavior_validator import constants as c
+from components.behavior_validator import scoring
+from components.behavior_validator.config import BehaviorValidatorConfig
+
+
+class PredictionRangeCombineFn(beam.CombineFn):
+    """count, min, max, mean of predictions; how many are non-finite or outside [0, 1]."""
+
+    def create_accumulator(self):
+        return [0, math.inf, -math.inf, 0.0, 0, 0]
+
+    def add_input(self, acc, row):
+        p = row["pred"]
+        acc[0] += 1
+        if not math.isfinite(p):
+            acc[4] += 1
+            return acc
+        acc[1], acc[2] = min(acc[1], p), max(acc[2], p)
+        acc[3] += p
+        if p < 0.0 or p > 1.0:
+            acc[5] += 1
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            out = [out[0] + a[0], min(out[1], a[1]), max(out[2], a[2]), out[3] + a[3], out[4] + a[4],
+                   out[5] + a[5]]
+        return out
+
+    def extract_output(self, acc):
+        finite = acc[0] - acc[4]
+        return {"examples": acc[0], "min": acc[1] if finite else None,
+                "max": acc[2] if finite else None, "mean": acc[3] / finite if finite else None,
+                "non_finite": acc[4], "out_of_range": acc[5]}
+
+
+class InvarianceCombineFn(beam.CombineFn):
+    """Per invariant feature: examples, max and mean |prediction delta|."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, row):
+        for f, d in row["inv"].items():
+            a = acc.setdefault(f, [0, 0.0, 0.0])
+            a[0] += 1
+            a[1] = max(a[1], d)
+            a[2] += d
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for acc in accs:
+            for f, a in acc.items():
+                o = out.setdefault(f, [0, 0.0, 0.0])
+                o[0], o[1], o[2] = o[0] + a[0], max(o[1], a[1]), o[2] + a[2]
+        return out
+
+    def extract_output(self, acc):
+        return {f: {"examples": a[0], "max_abs_delta": a[1],
+                    "mean_abs_delta": a[2] / a[0] if a[0] else None} for f, a in acc.items()}
+
+
+class DirectionalCombineFn(beam.CombineFn):
+    """Per perturbation: examples with the feature present, mean prediction delta, share lowered."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, row):
+        for name, d in row["dir"].items():
+            a = acc.setdefault(name, [0, 0.0, 0, 0.0])
+            a[0] += 1
+            a[1] += d
+            a[2] += int(d < 0)
+            a[3] += row["pred"]
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = {}
+        for acc in accs:
+            for name, a in acc.items():
+                o = out.setdefault(name, [0, 0.0, 0, 0.0])
+                for k in range(4):
+                    o[k] += a[k]
+        return out
+
+    def extract_output(self, acc):
+        return {n: {"examples": a[0], "mean_delta": a[1] / a[0] if a[0] else None,
+                    "mean_prediction": a[3] / a[0] if a[0] else None,
+                    "share_lowered": a[2] / a[0] if a[0] else None} for n, a in acc.items()}
+
+
+class ConfusionCombineFn(beam.CombineFn):
+    """Examples, positives, true positives (candidate and baseline) at the decision threshold."""
+
+    def __init__(self, threshold: float):
+        self._threshold = threshold
+
+    def create_accumulator(self):
+        return [0, 0, 0, 0, 0]  # examples, positives, tp, baseline tp, predicted positive
+
+    def add_input(self, acc, row):
+        positive = row["label"] == 1
+        acc[0] += 1
+        acc[1] += int(positive)
+        acc[2] += int(positive and row["pred"] >= self._threshold)
+        b = row["baseline_pred"]
+        acc[3] += int(positive and b is not None and b >= self._threshold)
+        acc[4] += int(row["pred"] >= self._threshold)
+        return acc
+
+    def merge_accumulators(self, accs):
+        out = self.create_accumulator()
+        for a in accs:
+            out = [x + y for x, y in zip(out, a)]
+        return out
+
+    def extract_output(self, acc):
+        n, pos, tp, btp, pp = acc
+        return {"examples": n, "positives": pos, "recall": tp / pos if pos else None,
+                "baseline_recall": btp / pos if pos else None,
+                "predicted_positive_rate": pp / n if n else None}
+
+
+class ComputeBehaviorMetrics(beam.PTransform):
+    """PCollection of (file name, serialized tf.Example) -> one dict of aggregated figures."""
+
+    def __init__(self, model_path: str, baseline_model_path: Optional[str],
+                 config: BehaviorValidatorConfig, feature_dtypes: Mapping[str, str]):
+        super().__init__()
+        self._model_path = model_path
+        self._baseline_model_path = baseline_model_path
+        self._config = config
+        self._dtypes = dict(feature_dtypes)
+
+    def expand(self, examples):
+        threshold = self._config.decision_threshold
+        rows = (
+            examples
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._config.batch_size)
+            | "Score" >> beam.ParDo(scoring.ScoreExamplesDoFn(
+                self._model_path, self._baseline_model_path, self._config, self._dtypes)))
+        parts = [
+            rows | "Range" >> beam.CombineGlobally(PredictionRangeCombineFn())
+            | "TagRange" >> beam.Map(lambda v: ("range", v)),
+            rows | "Invariance" >> beam.CombineGlobally(InvarianceCombineFn())
+            | "TagInvariance" >> beam.Map(lambda v: ("invariance", v)),
+            rows | "Directional" >> beam.CombineGlobally(DirectionalCombineFn())
+            | "TagDirectional" >> beam.Map(lambda v: ("directional", v)),
+            rows | "Overall" >> beam.CombineGlobally(ConfusionCombineFn(threshold))
+            | "TagOverall" >> beam.Map(lambda v: ("overall", v)),
+            rows | "KeyBySlice" >> beam.Map(lambda r: (r["slice"], r))
+            | "PerSlice" >> beam.CombinePerKey(ConfusionCombineFn(threshold))
+            | "SlicesToDict" >> beam.combiners.ToDict()
+            | "TagSlices" >> beam.Map(lambda v: ("slices", v)),
+        ]
+        return parts | "Flatten" >> beam.Flatten() | "ToDict" >> beam.combiners.ToDict()
+
+
+def compute_behavior_metrics(
+    model_path: str, file_pattern: str, work_dir: str, config: BehaviorValidatorConfig,
+    feature_dtypes: Mapping[str, str], baseline_model_path: Optional[str] = None,
+    make_pipeline: Callable[[], beam.Pipeline] = beam.Pipeline) -> Dict[str, Any]:
+    """Runs the Beam pipeline over gzipped TFRecords of tf.Example; returns the aggregated figures
+    (also written to work_dir/behavior_metrics.json)."""
+    files = scoring.eval_files(file_pattern)
+    tf.io.gfile.makedirs(work_dir)
+    out_path = os.path.join(work_dir, c.METRICS_FILE_NAME)
+    with make_pipeline() as p:
+        _ = (p
+             | "EvalFiles" >> beam.Create(files)
+             | "ReadExamples" >> beam.io.ReadAllFromTFRecord(
+                 compression_type=CompressionTypes.GZIP, with_filename=True)
+             | "Metrics" >> ComputeBehaviorMetrics(model_path, baseline_model_path, config, feature_dtypes)
+             | "ToJson" >> beam.Map(json.dumps, sort_keys=True)
+             | "Write" >> beam.io.WriteToText(out_path, shard_name_template="", num_shards=1))
+    with tf.io.gfile.GFile(out_path) as f:
+        return json.loads(f.read())

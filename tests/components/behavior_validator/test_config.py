@@ -1,0 +1,43 @@
+"""BehaviorValidatorConfig: the contract keys are required, JSON in and out, clear errors."""
+import pytest
+
+from components.behavior_validator.config import BehaviorValidatorConfig
+from data import contract as features
+from pipeline import configs
+from tests.components.behavior_validator import testdata
+
+
+def test_config_parsing_and_errors():
+    cfg = testdata.config()
+    assert set(cfg.invariance_values) == set(features.INVARIANT_FEATURES)
+    assert BehaviorValidatorConfig.from_json(cfg.to_json()) == cfg
+    assert testdata.config(min_slice_recall=0.3).min_slice_recall == 0.3
+    with pytest.raises(ValueError, match="unknown key.*min_recall"):
+        testdata.config(min_recall=0.3)
+    with pytest.raises(ValueError, match="invariance_tolerance.*-1"):
+        testdata.config(invariance_tolerance=-1)
+    with pytest.raises(ValueError, match=r"directional_perturbations\[0\].*'carrier'"):
+        testdata.config(directional_perturbations=[
+            {"name": "x", "feature": "carrier", "op": "add", "value": 1}])
+    with pytest.raises(ValueError, match="not valid JSON"):
+        BehaviorValidatorConfig.from_json("{min_slice_recall: 1")
+
+
+def test_the_models_contract_has_no_default():
+    with pytest.raises(ValueError, match="missing required key.*label_key.*prediction_key"):
+        BehaviorValidatorConfig.from_json(None)
+    partial = {k: v for k, v in configs.BEHAVIOR_VALIDATOR_CONFIG.items() if k != "slice_feature"}
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['slice_feature'\]"):
+        BehaviorValidatorConfig.from_dict(partial)
+    with pytest.raises(ValueError, match="prediction_key must be a non-empty string"):
+        testdata.config(prediction_key="")
+    with pytest.raises(ValueError, match="decision_threshold must be in"):
+        testdata.config(decision_threshold=1.5)
+
+
+def test_pipeline_config_carries_the_flight_contract():
+    cfg = testdata.config()
+    assert (cfg.label_key, cfg.prediction_key, cfg.examples_signature, cfg.examples_input) == (
+        features.LABEL_KEY, features.PREDICTION_KEY, features.EXAMPLES_SIGNATURE, features.EXAMPLES_INPUT)
+    assert cfg.decision_threshold == features.DECISION_THRESHOLD
+    assert set(cfg.perturbable_features) == set(features.WEATHER_FEATURES)
