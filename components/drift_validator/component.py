@@ -3,6 +3,8 @@ import json
 import os
 from typing import TypedDict
 
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils
@@ -10,10 +12,13 @@ from tfx.utils import io_utils
 
 from components.drift_validator import constants
 from components.drift_validator import drift
+from components.drift_validator import duplicates
 from components.drift_validator.artifacts import DriftReport
 from components.drift_validator.spans import artifact_span
 
 ExampleStatistics = tfx.types.standard_artifacts.ExampleStatistics
+ExampleAnomalies = tfx.types.standard_artifacts.ExampleAnomalies
+Examples = tfx.types.standard_artifacts.Examples
 Schema = tfx.types.standard_artifacts.Schema
 InputArtifact = tfx.dsl.components.InputArtifact
 OutputArtifact = tfx.dsl.components.OutputArtifact
@@ -24,13 +29,16 @@ Parameter = tfx.dsl.components.Parameter
 # (what to compare) has no default.
 PARAMETER_DEFAULTS = {
     "blocking_features": "[]",
+    "dataset_checks": "{}",
     "label_key": constants.DEFAULT_LABEL_KEY,
     "label_shift_threshold": constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
     "split": constants.DEFAULT_SPLIT,
     "component_version": constants.COMPONENT_VERSION,
 }
 # Parameters that are JSON strings in MLMD; DriftValidator also takes them as Python values.
-JSON_PARAMETERS = ("feature_thresholds", "blocking_features")
+JSON_PARAMETERS = ("feature_thresholds", "blocking_features", "dataset_checks")
+OPTIONAL_INPUTS = ("baseline_statistics", "anomalies", "examples")
+ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file per split (TFX 1.16)
 
 
 class DriftOutputs(TypedDict):
@@ -59,6 +67,24 @@ def load_schema(artifact: tfx.dsl.Artifact):
         raise ValueError(f"schema: cannot read {path}: {e}") from e
 
 
+def load_split_anomalies(artifact: tfx.dsl.Artifact, split: str):
+    """Anomalies proto of one split of an ExampleAnomalies artifact (ExampleValidator's output)."""
+    path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
+    try:
+        return anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+    except Exception as e:  # NotFoundError, DecodeError, ...
+        raise ValueError(f"anomalies: cannot read split {split!r} from {path}: {e}") from e
+
+
+def count_split_duplicates(artifact: tfx.dsl.Artifact, split: str):
+    """(rows, duplicated rows) of one split of an Examples artifact (its TFRecord files)."""
+    split_dir = artifact_utils.get_split_uri([artifact], split)
+    paths = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
+    if not paths:
+        raise ValueError(f"examples: no files in split {split!r} ({split_dir})")
+    return duplicates.count_duplicates(duplicates.example_keys(paths))
+
+
 @tfx.dsl.components.component
 def drift_validator(
     statistics: InputArtifact[ExampleStatistics],
@@ -66,7 +92,10 @@ def drift_validator(
     drift_report: OutputArtifact[DriftReport],
     feature_thresholds: Parameter[str],
     baseline_statistics: InputArtifact[ExampleStatistics] = None,
+    anomalies: InputArtifact[ExampleAnomalies] = None,
+    examples: InputArtifact[Examples] = None,
     blocking_features: Parameter[str] = PARAMETER_DEFAULTS["blocking_features"],
+    dataset_checks: Parameter[str] = PARAMETER_DEFAULTS["dataset_checks"],
     label_key: Parameter[str] = constants.DEFAULT_LABEL_KEY,
     label_shift_threshold: Parameter[float] = constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
     split: Parameter[str] = constants.DEFAULT_SPLIT,
@@ -74,11 +103,13 @@ def drift_validator(
 ) -> DriftOutputs:
     """Compares a span's statistics with the previous span's; blesses the span or blocks it.
 
+    `anomalies` (ExampleValidator's) are gated by `dataset_checks.anomalies`; `examples` (the
+    span's Examples) are read only to count duplicated rows when `dataset_checks.duplicates` is set.
     Writes drift_report.json/.html into `drift_report` and sets its custom properties (`blessed`
-    1/0, `verdict`, `drifted_features`, `blocking_drift`, ...); also returns `blessed`.
+    1/0, `verdict`, `blocking`, `drifted_features`, `blocking_drift`, ...); also returns `blessed`.
     """
     config = drift.DriftConfig.from_json(feature_thresholds, blocking_features, label_key,
-                                         label_shift_threshold)
+                                         label_shift_threshold, dataset_checks)
     current = load_split_statistics(statistics, split, "statistics")
     current_span = artifact_span(statistics)
     baseline_span = artifact_span(baseline_statistics) if baseline_statistics is not None else None
@@ -90,7 +121,11 @@ def drift_validator(
         or (baseline_span is not None and current_span is not None and baseline_span >= current_span))
     baseline = (load_split_statistics(baseline_statistics, split, "baseline_statistics")
                 if baseline_statistics is not None and not ignored else None)
-    report = drift.validate_drift(current, baseline, load_schema(schema), config)
+    schema_anomalies = load_split_anomalies(anomalies, split) if anomalies is not None else None
+    duplicate_counts = (count_split_duplicates(examples, split)
+                        if examples is not None and config.dataset_checks.duplicates is not None else None)
+    report = drift.validate_drift(current, baseline, load_schema(schema), config, schema_anomalies,
+                                  duplicate_counts)
     if ignored:
         report["summary"] = (f"Baseline statistics ignored ({baseline_statistics.uri}, span {baseline_span}): "
                              f"not of a span earlier than the current one ({statistics.uri}, span "
@@ -114,6 +149,8 @@ def drift_validator(
     drift_report.set_string_custom_property("blocking_drift", ",".join(report["blocking_drift"]))
     drift_report.set_string_custom_property("warning_drift", ",".join(report["warning_drift"]))
     drift_report.set_int_custom_property("num_blocking_drift", len(report["blocking_drift"]))
+    drift_report.set_string_custom_property("blocking", ",".join(report["blocking"]))
+    drift_report.set_string_custom_property("warnings", ",".join(report["warnings"]))
     label = report["label"]
     if label and label["abs_change"] is not None:
         drift_report.set_float_custom_property("label_shift", label["abs_change"])
@@ -127,8 +164,8 @@ class DriftValidator(drift_validator):
 
     Unset parameters are filled from PARAMETER_DEFAULTS (including `component_version`, which is
     constants.COMPONENT_VERSION) so MLMD records them and a version bump invalidates the cache.
-    `feature_thresholds` (a dict) and `blocking_features` (a list) may be given as Python values or
-    as their JSON.
+    `feature_thresholds` and `dataset_checks` (dicts) and `blocking_features` (a list) may be given as
+    Python values or as their JSON.
     """
 
     def __init__(self, **kwargs):
@@ -139,6 +176,7 @@ class DriftValidator(drift_validator):
                 value = kwargs[key]
                 kwargs[key] = json.dumps(dict(value) if isinstance(value, dict) else sorted(value),
                                          sort_keys=True)
-        if kwargs.get("baseline_statistics", 0) is None:
-            del kwargs["baseline_statistics"]
+        for key in OPTIONAL_INPUTS:
+            if key in kwargs and kwargs[key] is None:
+                del kwargs[key]
         super().__init__(**kwargs)

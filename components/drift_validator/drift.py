@@ -8,11 +8,10 @@ compared feature, drifted or not). The label-rate shift is the absolute change o
 """
 import dataclasses
 import datetime
-import html
 import json
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
@@ -20,7 +19,9 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+from components.drift_validator import checks
 from components.drift_validator import constants
+from components.drift_validator import report_html
 
 L_INFTY = "L_INFTY"
 JSD = "JENSEN_SHANNON_DIVERGENCE"
@@ -35,24 +36,36 @@ _MEASUREMENT_NAMES = {
 class DriftConfig:
     """What to compare and what blocks.
 
-    feature_thresholds: feature name -> threshold on its distance (L-infinity or JSD, in [0, 1]).
-    blocking_features: features whose drift blocks; the other compared features only warn.
+    feature_thresholds: feature name -> threshold on its distance (L-infinity or JSD, in [0, 1]): a
+      number (blocks when the feature is in `blocking_features`, else warns) or {"warn": w, "block": b}
+      (either may be null).
+    blocking_features: features whose number threshold blocks; the other numbers only warn.
     label_key: 0/1 label whose mean is compared; "" disables the label check.
-    label_shift_threshold: largest allowed absolute change of the label mean.
+    label_shift_threshold: largest allowed absolute change of the label mean (blocks beyond).
+    dataset_checks: row count, categories, missing values, duplicates, schema ranges, anomalies.
     """
 
-    feature_thresholds: Mapping[str, float]
+    feature_thresholds: Mapping[str, Any]
     blocking_features: frozenset = frozenset()
     label_key: str = constants.DEFAULT_LABEL_KEY
     label_shift_threshold: float = constants.DEFAULT_LABEL_SHIFT_THRESHOLD
+    dataset_checks: checks.DatasetChecks = checks.DatasetChecks()
 
     def __post_init__(self):
+        levels = {}
         for name, value in self.feature_thresholds.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"feature_thresholds: feature name must be a non-empty string, got {name!r}")
+            if isinstance(value, (Mapping, checks.Level)):
+                levels[name] = checks.Level.parse(value, f"feature_thresholds[{name!r}]")
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ValueError(
-                    f"feature_thresholds[{name!r}]: threshold must be a number in [0, 1], got {value!r}")
+                    f"feature_thresholds[{name!r}]: threshold must be a number in [0, 1] or "
+                    f"{{\"warn\": w, \"block\": b}}, got {value!r}")
+            levels[name] = (checks.Level(warn=float(value), block=float(value))
+                            if name in self.blocking_features else checks.Level(warn=float(value)))
+        object.__setattr__(self, "levels", levels)
         unknown = sorted(set(self.blocking_features) - set(self.feature_thresholds))
         if unknown:
             raise ValueError(
@@ -67,24 +80,27 @@ class DriftConfig:
     @classmethod
     def from_json(cls, feature_thresholds: str, blocking_features: str,
                   label_key: str = constants.DEFAULT_LABEL_KEY,
-                  label_shift_threshold: float = constants.DEFAULT_LABEL_SHIFT_THRESHOLD) -> "DriftConfig":
-        """Builds a config from the component's string parameters (JSON object and JSON list)."""
-        try:
-            thresholds = json.loads(feature_thresholds)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"feature_thresholds is not valid JSON ({e}): {feature_thresholds!r}") from e
+                  label_shift_threshold: float = constants.DEFAULT_LABEL_SHIFT_THRESHOLD,
+                  dataset_checks: str = "{}") -> "DriftConfig":
+        """Builds a config from the component's string parameters (JSON objects and a JSON list)."""
+        thresholds = _json(feature_thresholds, "feature_thresholds")
         if not isinstance(thresholds, dict):
             raise ValueError(
                 f"feature_thresholds must be a JSON object {{feature: threshold}}, got {feature_thresholds!r}")
-        try:
-            blocking = json.loads(blocking_features)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"blocking_features is not valid JSON ({e}): {blocking_features!r}") from e
+        blocking = _json(blocking_features, "blocking_features")
         if not isinstance(blocking, list) or not all(isinstance(b, str) for b in blocking):
             raise ValueError(
                 f"blocking_features must be a JSON list of feature names, got {blocking_features!r}")
         return cls(feature_thresholds=thresholds, blocking_features=frozenset(blocking),
-                   label_key=label_key, label_shift_threshold=float(label_shift_threshold))
+                   label_key=label_key, label_shift_threshold=float(label_shift_threshold),
+                   dataset_checks=checks.DatasetChecks.from_dict(_json(dataset_checks, "dataset_checks")))
+
+
+def _json(text: str, what: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} is not valid JSON ({e}): {text!r}") from e
 
 
 def _single_dataset(stats: statistics_pb2.DatasetFeatureStatisticsList,
@@ -123,7 +139,9 @@ def drift_schema(schema: schema_pb2.Schema, config: DriftConfig) -> schema_pb2.S
     if missing:
         raise ValueError(f"feature_thresholds names features not in the schema: {missing} "
                          f"(schema features: {sorted(by_name)})")
-    for name, threshold in config.feature_thresholds.items():
+    for name, level in config.levels.items():
+        # TFDV's verdict is not used (every distance is read back), but it needs a threshold.
+        threshold = min([t for t in (level.warn, level.block) if t is not None] or [1.0])
         feature = by_name[name]
         if feature.type == schema_pb2.BYTES:
             feature.drift_comparator.infinity_norm.threshold = threshold
@@ -161,12 +179,16 @@ def measure_distances(current: statistics_pb2.DatasetFeatureStatisticsList,
 def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
                    baseline: Optional[statistics_pb2.DatasetFeatureStatisticsList],
                    schema: schema_pb2.Schema,
-                   config: DriftConfig) -> Dict[str, Any]:
-    """Compares the current span's statistics with the baseline's; returns the report as a dict.
+                   config: DriftConfig,
+                   anomalies: Optional[anomalies_pb2.Anomalies] = None,
+                   duplicate_counts: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+    """Compares the current statistics with the baseline's; returns the report as a dict.
 
-    The report's `blessed` is 0 when a blocking feature drifts beyond its threshold, when a blocking
-    feature cannot be measured, or when the label mean shifts beyond `label_shift_threshold`.
-    Without a baseline the verdict is NO_BASELINE and the span is blessed.
+    Blocks (`blessed` 0) when a feature's distance exceeds its block threshold, a blocking feature
+    cannot be measured, the label mean shifts beyond `label_shift_threshold`, or a dataset check
+    blocks (`config.dataset_checks`; `anomalies` are e.g. ExampleValidator's, `duplicate_counts`
+    (rows, duplicated rows) come from `duplicates.count_duplicates`). Without a baseline only the
+    checks that need none run; the verdict is NO_BASELINE unless one of them blocks.
     """
     _single_dataset(current, "statistics")
     if baseline is not None:
@@ -180,38 +202,25 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
         "baseline_num_examples": int(baseline.datasets[0].num_examples) if baseline is not None else None,
         "features": [],
         "label": None,
+        "checks": [],
         "drifted_features": [],
         "blocking_drift": [],
         "warning_drift": [],
     }
     current_rate = label_mean(current, config.label_key, "statistics") if config.label_key else None
-
-    if baseline is None:
-        report.update(
-            verdict=constants.NO_BASELINE, blessed=1,
-            summary="No baseline statistics (first span): nothing to compare against, span passes.")
-        if config.label_key:
-            report["label"] = {"feature": config.label_key, "current_rate": current_rate,
-                               "baseline_rate": None, "abs_change": None,
-                               "threshold": config.label_shift_threshold, "drifted": False,
-                               "blocking": True, "status": "no_baseline"}
-        for name in sorted(config.feature_thresholds):
-            report["features"].append({
-                "feature": name, "comparator": _comparator_name(schema_with_comparators, name),
-                "distance": None, "threshold": float(config.feature_thresholds[name]),
-                "blocking": name in config.blocking_features, "drifted": False,
-                "status": "no_baseline", "description": ""})
-        return report
-
-    measured = measure_distances(current, baseline, schema_with_comparators)
+    measured = (measure_distances(current, baseline, schema_with_comparators)
+                if baseline is not None else {})
     for name in sorted(config.feature_thresholds):
-        threshold = float(config.feature_thresholds[name])
-        blocking = name in config.blocking_features
+        level = config.levels[name]
+        blocking = level.block is not None
         entry = {"feature": name, "comparator": _comparator_name(schema_with_comparators, name),
-                 "distance": None, "threshold": threshold, "blocking": blocking, "drifted": False,
-                 "description": ""}
+                 "distance": None, "threshold": level.block if blocking else level.warn,
+                 "warn_threshold": level.warn, "block_threshold": level.block,
+                 "blocking": blocking, "drifted": False, "description": ""}
         m = measured.get(name)
-        if m is None:
+        if baseline is None:
+            entry["status"] = "no_baseline"
+        elif m is None:
             # TFDV measures nothing when the feature is absent from either span's statistics.
             entry["status"] = "not_measured"
             entry["description"] = "feature absent from the current or the baseline statistics"
@@ -220,40 +229,91 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
         else:
             entry["distance"] = m["distance"]
             entry["description"] = m["description"]
-            entry["drifted"] = m["distance"] > threshold  # TFDV's own rule: anomaly iff value > threshold
+            entry["status"] = level.status(m["distance"])  # TFDV's own rule: anomaly iff value > threshold
+            entry["drifted"] = entry["status"] != checks.OK
             if entry["drifted"]:
-                entry["status"] = "block" if blocking else "warn"
                 report["drifted_features"].append(name)
-                report["blocking_drift" if blocking else "warning_drift"].append(name)
-            else:
-                entry["status"] = "ok"
+                report["blocking_drift" if entry["status"] == checks.BLOCK else "warning_drift"].append(name)
         report["features"].append(entry)
 
     label_blocked = False
     if config.label_key:
-        baseline_rate = label_mean(baseline, config.label_key, "baseline_statistics")
-        change = abs(current_rate - baseline_rate)
-        label_blocked = change > config.label_shift_threshold
         report["label"] = {"feature": config.label_key, "current_rate": current_rate,
-                           "baseline_rate": baseline_rate, "abs_change": change,
-                           "threshold": config.label_shift_threshold, "drifted": label_blocked,
-                           "blocking": True, "status": "block" if label_blocked else "ok"}
+                           "baseline_rate": None, "abs_change": None,
+                           "threshold": config.label_shift_threshold, "drifted": False,
+                           "blocking": True, "status": "no_baseline"}
+        if baseline is not None:
+            baseline_rate = label_mean(baseline, config.label_key, "baseline_statistics")
+            change = abs(current_rate - baseline_rate)
+            label_blocked = change > config.label_shift_threshold
+            report["label"].update(baseline_rate=baseline_rate, abs_change=change, drifted=label_blocked,
+                                   status=checks.BLOCK if label_blocked else checks.OK)
 
-    if report["blocking_drift"] or label_blocked:
+    report["checks"] = checks.run(current.datasets[0], baseline.datasets[0] if baseline is not None else None,
+                                  schema, config.dataset_checks, anomalies, duplicate_counts)
+    blocking_checks = checks.names(report["checks"], checks.BLOCK)
+    warning_checks = checks.names(report["checks"], checks.WARN)
+    report["blocking"] = ([f"distribution:{n}" for n in report["blocking_drift"]]
+                          + ([f"label_rate:{config.label_key}"] if label_blocked else []) + blocking_checks)
+    report["warnings"] = [f"distribution:{n}" for n in report["warning_drift"]] + warning_checks
+    _add_pictures(report, current, baseline, config)
+
+    if report["blocking"]:
         reasons = []
         if report["blocking_drift"]:
             reasons.append("blocking feature drift: " + ", ".join(report["blocking_drift"]))
         if label_blocked:
             reasons.append(f"label rate of {config.label_key!r} moved by {report['label']['abs_change']:.4f} "
                            f"(> {config.label_shift_threshold})")
+        if blocking_checks:
+            reasons.append("dataset checks: " + ", ".join(blocking_checks))
         report.update(verdict=constants.BLOCKED, blessed=0,
                       summary="Blocked: " + "; ".join(reasons) + ". Training on this span stops.")
-    elif report["warning_drift"]:
+    elif baseline is None:
+        report.update(
+            verdict=constants.NO_BASELINE, blessed=1,
+            summary="No baseline statistics (first span): nothing to compare against, span passes."
+                    + (" Warnings: " + ", ".join(report["warnings"]) + "." if report["warnings"] else ""))
+    elif report["warnings"]:
         report.update(verdict=constants.WARN, blessed=1,
-                      summary="Passed with warnings: drift in " + ", ".join(report["warning_drift"]) + ".")
+                      summary="Passed with warnings: " + ", ".join(
+                          (["drift in " + ", ".join(report["warning_drift"])] if report["warning_drift"] else [])
+                          + warning_checks) + ".")
     else:
         report.update(verdict=constants.PASS, blessed=1,
                       summary="Passed: no feature beyond its threshold.")
+    return report
+
+
+def validate_skew(serving: statistics_pb2.DatasetFeatureStatisticsList,
+                  training: statistics_pb2.DatasetFeatureStatisticsList,
+                  schema: schema_pb2.Schema,
+                  config: DriftConfig,
+                  environment: Optional[str] = "SERVING",
+                  duplicate_counts: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+    """Training/serving skew: the same checks with serving data as current and training as baseline.
+
+    Serving data has no label and its own volume: the label and row-count checks are off, and the
+    label and the schema's features not in `environment` are left out of the training statistics;
+    schema anomalies are computed here with `tfdv.validate_statistics` in `environment`.
+    """
+    skew_config = dataclasses.replace(
+        config, label_key="", dataset_checks=dataclasses.replace(config.dataset_checks, row_count=None))
+    left_out = {config.label_key} | {f.name for f in schema.feature
+                                     if environment and environment in f.not_in_environment}
+    _single_dataset(training, "training statistics")
+    training_only = statistics_pb2.DatasetFeatureStatisticsList()
+    training_only.CopyFrom(training)
+    features = training_only.datasets[0].features
+    for i in reversed(range(len(features))):
+        if checks.feature_name(features[i]) in left_out:
+            del features[i]
+    anomalies = None
+    if skew_config.dataset_checks.anomalies is not None:
+        anomalies = tfdv.validate_statistics(serving, schema, environment=environment)
+    report = validate_drift(serving, training_only, schema, skew_config, anomalies, duplicate_counts)
+    report["summary"] = "Skew (serving vs training): " + report["summary"].replace(
+        " Training on this span stops.", "")
     return report
 
 
@@ -262,74 +322,82 @@ def _comparator_name(schema: schema_pb2.Schema, name: str) -> str:
     return L_INFTY if feature.drift_comparator.HasField("infinity_norm") else JSD
 
 
-def _fmt(value: Optional[float]) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.4f}"
+# ---- distributions for the report's pictures ---------------------------------------------------
+
+_PICTURED_CHECKS = (checks.CATEGORIES_VANISHED, checks.CATEGORIES_APPEARED, checks.MISSING_RATE,
+                    checks.SCHEMA_RANGE, checks.CONSTANT)
 
 
-_STATUS_STYLE = {"ok": "ok", "warn": "warn", "block": "block", "not_measured": "block",
-                 "no_baseline": "none"}
+def _add_pictures(report, current, baseline, config: DriftConfig, max_categories: int = 15,
+                  bins: int = 20) -> None:
+    """report["pictures"]: {feature: distributions} of every drifted or blocking feature."""
+    wanted = [f["feature"] for f in report["features"] if f["status"] in (checks.WARN, checks.BLOCK)]
+    wanted += [c["feature"] for c in report["checks"] if c["feature"] and c["status"] != checks.OK
+               and (c["check"] in _PICTURED_CHECKS or c["check"].startswith(checks.ANOMALY))]
+    if report["label"] and report["label"]["status"] == checks.BLOCK:
+        wanted.append(config.label_key)
+    cur = checks.features_by_name(current.datasets[0])
+    base = checks.features_by_name(baseline.datasets[0]) if baseline is not None else {}
+    pictures = {}
+    for name in dict.fromkeys(wanted):
+        picture = distributions(cur.get(name), base.get(name), max_categories, bins)
+        if picture is not None:
+            pictures[name] = picture
+    report["pictures"] = pictures
+
+
+def distributions(current, baseline, max_categories: int = 15, bins: int = 20) -> Optional[Dict[str, Any]]:
+    """Baseline vs current shares of one feature: the top categories (string) or a common-grid
+    histogram (numeric, re-binned from TFDV's standard histograms); None when neither has data."""
+    either = current if current is not None else baseline
+    if either is None:
+        return None
+    if either.HasField("string_stats"):
+        now, before = checks.category_counts(current), checks.category_counts(baseline)
+        tn, tb = sum(now.values()) or 1.0, sum(before.values()) or 1.0
+        share = {k: max(now.get(k, 0) / tn, before.get(k, 0) / tb) for k in set(now) | set(before)}
+        labels = sorted(share, key=lambda k: (-share[k], k))[:max_categories]
+        return {"kind": "categorical", "labels": labels,
+                "baseline": [before.get(k, 0) / tb for k in labels],
+                "current": [now.get(k, 0) / tn for k in labels],
+                "other_categories": max(0, len(share) - len(labels))}
+    histograms = [h for h in (checks.standard_histogram(current), checks.standard_histogram(baseline)) if h]
+    buckets = [b for h in histograms for b in h.buckets if b.sample_count > 0]
+    if not buckets:
+        return None
+    low = min(b.low_value for b in buckets)
+    high = max(b.high_value for b in buckets)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    if high <= low:
+        high = low + 1.0
+    edges = [low + (high - low) * i / bins for i in range(bins + 1)]
+    return {"kind": "numeric", "edges": edges,
+            "baseline": _rebin(checks.standard_histogram(baseline), edges),
+            "current": _rebin(checks.standard_histogram(current), edges)}
+
+
+def _rebin(histogram, edges: List[float]) -> List[float]:
+    """Shares of a histogram's counts in the bins `edges` (counts spread uniformly within buckets)."""
+    shares = [0.0] * (len(edges) - 1)
+    if histogram is None:
+        return shares
+    total = sum(b.sample_count for b in histogram.buckets) or 1.0
+    for b in histogram.buckets:
+        width = b.high_value - b.low_value
+        for i in range(len(shares)):
+            lo, hi = edges[i], edges[i + 1]
+            if width <= 0:
+                inside = 1.0 if (lo <= b.low_value < hi or (i == len(shares) - 1 and b.low_value == hi)) else 0.0
+            else:
+                inside = max(0.0, min(b.high_value, hi) - max(b.low_value, lo)) / width
+            shares[i] += b.sample_count * inside / total
+    return shares
 
 
 def render_html(report: Mapping[str, Any], title: str = "Drift report") -> str:
-    """A self-contained HTML page (inline CSS, no scripts) of a report from `validate_drift`."""
-    e = html.escape
-    rows = []
-    for f in report["features"]:
-        status = f["status"]
-        if status == "not_measured" and not f["blocking"]:
-            css = "warn"
-        else:
-            css = _STATUS_STYLE.get(status, "none")
-        rows.append(
-            f"<tr class='{css}'><td>{e(f['feature'])}</td><td>{e(f['comparator'])}</td>"
-            f"<td class='num'>{_fmt(f['distance'])}</td><td class='num'>{_fmt(f['threshold'])}</td>"
-            f"<td>{'blocking' if f['blocking'] else 'warning'}</td><td>{e(status)}</td>"
-            f"<td>{e(f.get('description', ''))}</td></tr>")
-    label = report.get("label")
-    label_html = ""
-    if label:
-        css = _STATUS_STYLE.get(label["status"], "none")
-        label_html = (
-            "<h2>Label rate</h2><table><tr><th>label</th><th>current rate</th><th>baseline rate</th>"
-            "<th>|change|</th><th>threshold</th><th>verdict</th></tr>"
-            f"<tr class='{css}'><td>{e(label['feature'])}</td><td class='num'>{_fmt(label['current_rate'])}</td>"
-            f"<td class='num'>{_fmt(label['baseline_rate'])}</td><td class='num'>{_fmt(label['abs_change'])}</td>"
-            f"<td class='num'>{_fmt(label['threshold'])}</td><td>{e(label['status'])}</td></tr></table>")
-    verdict_css = {"BLOCKED": "block", "WARN": "warn", "PASS": "ok"}.get(report["verdict"], "none")
-    meta = (f"current examples: {report['num_examples']}; baseline examples: "
-            f"{report['baseline_num_examples'] if report['baseline_num_examples'] is not None else '–'}; "
-            f"component version {report['component_version']}; created {report['created_utc']}")
-    for key in ("split", "statistics_uri", "baseline_uri"):
-        if report.get(key):
-            meta += f"; {key}: {report[key]}"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #bbb; padding: 4px 8px; text-align: left; }}
-th {{ background: #eee; }}
-td.num {{ text-align: right; font-family: monospace; }}
-tr.ok td {{ background: #e8f5e9; }} tr.warn td {{ background: #fff8e1; }}
-tr.block td {{ background: #ffebee; }} tr.none td {{ background: #f5f5f5; }}
-.verdict {{ display: inline-block; padding: 6px 12px; font-weight: bold; border: 1px solid #888; }}
-.verdict.ok {{ background: #c8e6c9; }} .verdict.warn {{ background: #ffecb3; }}
-.verdict.block {{ background: #ffcdd2; }} .verdict.none {{ background: #e0e0e0; }}
-</style></head><body>
-<h1>{e(title)}</h1>
-<p><span class="verdict {verdict_css}">{e(report['verdict'])} (blessed={report['blessed']})</span></p>
-<p>{e(report['summary'])}</p>
-<p><small>{e(meta)}</small></p>
-{label_html}
-<h2>Features</h2>
-<table><tr><th>feature</th><th>comparator</th><th>distance</th><th>threshold</th><th>policy</th>
-<th>verdict</th><th>TFDV detail</th></tr>
-{''.join(rows)}
-</table>
-</body></html>
-"""
+    """A self-contained HTML page (inline CSS and SVG, no scripts) of a report from `validate_drift`."""
+    return report_html.render(report, title)
 
 
 def write_report(report: Mapping[str, Any], output_dir: str) -> List[str]:
@@ -342,4 +410,3 @@ def write_report(report: Mapping[str, Any], output_dir: str) -> List[str]:
     with tf.io.gfile.GFile(html_path, "w") as f:
         f.write(render_html(report))
     return [json_path, html_path]
-

@@ -10,12 +10,12 @@ from tfx.types import artifact_utils
 from components.drift_validator import (COMPONENT_VERSION, PARAMETER_DEFAULTS, DriftReport,
                                         DriftValidator, drift_validator)
 from pipeline import configs
+from tests.components.drift_validator.test_drift import BLOCKING, THRESHOLDS
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
-# The flight policy as the component's string parameters (the component has no flight defaults).
-FLIGHT = dict(feature_thresholds=json.dumps(configs.DRIFT_FEATURE_THRESHOLDS, sort_keys=True),
-              blocking_features=json.dumps(sorted(configs.DRIFT_BLOCKING_FEATURES)),
-              label_key=configs.DRIFT_LABEL_KEY, label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
+# A policy as the component's string parameters (the component has no defaults for the features).
+FLIGHT = dict(feature_thresholds=json.dumps(THRESHOLDS, sort_keys=True),
+              blocking_features=json.dumps(sorted(BLOCKING)), label_key="late", label_shift_threshold=0.2)
 
 
 def stats_artifact(tmp_path, name, splits, span):
@@ -143,7 +143,7 @@ def test_custom_thresholds_and_blocking(tmp_path, schema, report):
     result = drift_validator.test_call(
         statistics=current, baseline_statistics=previous, schema=schema, drift_report=report,
         feature_thresholds=json.dumps({"temp": 0.2, "carrier": 0.1}), blocking_features='["temp"]',
-        label_key=configs.DRIFT_LABEL_KEY, label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
+        label_key="late", label_shift_threshold=0.2)
     assert result == {"blessed": 0}
     assert [f["feature"] for f in read_json(report)["features"]] == ["carrier", "temp"]
 
@@ -183,4 +183,9 @@ def test_node_takes_the_policy_as_python_values():
     stats = tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics)
     schema = tfx.dsl.Channel(type=tfx.types.standard_artifacts.Schema)
     node = DriftValidator(statistics=stats, schema=schema, **configs.DRIFT_VALIDATOR)
-    assert node.exec_properties == dict(PARAMETER_DEFAULTS, **FLIGHT)
+    recorded = node.exec_properties
+    assert json.loads(recorded["feature_thresholds"]) == configs.DRIFT_FEATURE_THRESHOLDS
+    assert json.loads(recorded["dataset_checks"]) == json.loads(json.dumps(configs.DRIFT_DATASET_CHECKS))
+    assert json.loads(recorded["blocking_features"]) == sorted(configs.DRIFT_BLOCKING_FEATURES)
+    assert (recorded["label_key"], recorded["label_shift_threshold"]) == (
+        configs.DRIFT_LABEL_KEY, configs.DRIFT_LABEL_SHIFT_THRESHOLD)

@@ -11,8 +11,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from components.drift_validator import constants, drift
-from pipeline import configs
+from components.drift_validator import constants, drift, report_html
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -35,10 +34,14 @@ def base():
     return load("base")
 
 
-# The flight policy create_pipeline passes (the component itself has no flight defaults).
-DEFAULT = drift.DriftConfig(configs.DRIFT_FEATURE_THRESHOLDS, frozenset(configs.DRIFT_BLOCKING_FEATURES),
-                            label_key=configs.DRIFT_LABEL_KEY,
-                            label_shift_threshold=configs.DRIFT_LABEL_SHIFT_THRESHOLD)
+# Number thresholds (blocking per `blocking_features`) as the flight pipeline had them before the
+# warn/block calibration: tests of the mechanism, independent of pipeline/configs.py.
+THRESHOLDS = {"carrier": 0.1, "origin": 0.1, "dest": 0.1, "distance": 0.1, "sched_dep_hour": 0.1,
+              "sched_arr_hour": 0.1, "day": 0.1, "day_of_week": 0.05, "flight": 0.1, "sched_dep_minute": 0.05,
+              **{w: 0.3 for w in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
+                                  "pressure", "visib")}}
+BLOCKING = frozenset({"carrier", "origin", "dest", "distance", "sched_dep_hour", "sched_arr_hour"})
+DEFAULT = drift.DriftConfig(THRESHOLDS, BLOCKING, label_key="late", label_shift_threshold=0.2)
 
 
 def by_feature(report):
@@ -75,7 +78,7 @@ def test_same_distribution_passes_with_every_distance_reported(base, schema):
     assert report["blessed"] == 1
     assert report["drifted_features"] == []
     features = by_feature(report)
-    assert set(features) == set(configs.DRIFT_FEATURE_THRESHOLDS)
+    assert set(features) == set(THRESHOLDS)
     for f in features.values():
         assert f["status"] == "ok"
         assert 0 <= f["distance"] <= f["threshold"]
@@ -207,11 +210,15 @@ def test_report_files(base, schema, tmp_path):
     parser.feed(page)
     parser.close()
     assert parser.unclosed == []
-    # one header row per table; a row per feature and one for the label
-    assert parser.counts["tr"] == len(report["features"]) + 1 + 2
-    carrier_row = next(line for line in page.splitlines() if "<td>carrier</td>" in line)
-    assert "class='block'" in carrier_row
+    # one header row per table (what fired, label, features); a row per fired item, per feature, the label
+    assert report_html.fired(report)[0]["feature"] == "carrier"
+    assert parser.counts["tr"] == 3 + len(report_html.fired(report)) + len(report["features"]) + 1
+    carrier_row = next(line for line in page.splitlines() if line.startswith("<tr class='block'><td>carrier</td>"))
     assert f"{by_feature(report)['carrier']['distance']:.4f}" in carrier_row
+    # the blocking feature is drawn: one bar pair per category, baseline and current
+    assert set(report["pictures"]) == {"carrier"}
+    assert parser.counts["svg"] == 1
+    assert parser.counts["rect"] == 2 + 2 * len(report["pictures"]["carrier"]["labels"])
 
 
 class _TagCounter(html.parser.HTMLParser):
