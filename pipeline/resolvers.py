@@ -2,13 +2,13 @@
 
 Training window: the latest Examples artifact of each span in [span - window + 1, span].
 
-Baseline for the Evaluator: the latest blessed model trained on an EARLIER span.
+Baseline (Evaluator, behaviour validator, Trainer warm start): the model being SERVED, i.e. the Model of
+the latest successful push, among models trained on EARLIER spans only.
 
-TFX's LatestBlessedModelStrategy would pick the model that the previous run of the same span blessed,
-which is the candidate itself on a re-run: the Evaluator's inputs change, it re-executes, and Pusher
-pushes the same model again under a new version. Comparing against the latest blessed model of an
-earlier span is also the meaningful question for continuous training ("no worse than what served
-last month"), and it makes a re-run of the same span fully cached.
+"No worse than the baseline" must mean "no worse than what is serving": the latest blessed model may
+never have been pushed (InfraValidator or the behaviour checks stopped it). The earlier-span filter
+keeps a re-run of the same span fully cached: otherwise its baseline would be the candidate the first
+run pushed, the Evaluator's inputs would change and Pusher would push the same model again.
 """
 from typing import Dict, List, Optional
 
@@ -16,11 +16,9 @@ import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.types import standard_artifacts
 
-
-def _span(artifact: types.Artifact) -> int:
-    return artifact.get_int_custom_property("span")
+from components.drift_validator.spans import artifact_span
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
@@ -40,7 +38,7 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
         for key, artifacts in input_dict.items():
             newest = {}
             for artifact in artifacts:
-                span = _span(artifact)
+                span = artifact_span(artifact)
                 if span in self._spans and (span not in newest or artifact.id > newest[span].id):
                     newest[span] = artifact
             missing = [s for s in self._spans if s not in newest]
@@ -60,26 +58,70 @@ def training_spans(store: mlmd.MetadataStore, model_id: int) -> List[int]:
         return []
     input_ids = [e.artifact_id for e in store.get_events_by_execution_ids(producers[:1])
                  if e.type == metadata_store_pb2.Event.INPUT]
-    spans = []
-    for artifact in store.get_artifacts_by_id(input_ids):
-        if "span" in artifact.custom_properties:
-            spans.append(artifact.custom_properties["span"].int_value)
-        elif "span" in artifact.properties:
-            spans.append(artifact.properties["span"].int_value)
-    return spans
+    spans = (artifact_span(artifact) for artifact in store.get_artifacts_by_id(input_ids))
+    return [span for span in spans if span is not None]
 
 
-class LatestBlessedModelFromEarlierSpanStrategy(LatestBlessedModelStrategy):
-    """Latest blessed Model (and its blessing) whose training spans are all < `before_span`."""
+def _event_key(event: metadata_store_pb2.Event) -> str:
+    return event.path.steps[0].key if event.path.steps else ""
+
+
+def pushed_models(store: mlmd.MetadataStore) -> List[Dict]:
+    """Every successful push, oldest first: {"pushed_model": PushedModel proto, "model_id": the Model it
+    serves}. The Model is the one the Pusher's blessings were given for: a blessing's
+    `current_model_id` (Evaluator) or the `model` input of the execution that wrote the blessing."""
+    pushed_type = standard_artifacts.PushedModel.TYPE_NAME
+    pushes = [a for a in store.get_artifacts_by_type(pushed_type)
+              if "pushed" in a.custom_properties and a.custom_properties["pushed"].int_value == 1]
+    if not pushes:
+        return []
+    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids([a.id for a in pushes])
+                if e.type == metadata_store_pb2.Event.OUTPUT}
+    blessings_of: Dict[int, List[int]] = {}
+    for e in store.get_events_by_execution_ids(sorted(set(producer.values()))):
+        if e.type == metadata_store_pb2.Event.INPUT:
+            blessings_of.setdefault(e.execution_id, []).append(e.artifact_id)
+    model_of_blessing = {}
+    blessing_ids = sorted({i for ids in blessings_of.values() for i in ids})
+    for artifact in store.get_artifacts_by_id(blessing_ids):
+        if "current_model_id" in artifact.custom_properties:
+            model_of_blessing[artifact.id] = artifact.custom_properties["current_model_id"].int_value
+    writer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(blessing_ids)
+              if e.type == metadata_store_pb2.Event.OUTPUT and e.artifact_id not in model_of_blessing}
+    model_input = {e.execution_id: e.artifact_id for e in store.get_events_by_execution_ids(sorted(set(writer.values())))
+                   if e.type == metadata_store_pb2.Event.INPUT and _event_key(e) == "model"}
+    for blessing_id, execution_id in writer.items():
+        if execution_id in model_input:
+            model_of_blessing[blessing_id] = model_input[execution_id]
+    result = []
+    for push in sorted(pushes, key=lambda a: (a.create_time_since_epoch, a.id)):
+        models = {model_of_blessing[b] for b in blessings_of.get(producer.get(push.id), []) if b in model_of_blessing}
+        if len(models) == 1:
+            result.append({"pushed_model": push, "model_id": models.pop()})
+    return result
+
+
+class LatestPushedModelFromEarlierSpanStrategy(resolver.ResolverStrategy):
+    """The model being served: the Model of the latest successful push whose training spans are all
+    < `before_span` (so a re-run of a span compares with what served before it, and stays cached).
+
+    Input keys: `model` (Model channel) and `pushed_model` (PushedModel channel); resolves both to the
+    one Model and its PushedModel, or to empty lists when nothing was pushed yet.
+    """
 
     def __init__(self, before_span: int):
         self._before_span = int(before_span)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
-        filtered = dict(input_dict)
-        for key, artifacts in input_dict.items():
-            if artifacts and isinstance(artifacts[0], types.standard_artifacts.Model):
-                filtered[key] = [m for m in artifacts
-                                 if (spans := training_spans(store, m.id)) and max(spans) < self._before_span]
-        return super().resolve_artifacts(store, filtered)
+        models = {m.id: m for m in input_dict.get("model", [])}
+        pushes = {p.id: p for p in input_dict.get("pushed_model", [])}
+        for push in reversed(pushed_models(store)):
+            model = models.get(push["model_id"])
+            pushed = pushes.get(push["pushed_model"].id)
+            if model is None or pushed is None:
+                continue
+            spans = training_spans(store, model.id)
+            if spans and max(spans) < self._before_span:
+                return {"model": [model], "pushed_model": [pushed]}
+        return {"model": [], "pushed_model": []}

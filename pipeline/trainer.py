@@ -215,7 +215,9 @@ def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
         return {"start": "cold", "base_model": base_model_dir,
                 "reason": f"cannot load the serving model as Keras: {type(e).__name__}: {str(e)[:200]}"}
     base_layers = {layer.name: layer for layer in base.layers}
-    for layer in model.layers:
+    # Layers that carry state (weights, vocabularies) are named in build_model; the others are not compared.
+    stateful = [layer for layer in model.layers if layer.weights or hasattr(layer, "get_vocabulary")]
+    for layer in stateful:
         other = base_layers.get(layer.name)
         if other is None or type(other).__name__ != type(layer).__name__:
             return {"start": "cold", "base_model": base_model_dir,
@@ -228,8 +230,8 @@ def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
             return {"start": "cold", "base_model": base_model_dir,
                     "reason": f"weights of {layer.name!r} have shapes {base_shapes} in the serving model, "
                               f"{shapes} here"}
-    for layer in model.layers:
-        if layer.get_weights():
+    for layer in stateful:
+        if layer.weights:
             layer.set_weights(base_layers[layer.name].get_weights())
     return {"start": "warm", "base_model": base_model_dir, "reason": "same layers, shapes and vocabularies"}
 

@@ -32,18 +32,7 @@ def synthetic_rows(n, seed=0):
 
 
 def to_example(row):
-    feature = {}
-    for key, value in row.items():
-        if value is None:
-            continue
-        kind = F.tf_dtype_name(key)
-        if kind == "string":
-            feature[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
-        elif kind == "int64":
-            feature[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-        else:
-            feature[key] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    return F.example_from_row(row, with_label="late" in row)
 
 
 def write_split(path, rows):
@@ -63,9 +52,63 @@ def exported(tmp_path_factory):
     schema_path = root / "schema.pbtxt"
     schema_path.write_text(str(schema))
     summary = trainer.train_and_export([str(root / "train.gz")], str(schema_path),
-                                       str(root / "model"), hparams={"epochs": 4},
+                                       str(root / "model"), hparams=HPARAMS,
                                        log_dir=str(root / "logs"))
     return root, summary, tf.saved_model.load(str(root / "model"))
+
+
+HPARAMS = {"epochs": 4}
+
+
+def _scores(model_dir, rows):
+    model = tf.saved_model.load(str(model_dir))
+    serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
+    return model.signatures[F.EXAMPLES_SIGNATURE](examples=serialized)[F.PREDICTION_KEY].numpy()
+
+
+def test_training_is_deterministic(exported, tmp_path):
+    root, summary, _ = exported
+    again = trainer.train_and_export([str(root / "train.gz")], str(root / "schema.pbtxt"), str(tmp_path / "m"),
+                                     hparams=HPARAMS)
+    rows = synthetic_rows(300, seed=9)
+    np.testing.assert_allclose(_scores(tmp_path / "m", rows), _scores(root / "model", rows), atol=1e-6)
+    assert again["history"] == summary["history"]
+    other_seed = trainer.train_and_export([str(root / "train.gz")], str(root / "schema.pbtxt"),
+                                          str(tmp_path / "s"), hparams={**HPARAMS, "seed": 7})
+    assert np.abs(_scores(tmp_path / "s", rows) - _scores(root / "model", rows)).max() > 1e-3
+    assert other_seed["hparams"]["seed"] == 7
+
+
+def test_warm_start_continues_from_a_compatible_serving_model(exported, tmp_path):
+    root, _, _ = exported
+    summary = trainer.train_and_export([str(root / "train.gz")], str(root / "schema.pbtxt"), str(tmp_path / "w"),
+                                       hparams={**HPARAMS, "warm_start_epochs": 1},
+                                       base_model_dir=str(root / "model"))
+    assert summary["start"]["start"] == "warm", summary["start"]
+    assert summary["start"]["base_model"] == str(root / "model")
+    assert len(summary["history"]["loss"]) == 1  # warm_start_epochs, not epochs
+    # one epoch from the base weights stays close to the base model; a cold one-epoch model does not
+    rows = synthetic_rows(300, seed=11)
+    cold = trainer.train_and_export([str(root / "train.gz")], str(root / "schema.pbtxt"), str(tmp_path / "c"),
+                                    hparams={**HPARAMS, "epochs": 1, "warm_start": False},
+                                    base_model_dir=str(root / "model"))
+    assert cold["start"] == {"start": "cold", "base_model": str(root / "model"), "reason": "warm start disabled"}
+    base = _scores(root / "model", rows)
+    assert np.abs(_scores(tmp_path / "w", rows) - base).mean() < np.abs(_scores(tmp_path / "c", rows) - base).mean()
+
+
+def test_warm_start_is_cold_when_the_vocabulary_changed(exported, tmp_path):
+    root, _, _ = exported
+    schema = schema_pb2.Schema()
+    for name, values in (("carrier", CARRIERS + ["DL"]), ("origin", AIRPORTS), ("dest", DESTS)):
+        feature = schema.feature.add(name=name, type=schema_pb2.BYTES)
+        feature.string_domain.value.extend(values)
+    (tmp_path / "schema.pbtxt").write_text(str(schema))
+    summary = trainer.train_and_export([str(root / "train.gz")], str(tmp_path / "schema.pbtxt"),
+                                       str(tmp_path / "m"), hparams=HPARAMS, base_model_dir=str(root / "model"))
+    assert summary["start"]["start"] == "cold"
+    assert "carrier" in summary["start"]["reason"], summary["start"]
+    assert len(summary["history"]["loss"]) == HPARAMS["epochs"]
 
 
 def test_signatures_follow_the_contract(exported):

@@ -1,0 +1,79 @@
+"""`python -m pipeline ct --from A --to B ...`: the continuous-training replay (see pipeline/ct.py)."""
+import json
+import sys
+
+import click
+
+from pipeline import configs
+from pipeline import metadata as mlmd_config
+from pipeline import runner
+
+
+class WindowType(click.ParamType):
+    name = "K|all"
+
+    def convert(self, value, param, ctx):
+        from pipeline.ct import parse_window
+        try:
+            return parse_window(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+@click.command("ct")
+@click.option("--from", "first", type=click.IntRange(min=1), required=True, help="First span of the replay.")
+@click.option("--to", "last", type=click.IntRange(min=1), required=True, help="Last span of the replay.")
+@click.option("--window", type=WindowType(), default=configs.CT_WINDOW, show_default=True,
+              help="Train each span's candidate on the last K spans, or on all spans so far ('all').")
+@click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--schema", "schema_path", default=runner.DEFAULT_SCHEMA, show_default=True,
+              type=click.Path(dir_okay=False, exists=True))
+@click.option("--output", "output_dir", default="outputs", show_default=True,
+              help="Pipeline root, metadata store, pushed models, logs and the report (<output>/ct/).")
+@click.option("--metadata", default=None, help="MLMD store (SQLite path or mysql://...); default <output>/metadata.sqlite.")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: the trainer's).")
+@click.option("--no-warm-start", is_flag=True, help="Train every candidate from scratch.")
+@click.option("--name", "replay_name", default=None, help="Name of the replay's MLMD context (default: ct-<time>).")
+@click.option("--verbose", "-v", is_flag=True, help="Also show what the runs log, on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="stdout: one JSON array, one object per span.")
+def ct_command(first, last, window, data_root, schema_path, output_dir, metadata, epochs, no_warm_start,
+               replay_name, verbose, as_json):
+    """Replay spans FROM..TO in order in one process: train, gate, push; forward figures and a report."""
+    from pipeline import ct, ct_report
+    from pipeline.span_check import BadSpanError
+
+    if last < first:
+        raise click.BadParameter(f"--to {last} is before --from {first}", param_hint="--to")
+    if metadata is not None:
+        try:
+            mlmd_config.connection_config(metadata, create_dirs=False)
+        except mlmd_config.MetadataSpecError as e:
+            click.echo(f"ERROR: --metadata: {e}", err=True)
+            sys.exit(2)
+    hparams = {}
+    if epochs:
+        hparams["epochs"] = epochs
+    if no_warm_start:
+        hparams["warm_start"] = False
+    out = sys.stderr if as_json else sys.stdout
+
+    def progress(message: str) -> None:
+        if verbose:
+            click.echo(message, err=True)
+
+    try:
+        result = ct.replay(first, last, window=window, output_dir=output_dir, metadata=metadata,
+                           data_root=data_root, schema_path=schema_path, hparams=hparams or None,
+                           replay_name=replay_name, progress=progress, verbose=verbose,
+                           on_span=lambda row: click.echo(ct.format_row(row), file=out))
+    except (BadSpanError, runner.PipelineRunError, ValueError, LookupError) as e:
+        click.echo(f"ERROR: {e}", err=True)
+        sys.exit(1)
+    store = mlmd_config.open_store(metadata or runner.OutputLayout(output_dir).metadata_path)
+    paths = ct_report.write_report(store, result["replay"], output_dir)
+    if as_json:
+        click.echo(json.dumps(result["spans"], indent=2))
+    else:
+        click.echo(f"Replay {result['replay']}: report {paths['html']}")
+    click.echo(f"Report: {paths['html']}", err=True)
