@@ -85,8 +85,10 @@ def compile_vertex(output, pipeline_root, data_root, schema_path, serving_model_
 
 
 def _register_subcommands():
+    from pipeline.ct_cli import ct_command
     from pipeline.lineage.cli import lineage
     cli.add_command(lineage)
+    cli.add_command(ct_command)
 
 
 def main():

@@ -9,6 +9,14 @@ from serving import local_server
 PIPELINE_NAME = "flight-delay"
 MODEL_NAME = contract.MODEL_NAME
 
+# ---- ExampleGen ------------------------------------------------------------------------------------
+# Train/eval split by this feature's value (all flights of a day on one side), 3:1.
+SPLIT_PARTITION_FEATURE = "day"
+
+# ---- Continuous training (pipeline/ct.py) ---------------------------------------------------------
+# Default training window of `python -m pipeline ct`: K spans or "all" (chosen on the 2013 replay, README).
+CT_WINDOW = "all"
+
 # ---- Evaluator (TFMA) gates ---------------------------------------------------------------------
 MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
 MAX_AUC_DROP = 0.01     # allowed AUC drop vs the baseline model

@@ -13,14 +13,17 @@ from components.drift_validator import DriftValidator, latest_statistics_resolve
 from components.infra_validator import LocalInfraValidator
 from components.behavior_validator import BehaviorValidator
 from pipeline import configs
-from pipeline.resolvers import LatestBlessedModelFromEarlierSpanStrategy, SpanWindowStrategy
+from pipeline.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
 PIPELINE_NAME = "flight-delay"
 SPAN_PATTERN = "span-{SPAN}/*"
 TRAINER_RUN_FN = "pipeline.trainer.run_fn"
+# The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
+# baseline and the Trainer's warm-start base model.
+BASELINE_RESOLVER_ID = "serving_model_resolver"
 
 
-def eval_config(min_auc: float = 0.60, max_auc_drop: float = 0.01) -> tfma.EvalConfig:
+def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.MAX_AUC_DROP) -> tfma.EvalConfig:
     """AUC, AUC-PR, precision/recall/F1 at the decision threshold, calibration and counts,
     overall and by carrier and origin; AUC gates blessing (absolute floor, and no worse than baseline)."""
     at_threshold = '{"thresholds": [%s]}' % F.DECISION_THRESHOLD
@@ -68,9 +71,9 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
     hparams: Optional[Dict] = None,
     code_version: str = "",
-    min_auc: float = 0.60,
-    max_auc_drop: float = 0.01,
-    model_name: str = "flight_delay",
+    min_auc: float = configs.MIN_AUC,
+    max_auc_drop: float = configs.MAX_AUC_DROP,
+    model_name: str = configs.MODEL_NAME,
     vertex: bool = False,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
@@ -97,7 +100,10 @@ def create_pipeline(
             tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
             tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)])),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)],
+            # Split by day: flights of one day (same weather, same delay cascades) never sit on both
+            # sides, so the eval split estimates next-month quality instead of memorised hours.
+            partition_feature_name=configs.SPLIT_PARTITION_FEATURE)),
         range_config=range_config)
 
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -122,14 +128,15 @@ def create_pipeline(
         **configs.DRIFT_VALIDATOR)
 
     baseline_resolver = tfx.dsl.Resolver(
-        # With a known span: the latest blessed model of an earlier span (see pipeline/resolvers.py);
+        # With a known span: the model being served, pushed for an earlier span (pipeline/resolvers.py);
         # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
-        **(dict(strategy_class=LatestBlessedModelFromEarlierSpanStrategy, config={"before_span": span})
+        **(dict(strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
+                pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel))
            if span is not None and not vertex
-           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy)),
+           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+                     model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))),
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(BASELINE_RESOLVER_ID)
 
     training_examples = example_gen.outputs["examples"]
     window_resolver = None
@@ -150,6 +157,7 @@ def create_pipeline(
             run_fn=TRAINER_RUN_FN,
             examples=training_examples,
             schema=schema_gen.outputs["schema"],
+            base_model=baseline_resolver.outputs["model"],  # warm start from the serving model
             train_args=tfx.proto.TrainArgs(splits=["train"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
             custom_config={"hparams": hparams or {}, "code_version": code_version})

@@ -19,7 +19,7 @@ def test_full_pipeline_compiles_for_vertex(tmp_path):
     tasks = pipeline_spec["root"]["dag"]["tasks"]
     for node in ("CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DriftValidator",
                  "Trainer", "Evaluator", "BehaviorValidator", "LocalInfraValidator", "Pusher",
-                 "latest_blessed_model_resolver"):
+                 "serving_model_resolver"):
         assert any(name.startswith(node) for name in tasks), node
     executors = json.dumps(pipeline_spec["deploymentSpec"]["executors"])
     assert "components.infra_validator.executor.Executor" in executors
