@@ -156,6 +156,18 @@ def captured_output(log_path: str, verbose: bool = False) -> Iterator[Callable[[
         terminal_stream.close()
 
 
+@contextlib.contextmanager
+def _program_name_only_in_argv() -> Iterator[None]:
+    """TFX's Beam executors parse sys.argv as absl flags (base_beam_executor), where a caller's `-v`
+    is absl's --verbosity: they see the program name only."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 class NodeProgress(logging.Handler):
     """Turns LocalDagRunner's 'Component X is running/finished' log lines into progress lines."""
 
@@ -213,7 +225,7 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     """
     layout = OutputLayout(os.path.abspath(output_dir))
     run_id = run_id or new_run_id()
-    with captured_output(layout.log_path(run_id), verbose) as show:
+    with captured_output(layout.log_path(run_id), verbose) as show, _program_name_only_in_argv():
         result = _run(layout, run_id, show if progress is None else progress, os.path.abspath(data_root),
                       span=span, window=window, schema_path=schema_path, beam_mode=beam_mode, workers=workers,
                       metadata=metadata, hparams=hparams, enable_cache=enable_cache, min_auc=min_auc)
