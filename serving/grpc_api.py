@@ -134,6 +134,12 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def HandleReloadConfigRequest(self, request, context):
         def reload(core, request):
+            # model_service_impl.cc: only a model_config_list is accepted here (an empty config
+            # would otherwise be "no action" and a custom one a transition error).
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise errors.invalid_argument(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. Only"
+                    " ModelConfigList is currently supported")
             core.reload_config(request.config)
             return model_management_pb2.ReloadConfigResponse()  # status.error_code 0 = OK
         return _serve(self.core, "HandleReloadConfigRequest", reload, request, context)

@@ -15,7 +15,6 @@ import numpy as np
 from serving import errors
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_MESSAGE_VALUE = 1000  # characters of a JSON value quoted in an error message
 
 
@@ -135,23 +134,21 @@ _INT_BOUNDS = {"int64": (-(1 << 63), (1 << 63) - 1), "int32": (-(1 << 31), (1 <<
                "int16": (-(1 << 31), (1 << 31) - 1), "int8": (-(1 << 31), (1 << 31) - 1),
                "uint8": (-(1 << 31), (1 << 31) - 1), "uint16": (-(1 << 31), (1 << 31) - 1),
                "uint32": (0, (1 << 32) - 1), "uint64": (0, (1 << 64) - 1)}
-_FLOATS = ("float", "double", "half", "bfloat16")
+_FLOATS = ("float", "double")  # half/bfloat16: Unimplemented in AddValueToTensor
 
 
 def _convert_scalar(val, dtype_name: str):
     """One JSON leaf as a value of dtype_name (AddValueToTensor rules); errors built only on failure."""
     cls = type(val)
     if dtype_name in _FLOATS:
+        # Any JSON number, rounded like rapidjson's GetFloat()/GetDouble() (float32 overflow -> inf).
         if cls is float:
-            if dtype_name != "double" and abs(val) > FLOAT32_MAX and math.isfinite(val):
-                raise errors.invalid_argument(
-                    f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
             return val
         if cls is int:
-            if dtype_name != "double" and abs(val) > (1 << 24) - 1:
-                raise errors.invalid_argument(
-                    f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
-            return float(val)
+            try:
+                return float(val)
+            except OverflowError:  # rapidjson cannot parse it either
+                raise errors.invalid_argument("JSON Parse error: Number too big to be stored in double") from None
         raise _type_error(val, dtype_name)
     if dtype_name in _INT_BOUNDS:
         lo, hi = _INT_BOUNDS[dtype_name]
@@ -201,7 +198,8 @@ def _to_array(values: list, shape: list, dtype_enum: int) -> np.ndarray:
         array = np.empty(len(values), dtype=object)
         array[:] = values
         return array.reshape(shape)
-    return np.array(values, dtype=np_dtype).reshape(shape)
+    with np.errstate(over="ignore"):  # float32 overflow is inf, as static_cast<float> gives
+        return np.array(values, dtype=np_dtype).reshape(shape)
 
 
 def _tensor_from_json(val, dtype_enum: int) -> tuple:
@@ -304,12 +302,7 @@ def _decode_inputs(val, infos) -> dict:
             raise errors.invalid_argument(f"Missing named input: {name} in 'inputs' object.")
         shape, out = _tensor_from_json(val[name], infos[name].dtype)
         result[name] = _to_array(out, shape, infos[name].dtype)
-    for name in val:
-        if name not in infos:  # the binary forwards extra keys to Predict, which rejects them
-            raise errors.invalid_argument(
-                f"input tensor alias not found in signature: {name}. Inputs expected to be in the set"
-                f" {{{','.join(sorted(infos))}}}.")
-    return result
+    return result  # keys that are not signature inputs are ignored (FillTensorMapFromInputsMap)
 
 
 # ---- numpy -> JSON ------------------------------------------------------------------------------
@@ -399,10 +392,7 @@ def _add_feature_value(val, name: str, feature) -> None:
     elif isinstance(val, float):
         if kind not in (None, "float_list"):
             raise incompatible()
-        if math.isfinite(val) and abs(val) > FLOAT32_MAX:
-            raise errors.invalid_argument(
-                f"Cannot convert JSON value: {value_to_string(val)} to float without loss of precision.")
-        feature.float_list.value.append(val)
+        feature.float_list.value.append(val)  # GetFloat(): float32 overflow -> inf
     else:
         if kind not in (None, "int64_list"):
             raise incompatible()

@@ -21,6 +21,7 @@ from concurrent import futures  # noqa: E402
 log = logging.getLogger("serving.model_server")
 
 INT32_MAX = 2**31 - 1
+STARTUP_FAILED = 255  # main.cc returns -1
 DEFAULT_REST_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
@@ -171,7 +172,8 @@ class ModelServer:
             batching = BatchingOptions.from_proto(batching_parameters, on_batch=on_batch)
             log.info("Batching enabled: %s", batching)
         elif batching_parameters is not None:
-            log.warning("--batching_parameters_file is ignored without --enable_batching")
+            raise ValueError("server_options.batching_parameters_file is set without setting"
+                             " server_options.enable_batching to true.")
         self._configure_tensorflow()
         self.core = ServerCore(
             batching=batching,
@@ -260,7 +262,8 @@ class ModelServer:
 
     def shutdown(self):
         self._stop.set()
-        self.core.stop()
+        if getattr(self, "core", None) is not None:
+            self.core.stop()
         if self._grpc_server is not None:
             self._grpc_server.stop(grace=1).wait(5)
         log.info("Model server stopped")
@@ -277,16 +280,15 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
     server = ModelServer(args)
     try:
-        server.setup()
-    except (ValueError, OSError) as exc:
-        log.error("%s", exc)
-        return 1
+        server.setup()  # returns once the initial models are loaded (or raises), like BuildAndStart
     except Exception as exc:
         from serving.errors import ServingError
-        if isinstance(exc, ServingError):
-            log.error("%s", exc)
-            return 1
-        raise
+        if not isinstance(exc, (ValueError, OSError, ServingError)):
+            raise
+        # main.cc: the message on stdout, exit status -1; nothing was listening yet.
+        print(f"Failed to start server. Error: {exc}", flush=True)
+        server.shutdown()
+        return STARTUP_FAILED
     return server.run()
 
 

@@ -24,6 +24,15 @@ from serving.grpc_api import run_model_status
 
 log = logging.getLogger("serving.model_server")
 
+# http_rest_api_util.h kHTTPRestApiHandlerPathRegex: the REST handler's share of the URL space;
+# any other path (but the Prometheus one) gets evhttp's 404 page.
+API_PATH_RE = re.compile(r"(?i)/v1/.*")
+NOT_FOUND_HTML = ("<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
+                  "</BODY></HTML>\n")
+# http_rest_api_util.cc AddCORSHeaders (--rest_api_enable_cors_support).
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                "Access-Control-Allow-Headers": "Content-Type"}
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]
 PREDICTION_RE = re.compile(
     r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)")
 STATUS_RE = re.compile(
@@ -31,8 +40,8 @@ STATUS_RE = re.compile(
 
 
 def _json_response(text: str, status: int = 200, cors: bool = False) -> Response:
-    headers = {"Access-Control-Allow-Origin": "*"} if cors else None
-    return Response(text, status_code=status, media_type="application/json", headers=headers)
+    return Response(text, status_code=status, media_type="application/json",
+                    headers=CORS_HEADERS if cors else None)
 
 
 def error_response(err: errors.ServingError, cors: bool = False) -> Response:
@@ -68,6 +77,12 @@ class RestApi:
         method = request.method
         started = time.perf_counter()
         api, model_name = "unknown", ""
+        if not API_PATH_RE.fullmatch(path):
+            return Response(NOT_FOUND_HTML, status_code=404, media_type="text/html")
+        if method == "OPTIONS":  # CORS preflight (http_server.cc): no body, 200 iff an http(s) Origin
+            origin = request.headers.get("origin", "")
+            return Response(b"", status_code=200 if re.search(r"https?://", origin) else 400,
+                            headers=CORS_HEADERS if self.cors else None)
         try:
             if method == "POST" and (m := PREDICTION_RE.fullmatch(path)):
                 model_name, version, label, api = m.group(1), m.group(2), m.group(3), m.group(4).lower()
@@ -157,6 +172,6 @@ def make_app(core, metrics=None, monitoring_path=None, max_request_bytes=64 << 2
 
         async def prometheus(request):
             return Response(metrics.exposition(), media_type=CONTENT_TYPE)
-        routes.append(Route(monitoring_path, prometheus, methods=["GET"]))
-    routes.append(Route("/{path:path}", api.dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]))
+        routes.append(Route(monitoring_path, prometheus, methods=ALL_METHODS))
+    routes.append(Route("/{path:path}", api.dispatch, methods=ALL_METHODS))
     return Starlette(routes=routes)

@@ -127,11 +127,15 @@ class Servable:
         self._lock = threading.Lock()
 
     # ---- signatures -------------------------------------------------------------------------
-    def signature(self, signature_name: str):
+    def signature(self, signature_name: str, method: str = PREDICT_METHOD):
+        """(key, SignatureDef); unknown: predict_util.cc FAILED_PRECONDITION, classifier/regressor.cc
+        INVALID_ARGUMENT."""
         key = signature_name or DEFAULT_SIGNATURE
         sig = self.signature_defs.get(key)
         if sig is None or key not in self._functions:
-            raise errors.invalid_argument(f'Serving signature key "{key}" not found.')
+            if method == PREDICT_METHOD:
+                raise errors.failed_precondition(f'Serving signature key "{key}" not found.')
+            raise errors.invalid_argument(f"No signature was found with the name: {key}")
         return key, sig
 
     def signature_def_map(self):
@@ -209,7 +213,7 @@ class Servable:
 
     # ---- classify / regress -----------------------------------------------------------------
     def _examples_signature(self, signature_name: str, method: str, kind: str):
-        key, sig = self.signature(signature_name)
+        key, sig = self.signature(signature_name, method)
         if sig.method_name != method:
             raise errors.invalid_argument(
                 f"Expected {kind} signature method_name to be {method}. Was: {sig.method_name}")

@@ -7,7 +7,12 @@
   servable they resolved, so an unload never cuts an in-flight request.
 * A version that fails to load (after --max_num_load_retries) ends in END with its error status and
   does not disturb the serving version.
-* version_labels map a label to a version; they may only point at AVAILABLE versions.
+* version_labels map a label to a version; they may only point at AVAILABLE versions (checked
+  before the config changes anything), unless --allow_version_labels_for_unavailable_models, which
+  allows new labels (not moving an existing one) on any version.
+* A config is checked whole before it changes anything (server_core.cc ReloadConfig,
+  ValidateModelConfigList, GetPlatform); then new models are awaited (retries included) and a new
+  model whose latest version does not become AVAILABLE is an error (at start-up: the server exits).
 """
 import logging
 import os
@@ -72,24 +77,30 @@ def aspired_versions(policy, on_disk: list) -> set:
     return set(sorted(on_disk)[-num:]) if on_disk else set()
 
 
+def _is_relative_path(uri: str) -> bool:
+    """server_core.cc UriIsRelativePath: no scheme://host and not an absolute path."""
+    return "://" not in uri and not uri.startswith("/")
+
+
 def validate_config(config) -> None:
-    """Reject configs the real server rejects (ModelServerConfig with model_config_list)."""
-    kind = config.WhichOneof("config")
-    if kind == "custom_model_config":
-        raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                                  "ModelServer does not yet support custom model config.")
+    """Reject model_config_lists the real server rejects (ValidateModelConfigList, GetPlatform)."""
     names = set()
     for model in config.model_config_list.config:
-        if not model.name:
-            raise errors.invalid_argument("Model name must not be empty in the model config")
         if model.name in names:
             raise errors.invalid_argument(f"Illegal to list model {model.name} multiple times in config list")
         names.add(model.name)
-        if not model.base_path:
-            raise errors.invalid_argument(f"Model {model.name} has no base_path in the model config")
-        if model.model_platform not in ("", "tensorflow"):
+    for model in config.model_config_list.config:
+        if _is_relative_path(model.base_path):
             raise errors.invalid_argument(
-                f"Model {model.name} has unsupported model_platform {model.model_platform!r}")
+                f"Expected model {model.name} to have an absolute path or URI; got base_path()={model.base_path}")
+    for model in config.model_config_list.config:
+        if not model.model_platform:
+            raise errors.invalid_argument(
+                "Illegal setting neither ModelServerConfig::model_type (deprecated) nor"
+                f" ModelServerConfig::model_platform, model name is {model.name}")
+        if model.model_platform != "tensorflow":
+            raise errors.invalid_argument(
+                f"Model {model.name} requests unsupported platform {model.model_platform}")
 
 
 class ServerCore:
@@ -109,6 +120,7 @@ class ServerCore:
         self.batching = batching  # serving.batching.BatchingOptions when --enable_batching
         self._loader = loader or self._load_servable
         self._models = {}  # name -> ManagedModel
+        self._config = None  # the last accepted ModelServerConfig
         self._lock = threading.RLock()  # guards _models and each model's dicts
         self._reload_lock = threading.Lock()  # serialises polls and config reloads
         self._stop = threading.Event()
@@ -117,40 +129,109 @@ class ServerCore:
 
     # ---- config -----------------------------------------------------------------------------
     def reload_config(self, config) -> None:
-        """Replace the whole model set (HandleReloadConfigRequest semantics) and wait for loads."""
-        validate_config(config)
+        """HandleReloadConfigRequest / start-up semantics of ServerCore::ReloadConfig.
+
+        Refused (nothing changes): a transition other than model_config_list -> model_config_list,
+        an invalid list, a label on a version that is not AVAILABLE now. Then labels are set, the
+        model set is replaced, and new models are awaited: ServingError(UNKNOWN) if one does not
+        become AVAILABLE (its config stays applied, as in the binary).
+        """
         with self._reload_lock:
+            first = self._config is None
+            kind = config.WhichOneof("config")
+            if not first and kind != "model_config_list":
+                raise errors.failed_precondition(
+                    "Cannot transition to requested config. It is only legal to transition from one"
+                    " ModelConfigList to another.")
+            if kind is None:
+                log.info("Taking no action for empty config.")
+                return
+            if kind == "custom_model_config":
+                raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED,
+                                          "ModelServer does not yet support custom model config.")
+            validate_config(config)
+            labels = self._checked_labels(config)
             with self._lock:
                 old = self._models
                 new = {}
                 for model_config in config.model_config_list.config:
                     previous = old.get(model_config.name)
-                    managed = ManagedModel(config=model_config)
+                    managed = ManagedModel(config=model_config, labels=labels[model_config.name])
                     if previous is not None and previous.config.base_path == model_config.base_path:
                         managed.versions = previous.versions
-                        managed.labels = previous.labels
                     new[model_config.name] = managed
                 removed = [m for name, m in old.items() if name not in new or new[name].versions is not m.versions]
                 self._models = new
+                self._config = config
             for model in removed:
                 for vs in list(model.versions.values()):
                     self._unload(model, vs)
             for model in list(new.values()):
                 self._poll_model(model)
-            self._update_labels(config)
+            self._await_models([name for name in new if first or name not in old])
 
-    def _update_labels(self, config) -> None:
+    def _checked_labels(self, config) -> dict:
+        """{model: {label: version}} of `config`, or FAILED_PRECONDITION (UpdateModelVersionLabelMap)."""
+        result = {}
         with self._lock:
             for model_config in config.model_config_list.config:
-                model = self._models[model_config.name]
-                labels = dict(model_config.version_labels)
-                for label, version in labels.items():
-                    vs = model.versions.get(version)
-                    if not self.allow_unavailable_labels and (vs is None or vs.state != "AVAILABLE"):
+                current = self._models.get(model_config.name)
+                for label, version in model_config.version_labels.items():
+                    allowed = False
+                    if self.allow_unavailable_labels:  # new labels only, not moving an existing one
+                        existing = current.labels.get(label) if current is not None else None
+                        allowed = existing is None or existing == version
+                    vs = current.versions.get(version) if current is not None else None
+                    if not allowed and (vs is None or vs.state != "AVAILABLE"):
                         raise errors.failed_precondition(
-                            f"Request to assign label to version {version} of model {model.name}, which is"
-                            f" not currently available for inference")
-                model.labels = labels
+                            f"Request to assign label to version {version} of model {model_config.name},"
+                            f" which is not currently available for inference")
+                result[model_config.name] = dict(model_config.version_labels)
+        return result
+
+    def _await_models(self, names: list) -> None:
+        """Poll until each model's newest version is AVAILABLE or END (load retries included).
+
+        Waits while a model has no version on disk, like the binary. ServingError(UNKNOWN) naming
+        the models whose newest version ended without becoming AVAILABLE.
+        """
+        pending = list(names)
+        failed = []
+        last_poll = time.monotonic()
+        while pending and not self._stop.is_set():
+            waiting = []
+            for name in pending:
+                model = self._models.get(name)
+                if model is None:
+                    continue
+                with self._lock:
+                    newest = model.versions[max(model.versions)] if model.versions else None
+                    settled = newest is not None and newest.state in ("AVAILABLE", "END")
+                if not settled:
+                    waiting.append(model)
+                elif newest.state == "END":
+                    failed.append(f"{{name: {name} version: {newest.version}}} due to error:"
+                                  f" {newest.error_code.name}: {newest.error_message}")
+            pending = [m.name for m in waiting]
+            if not pending:
+                break
+            retry_at = [vs.next_attempt for m in waiting for vs in m.versions.values() if vs.state == "LOADING"]
+            delay = max(0.05, min(retry_at) - time.monotonic()) if retry_at else max(self.poll_wait, 1)
+            if self._stop.wait(min(delay, 1.0)):
+                break
+            # New versions appear on file-system polls only; due load retries run in between.
+            poll = self.poll_wait > 0 and time.monotonic() - last_poll >= self.poll_wait
+            last_poll = time.monotonic() if poll else last_poll
+            for model in waiting:
+                if poll:
+                    self._poll_model(model)
+                else:
+                    for vs in list(model.versions.values()):
+                        if vs.state == "LOADING" and time.monotonic() >= vs.next_attempt:
+                            self._load(model, vs)
+        if failed:
+            raise errors.ServingError(grpc.StatusCode.UNKNOWN, f"{len(failed)} servable(s) did not become"
+                                      f" available: {{{', '.join(failed)}}}")
 
     # ---- polling ----------------------------------------------------------------------------
     def poll_once(self) -> None:

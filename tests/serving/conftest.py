@@ -84,3 +84,15 @@ def write_config(path: str, models: dict) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(parts) + "\n")
     return path
+
+
+def serve_flight_and_tf1(library, root: str, flags=(), local_flags=()):
+    """A started server with the contract model v1 as "flight" and the TF1 model v7 as "tf1"."""
+    library.push(library.contract[1], os.path.join(root, "flight"), 1)
+    library.push(library.tf1, os.path.join(root, "tf1"), 7)
+    config = write_config(os.path.join(root, "models.config"), {
+        "flight": (os.path.join(root, "flight"), "", {}),
+        "tf1": (os.path.join(root, "tf1"), "", {}),
+    })
+    server = ServerProcess(root, [f"--model_config_file={config}"] + list(flags), local_flags)
+    return server.start(["flight", "tf1"])

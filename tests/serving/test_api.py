@@ -12,8 +12,7 @@ import requests
 from data import contract as features
 from serving import contract_model
 from serving.client import tf_dtype
-from tests.serving.conftest import MAX_BYTES, write_config
-from tests.serving.server_process import ServerProcess
+from tests.serving.conftest import MAX_BYTES, serve_flight_and_tf1
 
 ROWS = [contract_model.example_row(i) for i in range(5)]
 
@@ -21,21 +20,14 @@ ROWS = [contract_model.example_row(i) for i in range(5)]
 @pytest.fixture(scope="module")
 def server(library, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("api_server"))
-    library.push(library.contract[1], os.path.join(root, "flight"), 1)
-    library.push(library.tf1, os.path.join(root, "tf1"), 7)
-    config = write_config(os.path.join(root, "models.config"), {
-        "flight": (os.path.join(root, "flight"), "", {}),
-        "tf1": (os.path.join(root, "tf1"), "", {}),
-    })
     monitoring = os.path.join(root, "monitoring.config")
     with open(monitoring, "w") as handle:
         handle.write('prometheus_config { enable: true path: "/monitoring/prometheus/metrics" }\n')
-    proc = ServerProcess(root, [
-        f"--model_config_file={config}", f"--monitoring_config_file={monitoring}",
+    proc = serve_flight_and_tf1(library, root, [
+        f"--monitoring_config_file={monitoring}",
         "--max_num_load_retries=0", "--file_system_poll_wait_seconds=1",
         f"--grpc_channel_arguments=grpc.max_receive_message_length={MAX_BYTES}",
     ], local_flags=[f"--rest_api_max_request_bytes={MAX_BYTES}"])
-    proc.start(["flight", "tf1"])
     yield proc
     proc.stop()
 
@@ -282,7 +274,9 @@ GRPC_MALFORMED = [
     ("unknown model", dict(model="nope"), grpc.StatusCode.NOT_FOUND, "Servable not found for request: Latest(nope)"),
     ("unknown version", dict(version=42), grpc.StatusCode.NOT_FOUND, "Specific(flight, 42)"),
     ("unknown label", dict(label="gold"), grpc.StatusCode.INVALID_ARGUMENT, "Unrecognized servable version label"),
-    ("unknown signature", dict(signature="nope"), grpc.StatusCode.INVALID_ARGUMENT, '"nope" not found'),
+    # predict_util.cc: FAILED_PRECONDITION (REST maps it to 400, as INVALID_ARGUMENT)
+    ("unknown signature", dict(signature="nope"), grpc.StatusCode.FAILED_PRECONDITION,
+     'Serving signature key "nope" not found.'),
 ]
 
 

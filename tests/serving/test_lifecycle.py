@@ -147,7 +147,8 @@ def test_labels_promote_rollback_and_cli(library, start_server, tmp_path):
     config = write_config(str(tmp_path / "models.config"), {
         "flight": (base, "specific { versions: 1 versions: 2 }", {"stable": 1, "canary": 2})})
     server = start_server([f"--model_config_file={config}", "--file_system_poll_wait_seconds=1",
-                           "--max_num_load_retries=0"], ["flight"])
+                           "--max_num_load_retries=0", "--allow_version_labels_for_unavailable_models"],
+                          ["flight"])
     expected = {v: library.expected(v, ROWS) for v in (1, 2, 3)}
     rest = serving_client.RestClient(server.rest_url, "flight")
     grpc_client = serving_client.GrpcClient(server.grpc_target, "flight")
@@ -215,7 +216,8 @@ def test_model_config_file_is_polled(library, start_server, tmp_path):
     config = write_config(str(tmp_path / "models.config"), {
         "flight": (base, "all {}", {"stable": 1})})
     server = start_server([f"--model_config_file={config}", "--model_config_file_poll_wait_seconds=1",
-                           "--file_system_poll_wait_seconds=1"], ["flight"], rest=False)
+                           "--file_system_poll_wait_seconds=1", "--allow_version_labels_for_unavailable_models"],
+                          ["flight"], rest=False)
     grpc_client = serving_client.GrpcClient(server.grpc_target, "flight")
     columns = serving_client.columns_from_rows(ROWS)
     assert grpc_client.predict(columns, label="stable", raw=True).model_spec.version.value == 1

@@ -63,8 +63,9 @@ def test_json_decoding_shapes_dtypes_and_b64():
         json_codec.decode_predict({"inputs": {"x": [[1, 2], [3]], "s": ["a", "b"]}}, sig)
     with pytest.raises(errors.ServingError, match="instances is a plain list"):
         json_codec.decode_predict({"instances": [1.0]}, sig)
-    with pytest.raises(errors.ServingError, match="without loss of precision"):
-        json_codec.decode_predict({"inputs": {"x": [[1e39, 0]], "s": ["a"]}}, sig)
+    # json_tensor.cc AddValueToTensor: any JSON number becomes a float (GetFloat(): overflow -> inf)
+    inputs, _ = json_codec.decode_predict({"inputs": {"x": [[1e39, 16777217]], "s": ["a"]}}, sig)
+    assert inputs["x"].dtype == np.float32 and inputs["x"].tolist() == [[float("inf"), 16777216.0]]
     with pytest.raises(errors.ServingError, match="Unable to base64 decode"):
         json_codec.decode_predict({"inputs": {"x": [[1, 0]], "s": [{"b64": "!!"}]}}, sig)
 
@@ -160,7 +161,7 @@ def test_server_core_keeps_serving_through_bad_versions(library, tmp_path):
     core = ServerCore(max_num_load_retries=0, enable_model_warmup=True)
     from tensorflow_serving.config import model_server_config_pb2
     cfg = model_server_config_pb2.ModelServerConfig()
-    model = cfg.model_config_list.config.add(name="m", base_path=base)
+    model = cfg.model_config_list.config.add(name="m", base_path=base, model_platform="tensorflow")
     core.reload_config(cfg)
     assert core.servable("m").version == 1
     os.makedirs(os.path.join(base, "2"))  # empty version dir: load fails
@@ -177,6 +178,11 @@ def test_server_core_keeps_serving_through_bad_versions(library, tmp_path):
     with pytest.raises(errors.ServingError, match=r"Specific\(m, 1\)"):
         core.servable("m", version=1)
     model.model_version_policy.all.SetInParent()  # 'all' reloads the unloaded v1, not the broken v2
+    model.version_labels["old"] = 1
+    with pytest.raises(errors.ServingError, match="version 1 of model m, which is not currently available"):
+        core.reload_config(cfg)  # labels are checked against the versions AVAILABLE before the reload
+    del model.version_labels["old"]
+    core.reload_config(cfg)
     model.version_labels["old"] = 1
     core.reload_config(cfg)
     assert core.servable("m", label="old").version == 1 and core.servable("m").version == 3
