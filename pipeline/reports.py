@@ -4,6 +4,8 @@ import html
 import os
 from typing import Dict, List, Optional
 
+from pipeline.lineage.evaluation import metrics_by_slice
+
 SLICE_METRICS = ("example_count", "auc", "auc_precision_recall", "precision", "recall", "f1_score",
                  "calibration")
 
@@ -61,26 +63,6 @@ def statistics_html(statistics_uri: str, splits=("train", "eval")) -> str:
             "padding:3px 6px;font-size:13px}</style></head><body>"
             f"<h1>Statistics by split</h1><p>{html.escape(statistics_uri)}</p>"
             f"<table><tr><th>feature</th>{header}</tr>{''.join(rows)}</table></body></html>")
-
-
-def metrics_by_slice(evaluation_uri: str) -> List[Dict]:
-    """[{slice, metric: value...}] for the candidate model, overall first."""
-    import tensorflow_model_analysis as tfma
-    rows = []
-    for per_slice in tfma.load_metrics(evaluation_uri):
-        keys = per_slice.slice_key.single_slice_keys
-        name = ", ".join(f"{k.column}={k.bytes_value.decode() if k.bytes_value else k.int64_value}"
-                         for k in keys) or "overall"
-        row = {"slice": name}
-        for key_and_value in per_slice.metric_keys_and_values:
-            key = key_and_value.key
-            if key.model_name == "baseline" or key.is_diff or key.name not in SLICE_METRICS:
-                continue
-            if key_and_value.value.HasField("double_value"):
-                row[key.name] = key_and_value.value.double_value.value
-        rows.append(row)
-    rows.sort(key=lambda r: (r["slice"] != "overall", r["slice"].split("=")[0], -r.get("example_count", 0)))
-    return rows
 
 
 def _bar(value: Optional[float], threshold: Optional[float] = None) -> str:

@@ -4,74 +4,11 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from ml_metadata.proto import metadata_store_pb2
-
 from pipeline import metadata as mlmd_config
+from pipeline.lineage import evaluation, query
+from pipeline.lineage import records as R
 
-_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
-HEADLINE_METRICS = ("auc", "auc_precision_recall", "precision", "recall", "f1_score", "calibration",
-                    "example_count", "mean_label", "mean_prediction")
-
-
-def _value(value: metadata_store_pb2.Value):
-    kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        from google.protobuf import json_format
-        return json_format.MessageToDict(value.struct_value)
-    return getattr(value, kind) if kind else None
-
-
-def _props(artifact) -> Dict:
-    props = {k: _value(v) for k, v in artifact.properties.items()}
-    props.update({k: _value(v) for k, v in artifact.custom_properties.items()})
-    return props
-
-
-def load_overall_metrics(evaluation_uri: str) -> Dict[str, float]:
-    """Overall-slice metrics of a TFMA evaluation (candidate model), keyed by metric name."""
-    import tensorflow_model_analysis as tfma
-    metrics = {}
-    for per_slice in tfma.load_metrics(evaluation_uri):
-        if per_slice.slice_key.single_slice_keys:
-            continue
-        for key_and_value in per_slice.metric_keys_and_values:
-            key = key_and_value.key
-            if key.model_name == "baseline" or key.is_diff:
-                continue
-            value = key_and_value.value
-            if value.HasField("double_value"):
-                metrics[key.name] = value.double_value.value
-    return metrics
-
-
-def _describe_threshold(threshold) -> str:
-    if threshold.HasField("change_threshold"):
-        change = threshold.change_threshold
-        return f"allowed change vs baseline {change.absolute.value:+g}"
-    bounds = threshold.value_threshold
-    parts = []
-    if bounds.HasField("lower_bound"):
-        parts.append(f">= {bounds.lower_bound.value:g}")
-    if bounds.HasField("upper_bound"):
-        parts.append(f"<= {bounds.upper_bound.value:g}")
-    return "required " + " and ".join(parts)
-
-
-def load_validation(evaluation_uri: str) -> Dict:
-    """TFMA validation result: ok flag and each failed threshold as a readable line."""
-    import tensorflow_model_analysis as tfma
-    result = tfma.load_validation_result(evaluation_uri)
-    failures = []
-    for per_slice in result.metric_validations_per_slice:
-        where = ", ".join(f"{k.column}={k.bytes_value.decode() or k.int64_value}"
-                          for k in per_slice.slice_key.single_slice_keys) or "overall"
-        for failure in per_slice.failures:
-            key = failure.metric_key
-            name = key.name + (" change" if key.is_diff else "")
-            failures.append(f"{name} = {failure.metric_value.double_value.value:.4f} on {where}, "
-                            f"{_describe_threshold(failure.metric_threshold)}")
-    return {"ok": bool(result.validation_ok), "failures": failures,
-            "missing_thresholds": bool(result.missing_thresholds)}
+HEADLINE_METRICS = evaluation.HEADLINE_METRICS
 
 
 def schema_anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
@@ -99,59 +36,29 @@ def _drift_summary(report_dir: str) -> str:
         return ""
 
 
-def _run_nodes_and_io(store, run_context):
-    """([{node, state, seconds}], {node: {"inputs"|"outputs": {key: [artifacts]}}}) of one run."""
-    executions = sorted(store.get_executions_by_context(run_context.id), key=lambda e: e.id)
-    node_type_id = store.get_context_type("node").id
-    nodes: List[Dict] = []
-    # {node: {"inputs"|"outputs": {key: [artifacts]}}}, keys as in each component's spec
-    io: Dict[str, Dict[str, Dict[str, List]]] = {}
-    for execution in executions:
-        node_id = next((c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                        if c.type_id == node_type_id), "?")
-        seconds = max(0, execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-        nodes.append({"node": node_id, "state": _STATE_NAMES.get(execution.last_known_state, "?"),
-                      "seconds": round(seconds, 2)})
-        events = store.get_events_by_execution_ids([execution.id])
-        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-        sides = io.setdefault(node_id, {"inputs": {}, "outputs": {}})
-        for event in events:
-            side = {metadata_store_pb2.Event.INPUT: "inputs", metadata_store_pb2.Event.OUTPUT: "outputs"}.get(
-                event.type)
-            if side and event.path.steps:
-                sides[side].setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
-    return nodes, io
-
-
 def run_nodes(store, run_context) -> List[Dict]:
-    """[{node, state, seconds}] of one pipeline run, in execution order."""
-    return _run_nodes_and_io(store, run_context)[0]
+    """[{node, execution, state, seconds}] of one pipeline run, in execution order."""
+    return query.read_run(store, run_context).nodes()
 
 
-def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] = None) -> Dict:
-    """Summary of one pipeline run, from MLMD alone."""
-    store = mlmd_config.open_store(metadata_spec)
-    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
-    if run_context is None:
-        raise LookupError(f"no pipeline run {run_id!r} in {mlmd_config.describe(metadata_spec)}")
-    nodes, io = _run_nodes_and_io(store, run_context)
+def _blessed(artifact) -> bool:
+    return bool(R.parse_blessed(R.prop(artifact, "blessed")))
 
-    def output(node: str, key: str):
-        found = io.get(node, {}).get("outputs", {}).get(key)
-        return found[0] if found else None
 
-    summary = {"run_id": run_id, "metadata": mlmd_config.describe(metadata_spec), "nodes": nodes,
-               "executed": sum(n["state"] == "COMPLETE" for n in nodes),
-               "cached": sum(n["state"] == "CACHED" for n in nodes),
-               "failed": [n["node"] for n in nodes if n["state"] == "FAILED"]}
-    training_examples = io.get("Trainer", {}).get("inputs", {}).get("examples", [])
+def summarize(record: R.RunRecord, where: str) -> Dict:
+    """Summary of one run read back from MLMD (``where`` names the store), plus what TFMA, TFDV and the
+    validators wrote into the artifacts' folders."""
+    details = query.run_details(record)
+    output = record.node_output
+    summary = {"run_id": record.run_id, "metadata": where, "nodes": details["nodes"],
+               "executed": details["executed"], "cached": details["cached"], "failed": details["failed"]}
+    training_examples = record.node_inputs("Trainer", "examples")
     if training_examples:
-        summary["training_spans"] = sorted(int(_props(a)["span"]) for a in training_examples)
+        summary["training_spans"] = sorted(R.artifact_span(a) for a in training_examples)
     examples = output("CsvExampleGen", "examples")
     if examples is not None:
-        props = _props(examples)
-        summary["spans"] = [int(props.get("span", -1))]
-        summary["splits"] = json.loads(props.get("split_names", "[]"))
+        summary["spans"] = [R.artifact_span(examples)]
+        summary["splits"] = R.split_names(R.prop(examples, "split_names"))
         summary["examples_uri"] = examples.uri
     statistics = output("StatisticsGen", "statistics")
     if statistics is not None:
@@ -161,37 +68,39 @@ def summarize_run(metadata_spec: str, run_id: str, pipeline_name: Optional[str] 
         summary["anomalies"] = schema_anomalies(anomalies.uri)
     drift = output("DriftValidator", "drift_report")
     if drift is not None:
-        props = _props(drift)
-        summary["drift"] = {"verdict": props.get("verdict", "?"), "blessed": bool(props.get("blessed", 0)),
+        summary["drift"] = {"verdict": R.prop(drift, "verdict", "?"), "blessed": _blessed(drift),
                             "summary": _drift_summary(drift.uri),
                             "report": os.path.join(drift.uri, "drift_report.html")}
     behavior = output("BehaviorValidator", "report")
     if behavior is not None:
-        props = _props(behavior)
-        summary["behavior"] = {"checks_passed": bool(props.get("behavior_checks_passed", 0)),
-                               "failed_checks": props.get("failed_checks") or "",
+        summary["behavior"] = {"checks_passed": bool(R.prop(behavior, "behavior_checks_passed")),
+                               "failed_checks": R.prop(behavior, "failed_checks") or "",
                                "report": os.path.join(behavior.uri, "report.html")}
     infra = output("LocalInfraValidator", "blessing")
     if infra is not None:
-        summary["infra_blessed"] = bool(_props(infra).get("blessed", 0))
+        summary["infra_blessed"] = _blessed(infra)
     blessing = output("Evaluator", "blessing")
     if blessing is not None:
-        summary["blessed"] = bool(_props(blessing).get("blessed", 0))
-    evaluation = output("Evaluator", "evaluation")
-    if evaluation is not None:
-        summary["evaluation_uri"] = evaluation.uri
-        summary["metrics"] = {k: v for k, v in load_overall_metrics(evaluation.uri).items()
-                              if k in HEADLINE_METRICS}
-        summary["validation"] = load_validation(evaluation.uri)
-    pushed = output("Pusher", "pushed_model")
+        summary["blessed"] = _blessed(blessing)
+    evaluation_artifact = output("Evaluator", "evaluation")
+    if evaluation_artifact is not None:
+        summary["evaluation_uri"] = evaluation_artifact.uri
+        summary["metrics"] = evaluation.headline_metrics(evaluation_artifact.uri)
+        summary["validation"] = evaluation.load_validation(evaluation_artifact.uri)
+    pushed = details["pushed"]
+    summary["pushed"] = pushed is not None
     if pushed is not None:
-        props = _props(pushed)
-        summary["pushed"] = bool(props.get("pushed", 0))
-        if summary["pushed"]:
-            summary["pushed_destination"] = props.get("pushed_destination")
-            summary["pushed_version"] = props.get("pushed_version")
-    summary.setdefault("pushed", False)
+        summary["pushed_destination"] = pushed["destination"]
+        summary["pushed_version"] = pushed["version"]
     return summary
+
+
+def summarize_run(metadata_spec: str, run_id: str) -> Dict:
+    """Summary of one pipeline run, from MLMD and the artifacts."""
+    store = mlmd_config.open_store(metadata_spec)
+    where = mlmd_config.describe(metadata_spec)
+    store._lineage_where = where  # names the store in "not found" errors
+    return summarize(query.read_run(store, run_id), where)
 
 
 def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:

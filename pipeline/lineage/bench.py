@@ -2,9 +2,10 @@
 
     python -m pipeline.lineage.bench [--sizes 10,100,1000] [--repeat 5] [--workdir DIR] [--metadata-root mysql://...]
 
-Stores are written through the MLMD API (:mod:`pipeline.lineage.synthetic`): spans cycle through
-1..12, every run trains with new parameters (so Trainer/Evaluator/Pusher execute) and every 5th
-run is a fully cached re-run. Built SQLite stores are kept in ``--workdir`` and reused.
+Stores are written through the MLMD API by :mod:`pipeline.lineage.synthetic`, which records the real
+DAG (``create_pipeline`` compiled): spans cycle through 1..12, every run trains with new parameters (so
+the Trainer and everything after it execute) and every 5th run is a fully cached re-run. Built SQLite
+stores are kept in ``--workdir`` and reused.
 """
 from __future__ import annotations
 

@@ -19,9 +19,10 @@ Options = metadata_store_pb2.LineageSubgraphQueryOptions
 UP, DOWN = "up", "down"
 MAX_HOPS = 100  # MLMD's cap
 _MAX_START = 100  # MLMD's cap on starting nodes per query
-# Inputs that are only a reference to compare against (an older model, an earlier span's
-# statistics): their lineage is not part of what a model was built from.
-BASELINE_KEYS = ("baseline_model", "baseline_statistics")
+# Inputs that are a reference to compare against (an older model, an earlier span's statistics) or to
+# start from (the Trainer's warm-start base model): listed as baselines, their own lineage is not walked
+# as part of what a model was built from.
+BASELINE_KEYS = ("baseline_model", "baseline_statistics", "base_model")
 # Everything but attributions (artifact -> every run context that touched it; large and unused).
 _FIELDS = ("artifacts", "executions", "contexts", "events", "associations",
            "artifact_types", "execution_types", "context_types")
@@ -100,9 +101,9 @@ def resolve_artifact(store, ref: Union[str, int]) -> metadata_store_pb2.Artifact
 
 
 def examples_of_span(store, span: int) -> List[metadata_store_pb2.Artifact]:
-    found = [a for a in store.get_artifacts_by_type(R.EXAMPLES) if R.prop(a, "span") == span]
+    found = [a for a in store.get_artifacts_by_type(R.EXAMPLES) if R.artifact_span(a) == span]
     if not found:
-        spans = sorted({R.prop(a, "span") for a in store.get_artifacts_by_type(R.EXAMPLES)} - {None})
+        spans = sorted({R.artifact_span(a) for a in store.get_artifacts_by_type(R.EXAMPLES)} - {None})
         raise LineageError(f"no Examples artifact with span {span} in {_where(store)} (known spans: {spans})")
     return found
 
@@ -152,7 +153,7 @@ def _verdicts(g: R.Graph, execution_ids: Iterable[int]) -> List[Dict[str, Any]]:
 
 def _example_summary(g: R.Graph, a: int) -> Dict[str, Any]:
     art = g.artifacts[a]
-    return {"id": a, "span": R.prop(art, "span"), "version": R.prop(art, "version"),
+    return {"id": a, "span": R.artifact_span(art), "version": R.prop(art, "version"),
             "splits": R.split_names(R.prop(art, "split_names")), "uri": art.uri,
             "producer": g.node_of(g.producers[a][0]) if g.producers.get(a) else None,
             "input_fingerprint": R.prop(art, "input_fingerprint"),
@@ -170,9 +171,8 @@ def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
 
 def file_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice headline metrics from a TFMA output folder (imports TFMA; opt-in: read_files)."""
-    from pipeline import summary  # lazy: TFMA/TF import costs seconds
-    return {k: v for k, v in summary.load_overall_metrics(evaluation_uri).items()
-            if k in summary.HEADLINE_METRICS}
+    from pipeline.lineage import evaluation  # lazy: TFMA/TF import costs seconds
+    return evaluation.headline_metrics(evaluation_uri)
 
 
 # --- trace ------------------------------------------------------------------------------------
@@ -266,14 +266,13 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                   "created": R.iso(t.create_time_since_epoch)}
     served = served_model(store)
     pushes = []
-    if model_id:  # where this model went (the Pusher is downstream of it)
-        for e in full.consumers.get(model_id, []):
-            for a, _ in full.outputs.get(e, []):
-                if full.type_of(a) == R.PUSHED_MODEL:
-                    art = full.artifacts[a]
-                    pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
-                                   "version": R.prop(art, "pushed_version"),
-                                   "serving": served is not None and served.id == a})
+    if model_id:  # where this model went (the Pusher is downstream of it, maybe through blessings only)
+        for a in full.of_type(R.PUSHED_MODEL):
+            if _model_behind(full, a) == model_id:
+                art = full.artifacts[a]
+                pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
+                               "version": R.prop(art, "pushed_version"),
+                               "serving": served is not None and served.id == a})
     return {
         "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
         "serving": bool(served is not None and served.id == tid),
@@ -283,7 +282,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "pipeline": pipelines[0] if len(pipelines) == 1 else pipelines,
         "runs": runs,
         "spans": sorted({e["span"] for e in examples if e["span"] is not None}),
-        "training_spans": sorted({R.prop(g.artifacts[a], "span") for a in training
+        "training_spans": sorted({R.artifact_span(g.artifacts[a]) for a in training
                                   if g.type_of(a) == R.EXAMPLES} - {None}),
         "examples": examples,
         "statistics": [full.artifact_summary(a) for a in full.of_type(R.STATISTICS, derived)],
@@ -336,7 +335,7 @@ def _model_behind(g: R.Graph, tid: int) -> Optional[int]:
         if direct:
             return max(direct)
         for a, _ in g.inputs.get(e, []):  # e.g. Pusher <- InfraBlessing (stamped model)
-            ref = R.prop(g.artifacts[a], "current_model_id")
+            ref = R.prop(g.artifacts[a], "current_model_id") or R.prop(g.artifacts[a], "validated_model_id")
             if ref and ref in g.artifacts:
                 return int(ref)
     arts, _ = g.ancestors(tid, skip_input_keys=BASELINE_KEYS)
@@ -356,6 +355,9 @@ def _as_proto(g: R.Graph) -> metadata_store_pb2.LineageGraph:
     for e, pairs in g.outputs.items():
         for a, k in pairs:
             lg.events.add(artifact_id=a, execution_id=e, type=R.Event.OUTPUT).path.steps.add(key=k)
+    for e, pairs in g.resolved.items():
+        for a, k in pairs:
+            lg.events.add(artifact_id=a, execution_id=e, type=R.Event.INTERNAL_OUTPUT).path.steps.add(key=k)
     for e, ctxs in g.exec_contexts.items():
         for c in ctxs:
             lg.associations.add(execution_id=e, context_id=c)
@@ -420,7 +422,7 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
     return {
         "question": "impact", "reference": str(ref), "kind": kind, "value": number,
         "starts": [g.artifact_summary(a) for a in sorted(starts)],
-        "spans": sorted({R.prop(g.artifacts[a], "span") for a in starts} - {None}),
+        "spans": sorted({R.artifact_span(g.artifacts[a]) for a in starts} - {None}),
         "statistics": [g.artifact_summary(a) for a in g.of_type(R.STATISTICS, arts)],
         "validators": _verdicts(g, [e for e in execs if _is_validator(g, e)]),
         "models": models,
@@ -458,13 +460,24 @@ def _node_map(store) -> Dict[int, str]:
     out: Dict[int, str] = {}
     pipelines = [c.name for c in store.get_contexts_by_type(R.PIPELINE_CONTEXT)]
     for ctx in store.get_contexts_by_type(R.NODE_CONTEXT):
-        name = ctx.name
-        for p in pipelines:
-            if name.startswith(p + "."):
-                name = name[len(p) + 1:]
-                break
+        name = R.node_id(ctx.name, pipelines)
         for e in store.get_executions_by_context(ctx.id):
             out[e.id] = name
+    return out
+
+
+def _nodes_of(store, executions) -> Dict[int, str]:
+    """execution id -> node id for a few executions (one query each; the type's short name if no node)."""
+    types = {t.id: t.name for t in store.get_execution_types_by_id(sorted({e.type_id for e in executions}))}
+    context_types = {t.id: t.name for t in store.get_context_types()}
+    out = {}
+    for e in executions:
+        by_type: Dict[str, List[str]] = {}
+        for c in store.get_contexts_by_execution(e.id):
+            by_type.setdefault(context_types.get(c.type_id), []).append(c.name)
+        nodes = by_type.get(R.NODE_CONTEXT)
+        out[e.id] = (R.node_id(nodes[0], by_type.get(R.PIPELINE_CONTEXT, [])) if nodes
+                     else R.short_type(types.get(e.type_id, str(e.type_id))))
     return out
 
 
@@ -478,32 +491,48 @@ def _run_contexts(store, pipeline: Optional[str] = None) -> List[metadata_store_
     return list(store.get_contexts_by_type(R.RUN_CONTEXT))
 
 
-def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=None,
-                 artifacts=None, types=None, read_files: bool = False) -> Dict[str, Any]:
-    executions = executions if executions is not None else store.get_executions_by_context(ctx.id)
-    eids = [e.id for e in executions]
+def read_run(store, run: Union[str, metadata_store_pb2.Context], *, node_map: Optional[Dict[int, str]] = None,
+             executions=None, events=None, artifacts: Optional[Dict[int, Any]] = None,
+             types: Optional[Dict[int, str]] = None) -> R.RunRecord:
+    """One run read back from MLMD (by run id or context). The keyword arguments let a caller that reads
+    many runs pass what it already fetched."""
+    ctx = run
+    if isinstance(run, str):
+        ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run)
+        if ctx is None:
+            raise LineageError(f"no pipeline run {run!r} in {_where(store)}")
+    executions = sorted(executions if executions is not None else store.get_executions_by_context(ctx.id),
+                        key=lambda x: (x.create_time_since_epoch, x.id))
+    eids = {e.id for e in executions}
     if events is None:
-        events = store.get_events_by_execution_ids(eids) if eids else []
+        events = store.get_events_by_execution_ids(sorted(eids)) if eids else []
     if artifacts is None:
         aids = sorted({ev.artifact_id for ev in events})
         artifacts = {a.id: a for a in store.get_artifacts_by_id(aids)} if aids else {}
     if types is None:
         types = {t.id: t.name for t in store.get_artifact_types()}
-    ex_by_id = {e.id: e for e in executions}
-    nodes = []
-    for e in sorted(executions, key=lambda x: (x.create_time_since_epoch, x.id)):
-        nodes.append({"node": node_map.get(e.id) or R.short_type(str(e.type)) or str(e.type_id),
-                      "execution": e.id, "state": R.STATE_NAMES.get(e.last_known_state, "?"),
-                      "seconds": round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0, 3)})
-    node_of = {n["execution"]: n["node"] for n in nodes}
-    outputs: List[Tuple[int, Any]] = []
-    inputs: List[Tuple[int, Any]] = []
+    if node_map is None:
+        node_map = _nodes_of(store, executions) if executions else {}
+    inputs: Dict[int, Dict[str, List]] = {}
+    outputs: Dict[int, Dict[str, List]] = {}
     for ev in events:
         a = artifacts.get(ev.artifact_id)
-        if a is None or ev.execution_id not in ex_by_id:
+        side = {R.Event.INPUT: inputs, R.Event.OUTPUT: outputs}.get(ev.type)
+        if a is None or side is None or ev.execution_id not in eids:
             continue
-        (outputs if ev.type == R.Event.OUTPUT else inputs).append((ev.execution_id, a))
-    tname = lambda a: types.get(a.type_id, "?")  # noqa: E731
+        side.setdefault(ev.execution_id, {}).setdefault(R.event_key(ev), []).append(a)
+    node_of = {e.id: node_map.get(e.id) or R.short_type(str(e.type)) or str(e.type_id) for e in executions}
+    return R.RunRecord(ctx, executions, node_of, inputs, outputs, types)
+
+
+def run_details(record: R.RunRecord, read_files: bool = False) -> Dict[str, Any]:
+    """What a run did: executed/cached/failed nodes, spans, models, trainer parameters, metrics, verdicts,
+    pushed version. Metrics are MLMD's; ``read_files`` adds TFMA's from the evaluation folder."""
+    executions = {e.id: e for e in record.executions}
+    nodes = record.nodes()
+    outputs = [(eid, a) for eid, by_key in record.outputs.items() for arts in by_key.values() for a in arts]
+    inputs = [(eid, a) for eid, by_key in record.inputs.items() for arts in by_key.values() for a in arts]
+    tname = record.type_of
     examples = {a.id: a for _, a in outputs + inputs if tname(a) == R.EXAMPLES}
     schema = sorted({a.id: a for _, a in inputs + outputs if tname(a) == R.SCHEMA}.values(), key=lambda a: a.id)
     models = sorted({a.id for _, a in outputs if tname(a) == R.MODEL})
@@ -513,7 +542,7 @@ def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=N
     for eid, a in sorted(outputs, key=lambda x: (x[1].id)):
         raw = R.prop(a, "blessed")
         if raw is not None:
-            verdicts[node_of.get(eid, str(eid))] = R.parse_blessed(raw)
+            verdicts[record.node_of[eid]] = R.parse_blessed(raw)
         if tname(a) in (R.EVALUATION, R.MODEL):
             metrics.update(R.metrics_of(a))
             if read_files and tname(a) == R.EVALUATION and not R.metrics_of(a):
@@ -521,36 +550,41 @@ def _run_details(store, ctx, node_map: Dict[int, str], executions=None, events=N
         if tname(a) == R.PUSHED_MODEL and R.prop(a, "pushed"):
             pushed = {"version": R.prop(a, "pushed_version"), "artifact": a.id,
                       "destination": R.prop(a, "pushed_destination"),
-                      "cached": ex_by_id[eid].last_known_state == R.Execution.CACHED}
+                      "cached": executions[eid].last_known_state == R.Execution.CACHED}
     trainer_params: Dict[str, Any] = {}
     for eid, a in outputs:
         if tname(a) == R.MODEL:
-            trainer_params = _flatten({k: v for k, v in R.props(ex_by_id[eid]).items() if not k.startswith("__")})
-    starts = [e.create_time_since_epoch for e in executions if e.create_time_since_epoch]
-    ends = [e.last_update_time_since_epoch for e in executions if e.last_update_time_since_epoch]
+            trainer_params = _flatten({k: v for k, v in R.props(executions[eid]).items() if not k.startswith("__")})
+    starts = [e.create_time_since_epoch for e in record.executions if e.create_time_since_epoch]
+    ends = [e.last_update_time_since_epoch for e in record.executions if e.last_update_time_since_epoch]
     states = [n["state"] for n in nodes]
     return {
-        "run_id": ctx.name, "context_id": ctx.id,
+        "run_id": record.run_id, "context_id": record.context.id,
         "started": R.iso(min(starts)) if starts else None,
         "seconds": round((max(ends) - min(starts)) / 1000.0, 3) if starts and ends else None,
         "executed": states.count("COMPLETE"), "cached": states.count("CACHED"),
         "failed": [n["node"] for n in nodes if n["state"] == "FAILED"],
         "other": [f"{n['node']}:{n['state']}" for n in nodes if n["state"] not in ("COMPLETE", "CACHED", "FAILED")],
         "nodes": nodes,
-        "spans": sorted({R.prop(a, "span") for a in examples.values()} - {None}),
+        "spans": sorted({R.artifact_span(a) for a in examples.values()} - {None}),
         "examples": sorted(examples),
         "schema": [{"artifact": a.id, "uri": a.uri} for a in schema],
         "models": models,
         "parameters": trainer_params,
         "metrics": metrics, "verdicts": verdicts,
         "pushed": pushed,
-        "_start_ms": min(starts) if starts else 0,
     }
 
 
 def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
          read_files: bool = False) -> Dict[str, Any]:
     """Run history, oldest first (the last ``limit`` runs if given)."""
+    return {"question": "runs", "pipeline": pipeline,
+            "runs": [run_details(r, read_files) for r in read_runs(store, pipeline, limit)]}
+
+
+def read_runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> List[R.RunRecord]:
+    """Every run (of one pipeline if given), oldest first (the last ``limit`` if given); a few batched reads."""
     ctxs = _run_contexts(store, pipeline)
     node_map = _node_map(store)
     types = {t.id: t.name for t in store.get_artifact_types()}
@@ -562,19 +596,12 @@ def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
     ev_by_exec: Dict[int, List] = {}
     for ev in events:
         ev_by_exec.setdefault(ev.execution_id, []).append(ev)
-    rows = []
-    for c in ctxs:
-        ex = per_run[c.id]
-        evs = [ev for e in ex for ev in ev_by_exec.get(e.id, [])]
-        rows.append((c, ex, evs))
-    rows.sort(key=lambda x: (min([e.create_time_since_epoch for e in x[1]] or [0]), x[0].id))
+    ctxs.sort(key=lambda c: (min([e.create_time_since_epoch for e in per_run[c.id]] or [0]), c.id))
     if limit:
-        rows = rows[-limit:]
-    rows = [_run_details(store, c, node_map, ex, evs, artifacts, types, read_files=read_files)
-            for c, ex, evs in rows]
-    for r in rows:
-        r.pop("_start_ms", None)
-    return {"question": "runs", "pipeline": pipeline, "runs": rows}
+        ctxs = ctxs[-limit:]
+    return [read_run(store, c, node_map=node_map, executions=per_run[c.id],
+                     events=[ev for e in per_run[c.id] for ev in ev_by_exec.get(e.id, [])],
+                     artifacts=artifacts, types=types) for c in ctxs]
 
 
 # --- diff -------------------------------------------------------------------------------------
@@ -600,10 +627,8 @@ def resolve_run(store, ref: str) -> metadata_store_pb2.Context:
 def diff(store, ref_a: str, ref_b: str, read_files: bool = False) -> Dict[str, Any]:
     """Two runs (or the runs of two models) side by side, with the fields that differ."""
     node_map = _node_map(store)
-    a = _run_details(store, resolve_run(store, ref_a), node_map, read_files=read_files)
-    b = _run_details(store, resolve_run(store, ref_b), node_map, read_files=read_files)
-    for r in (a, b):
-        r.pop("_start_ms", None)
+    a, b = (run_details(read_run(store, resolve_run(store, ref), node_map=node_map), read_files)
+            for ref in (ref_a, ref_b))
     rows = []
 
     def add(field, va, vb):

@@ -11,12 +11,15 @@ properties of the artifact.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
 import json
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from google.protobuf import json_format
 from ml_metadata.proto import metadata_store_pb2
+
+from components.drift_validator.spans import artifact_span
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -42,8 +45,9 @@ ARTIFACT_STATE_NAMES = {v: k for k, v in metadata_store_pb2.Artifact.State.items
 # Bookkeeping properties that say nothing to a reader.
 _HIDDEN_PROPS = {"tfx_version", "is_external", "state", "stats_dashboard_link"}
 # Numeric artifact properties that are ids/flags, not metrics.
-_NOT_METRICS = {"blessed", "pushed", "current_model_id", "baseline_model_id", "span", "version",
-                "has_model", "is_external", "payload_format", "pushed_version"}
+_NOT_METRICS = {"blessed", "pushed", "current_model_id", "baseline_model_id", "validated_model_id", "span",
+                "version", "has_model", "has_baseline", "is_external", "payload_format", "pushed_version",
+                "behavior_checks_passed", "upstream_blessed", "num_failed_checks", "baseline_ignored"}
 
 
 def value(v: metadata_store_pb2.Value) -> Any:
@@ -77,6 +81,26 @@ def prop(node, name: str, default: Any = None) -> Any:
     if name in node.custom_properties:
         return value(node.custom_properties[name])
     return default
+
+
+def event_key(event: metadata_store_pb2.Event) -> str:
+    """The component's input/output key an event records ('' when the event has no path)."""
+    steps = event.path.steps
+    return steps[0].key if steps and steps[0].HasField("key") else ""
+
+
+def node_id(node_context_name: str, pipeline_names: Iterable[str]) -> str:
+    """'<pipeline>.<node id>' (a node context's name) -> node id."""
+    for pipeline in pipeline_names:
+        if node_context_name.startswith(pipeline + "."):
+            return node_context_name[len(pipeline) + 1:]
+    return node_context_name.split(".", 1)[-1]
+
+
+def seconds(execution: metadata_store_pb2.Execution) -> Optional[float]:
+    """Wall time an execution took (last update - creation), None when a timestamp is missing."""
+    start, end = execution.create_time_since_epoch, execution.last_update_time_since_epoch
+    return round(max(0, end - start) / 1000.0, 3) if start and end else None
 
 
 def iso(ms: int) -> Optional[str]:
@@ -135,7 +159,8 @@ class Graph:
     """Index over artifacts, executions, events and TFX contexts of a lineage (sub)graph.
 
     CACHED executions and ``execution_cache`` contexts are dropped on construction: a cache hit
-    re-links existing artifacts and would otherwise show every artifact twice.
+    re-links existing artifacts and would otherwise show every artifact twice. A resolver node records the
+    artifacts it picked as INTERNAL_OUTPUT events: kept in ``resolved``, not as outputs (it made nothing).
     """
 
     def __init__(self, artifacts=(), executions=(), events=(), contexts=(), associations=(),
@@ -152,17 +177,19 @@ class Graph:
         self.outputs: Dict[int, List[Tuple[int, str]]] = collections.defaultdict(list)
         self.producers: Dict[int, List[int]] = collections.defaultdict(list)
         self.consumers: Dict[int, List[int]] = collections.defaultdict(list)
+        self.resolved: Dict[int, List[Tuple[int, str]]] = collections.defaultdict(list)
         seen = set()
         for ev in events:
             if ev.execution_id not in self.executions or ev.artifact_id not in self.artifacts:
                 continue
-            key = ev.path.steps[0].key if ev.path.steps and ev.path.steps[0].HasField("key") else ""
+            key = event_key(ev)
             sig = (ev.execution_id, ev.artifact_id, ev.type, key)
             if sig in seen:
                 continue
             seen.add(sig)
-            if ev.type in (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.INTERNAL_OUTPUT,
-                           Event.PENDING_OUTPUT):
+            if ev.type == Event.INTERNAL_OUTPUT:
+                self.resolved[ev.execution_id].append((ev.artifact_id, key))
+            elif ev.type in (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.PENDING_OUTPUT):
                 self.outputs[ev.execution_id].append((ev.artifact_id, key))
                 self.producers[ev.artifact_id].append(ev.execution_id)
             else:
@@ -189,13 +216,8 @@ class Graph:
 
     def node_of(self, execution_id: int) -> str:
         nodes = self._ctx_names(execution_id, NODE_CONTEXT)
-        pipelines = self._ctx_names(execution_id, PIPELINE_CONTEXT)
         if nodes:
-            name = nodes[0]
-            for p in pipelines:
-                if name.startswith(p + "."):
-                    return name[len(p) + 1:]
-            return name.split(".", 1)[-1] if "." in name else name
+            return node_id(nodes[0], self._ctx_names(execution_id, PIPELINE_CONTEXT))
         e = self.executions[execution_id]
         return short_type(self.execution_type.get(e.type_id, "?"))
 
@@ -259,13 +281,12 @@ class Graph:
 
     def execution_summary(self, execution_id: int) -> Dict[str, Any]:
         e = self.executions[execution_id]
-        start, end = e.create_time_since_epoch, e.last_update_time_since_epoch
         return {"id": e.id, "node": self.node_of(execution_id),
                 "type": self.execution_type.get(e.type_id, "?"),
                 "state": STATE_NAMES.get(e.last_known_state, str(e.last_known_state)),
                 "pipeline": self.pipeline_of(execution_id), "runs": self.runs_of(execution_id),
-                "started": iso(start), "finished": iso(end),
-                "seconds": round((end - start) / 1000.0, 3) if start and end else None,
+                "started": iso(e.create_time_since_epoch), "finished": iso(e.last_update_time_since_epoch),
+                "seconds": seconds(e),
                 "parameters": {k: v for k, v in props(e).items() if not k.startswith("__")},
                 "inputs": sorted(a for a, _ in self.inputs.get(execution_id, [])),
                 "outputs": sorted(a for a, _ in self.outputs.get(execution_id, []))}
@@ -279,7 +300,7 @@ class Graph:
         for a in sorted(arts):
             art = self.artifacts[a]
             label = self.type_of(a)
-            span = prop(art, "span")
+            span = artifact_span(art)
             if label == EXAMPLES and span is not None:
                 label += f" span {span}"
             blessed = parse_blessed(prop(art, "blessed"))
@@ -304,3 +325,39 @@ class Graph:
 
     def ids(self) -> Tuple[Set[int], Set[int]]:
         return set(self.artifacts), set(self.executions)
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One pipeline run as MLMD holds it: its executions in start order, each named by its node id, and the
+    artifacts each execution read and wrote, by the input/output key of the component's spec."""
+    context: metadata_store_pb2.Context
+    executions: List[metadata_store_pb2.Execution]
+    node_of: Dict[int, str]  # execution id -> node id
+    inputs: Dict[int, Dict[str, List[metadata_store_pb2.Artifact]]]  # execution id -> key -> artifacts
+    outputs: Dict[int, Dict[str, List[metadata_store_pb2.Artifact]]]
+    artifact_type: Dict[int, str]  # artifact type id -> name
+
+    @property
+    def run_id(self) -> str:
+        return self.context.name
+
+    def nodes(self) -> List[Dict[str, Any]]:
+        """[{node, execution, state, seconds}] in start order."""
+        return [{"node": self.node_of[e.id], "execution": e.id,
+                 "state": STATE_NAMES.get(e.last_known_state, "?"), "seconds": seconds(e) or 0.0}
+                for e in self.executions]
+
+    def type_of(self, artifact: metadata_store_pb2.Artifact) -> str:
+        return self.artifact_type.get(artifact.type_id, "?")
+
+    def _side(self, side: Dict, node: str, key: str) -> List[metadata_store_pb2.Artifact]:
+        return [a for e in self.executions if self.node_of[e.id] == node for a in side.get(e.id, {}).get(key, [])]
+
+    def node_inputs(self, node: str, key: str) -> List[metadata_store_pb2.Artifact]:
+        return self._side(self.inputs, node, key)
+
+    def node_output(self, node: str, key: str) -> Optional[metadata_store_pb2.Artifact]:
+        """The (first) artifact a node wrote under an output key, None when it wrote none."""
+        found = self._side(self.outputs, node, key)
+        return found[0] if found else None

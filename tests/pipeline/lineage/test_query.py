@@ -9,13 +9,20 @@ from pipeline import metadata
 from pipeline.lineage import query, render
 from pipeline.lineage.cli import lineage
 from pipeline.lineage.naive import collect_naive
-from pipeline.lineage.synthetic import SyntheticPipeline
+from pipeline.lineage.synthetic import SyntheticPipeline, pipeline_dag
+from pipeline.pipeline import PIPELINE_NAME, TRAINER_RUN_FN
 from tests.pipeline.lineage.conftest import BACKENDS
+
+DAG = pipeline_dag()
+COMPONENTS = {n.id for n in DAG.nodes if not n.is_resolver}
+RESOLVERS = len(DAG.nodes) - len(COMPONENTS)
+VALIDATORS = {"ExampleValidator", "DriftValidator", "Evaluator", "LocalInfraValidator", "BehaviorValidator"}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(request, tmp_path_factory):
-    """Six runs: r2 fully cached, r4 fails validation, r5 re-trains span 2 (served), r6 fails in Trainer."""
+    """r2 fully cached, r4 fails validation, r5 re-trains span 2 (served), r6 fails in Trainer, r7's drift
+    blocks training."""
     if request.param == "sqlite":
         spec = str(tmp_path_factory.mktemp("lineage") / "metadata.sqlite")
     else:
@@ -26,9 +33,10 @@ def world(request, tmp_path_factory):
         "r1": p.run(1, "r1", auc=0.70),
         "r2": p.run(1, "r2", auc=0.70),
         "r3": p.run(2, "r3", auc=0.80, epochs=5),
-        "r4": p.run(3, "r4", auc=0.50, anomalies=True, drift_ok=False),
+        "r4": p.run(3, "r4", auc=0.50, anomalies=True),
         "r5": p.run(2, "r5", auc=0.75, epochs=7, code_version="def456"),
         "r6": p.run(3, "r6", fail_at="Trainer"),
+        "r7": p.run(4, "r7", drift_ok=False),
     }
     return spec, store, runs
 
@@ -46,25 +54,24 @@ def test_trace_served_model(world):
     assert t["spans"] == [2] and t["training_spans"] == [2]
     assert [e["id"] for e in t["examples"]] == runs["r3"]["examples"]  # r5 re-used r3's (cached) examples
     assert t["runs"] == ["r5"]
-    assert t["pipeline"] == "flight_delay"
+    assert t["pipeline"] == PIPELINE_NAME
     assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 7
     assert t["trainer"]["code_version"] == "def456"
-    assert t["trainer"]["module_file"] == "/src/pipeline/trainer.py"
+    assert t["trainer"]["module_file"] == TRAINER_RUN_FN
     assert t["metrics"]["auc"] == pytest.approx(0.75)
     assert t["blessed"] is True
     assert t["pushed"]["pushed"] is True and t["pushed"]["version"]
     assert [p["artifact"] for p in t["pushes"] if p["serving"]] == [t["target"]["id"]]
     verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
-    assert verdicts == {"ExampleValidator": True, "DriftValidator": True, "Evaluator": True}
-    data_validators = [v for v in t["validators"] if v["node"] != "Evaluator"]
+    assert verdicts == {v: True for v in VALIDATORS}  # and not the baseline resolver
+    data_validators = [v for v in t["validators"] if v["node"] in ("ExampleValidator", "DriftValidator")]
     assert all(v["runs"] == ["r3"] for v in data_validators)  # cached in r5: the verdict is r3's
-    assert [b["id"] for b in t["baseline_models"]] == [runs["r3"]["model"]]
+    # the model served before span 2 (r1's; r3's is of the same span)
+    assert [b["id"] for b in t["baseline_models"]] == [runs["r1"]["model"]]
     # neither cache hits nor the baseline model's own lineage
     assert all(e["state"] != "CACHED" for e in t["executions"])
     assert runs["r1"]["examples"][0] not in {int(n["id"][1:]) for n in t["graph"]["nodes"] if n["id"][0] == "a"}
-    assert {e["node"] for e in t["executions"]} == {
-        "CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DriftValidator",
-        "Trainer", "Evaluator", "Pusher"}
+    assert {e["node"] for e in t["executions"]} == COMPONENTS
 
 
 def test_trace_failed_model_by_id_and_latest(world):
@@ -75,7 +82,7 @@ def test_trace_failed_model_by_id_and_latest(world):
     assert t["blessed"] is False
     assert [p["pushed"] for p in t["pushes"]] == [False]
     verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
-    assert verdicts["ExampleValidator"] is False and verdicts["DriftValidator"] is False
+    assert verdicts["ExampleValidator"] is False and verdicts["DriftValidator"] is True
     assert query.trace(store, "latest")["model"]["id"] == runs["r5"]["model"]
 
 
@@ -113,7 +120,7 @@ def test_impact_of_artifact_id_and_errors(world):
     _, store, runs = world
     i = query.impact(store, f"id:{runs['r3']['model']}")
     assert [m["artifact"] for m in i["models"]] == [runs["r3"]["model"]]
-    with pytest.raises(query.LineageError, match=r"no Examples artifact with span 99 .*known spans: \[1, 2, 3\]"):
+    with pytest.raises(query.LineageError, match=r"no Examples artifact with span 99 .*known spans: \[1, 2, 3, 4\]"):
         query.impact(store, 99)
     with pytest.raises(query.LineageError, match="bad data reference"):
         query.impact(store, "januray")
@@ -122,18 +129,21 @@ def test_impact_of_artifact_id_and_errors(world):
 def test_runs_history(world):
     _, store, runs = world
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6"]
-    assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (8, 0)
-    assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (0, 8)
-    assert (rows["r5"]["executed"], rows["r5"]["cached"]) == (3, 5)
+    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (len(DAG.nodes), 0)
+    assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (RESOLVERS, len(COMPONENTS))  # resolvers always run
+    # new parameters: the Trainer and everything after it execute, the data half is cached
+    assert (rows["r5"]["executed"], rows["r5"]["cached"]) == (RESOLVERS + 5, 5)
     assert rows["r2"]["pushed"]["cached"] is True
     assert rows["r4"]["pushed"] is None and rows["r4"]["verdicts"]["ExampleValidator"] is False
     assert rows["r5"]["pushed"]["artifact"] == runs["r5"]["pushed_model"]
     assert rows["r3"]["metrics"]["auc"] == pytest.approx(0.8)
     assert rows["r6"]["failed"] == ["Trainer"]
-    assert [r["spans"] for r in rows.values()] == [[1], [1], [2], [3], [2], [3]]
-    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r5", "r6"]
-    assert len(query.runs(store, pipeline="flight_delay")["runs"]) == 6
+    assert rows["r7"]["verdicts"]["DriftValidator"] is False and rows["r7"]["models"] == []  # the Cond
+    assert "Trainer" not in {n["node"] for n in rows["r7"]["nodes"]}
+    assert [r["spans"] for r in rows.values()] == [[1], [1], [2], [3], [2], [3], [4]]
+    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r6", "r7"]
+    assert len(query.runs(store, pipeline=PIPELINE_NAME)["runs"]) == 7
     with pytest.raises(query.LineageError, match="no pipeline 'nope'"):
         query.runs(store, pipeline="nope")
 
@@ -175,7 +185,7 @@ def test_cli(world, tmp_path):
     r = runner.invoke(lineage, ["impact", "2", "--metadata", spec])
     assert r.exit_code == 0 and "serving now: model #%d" % runs["r5"]["model"] in r.output
     r = runner.invoke(lineage, ["runs", "--metadata", spec])
-    assert r.exit_code == 0 and "r6" in r.output and "0/8" in r.output
+    assert r.exit_code == 0 and "r6" in r.output and f"{RESOLVERS}/{len(COMPONENTS)}" in r.output
     r = runner.invoke(lineage, ["diff", "r3", "r5", "--metadata", spec])
     assert r.exit_code == 0 and "custom_config.hparams.epochs" in r.output
     out = tmp_path / "t.html"
