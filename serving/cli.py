@@ -9,9 +9,11 @@ from components.infra_validator import model_server_process
 from data.contract import MODEL_NAME
 from serving import client as serving_client
 from serving import local_server
+from serving import registry as model_registry
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PUSH_DIR = os.path.join(REPO_ROOT, "outputs", "serving_model", MODEL_NAME)
+DEFAULT_METADATA = os.path.join(REPO_ROOT, "outputs", "metadata.sqlite")
 
 
 @click.group()
@@ -166,14 +168,64 @@ _server_opt = click.option("--server", default="127.0.0.1:8500", show_default=Tr
 _model_opt = click.option("--model-name", default=MODEL_NAME, show_default=True)
 
 
+def _registry_opts(fn):
+    fn = click.option("--reason", default="", help="Why (recorded in the registry with --metadata).")(fn)
+    return click.option("--metadata", default=None,
+                        help="MLMD store (SQLite path or mysql://...): record the change in the model registry.")(fn)
+
+
+def _open_registry(metadata):
+    from pipeline.metadata import is_mysql_spec, open_store
+    path = metadata[len("sqlite://"):] if metadata.startswith("sqlite://") else metadata
+    if not is_mysql_spec(metadata) and not os.path.exists(path):
+        _fail(f"no metadata store at {path!r}: run the pipeline (make run) or pass --metadata")
+    try:
+        return open_store(metadata)
+    except (RuntimeError, ValueError) as exc:
+        _fail(exc)
+
+
+def _label_stages(store, model_name, config):
+    labels = dict(serving_client.find_model(config, model_name).version_labels)
+    return model_registry.stages_from_labels(model_registry.current(store, model_name)["stages"], labels)
+
+
+def _registry_check(metadata, model_name, config_path, change):
+    """The registry store (None without --metadata), once it accepts the labels `change` would give."""
+    if not metadata:
+        return None
+    store = _open_registry(metadata)
+    try:
+        config = serving_client.read_model_config(config_path)
+        change(config)
+        model_registry.record(store, model_name, _label_stages(store, model_name, config), change="check",
+                              reason="", dry_run=True)
+    except (OSError, ValueError) as exc:  # RegistryError is a ValueError
+        _fail(f"registry: {exc} (nothing changed)")
+    return store
+
+
+def _record(store, model_name, config_path, change, reason):
+    """Record the labels now in `config_path` as the registry's stages (after the server took them)."""
+    if store is None:
+        return
+    stages = _label_stages(store, model_name, serving_client.read_model_config(config_path))
+    execution_id = model_registry.record(store, model_name, stages, change=change, reason=reason)
+    click.echo(f"registry: deployment {execution_id} recorded ({change})", err=True)
+
+
 @main.command()
 @_config_opt
 @_server_opt
 @_model_opt
-def promote(config_path, server, model_name):
+@_registry_opts
+def promote(config_path, server, model_name, metadata, reason):
     """Point 'stable' at the 'canary' version."""
-    old, new = _apply(config_path, model_name, server, lambda c: serving_client.promote(c, model_name))
+    change = lambda c: serving_client.promote(c, model_name)  # noqa: E731
+    store = _registry_check(metadata, model_name, config_path, change)
+    old, new = _apply(config_path, model_name, server, change)
     click.echo(f"{model_name}: stable {old} -> {new}")
+    _record(store, model_name, config_path, f"promote: stable {old} -> {new}", reason)
 
 
 @main.command()
@@ -181,11 +233,14 @@ def promote(config_path, server, model_name):
 @_server_opt
 @_model_opt
 @click.option("--to-version", type=int, default=None, help="Default: the newest version older than stable.")
-def rollback(config_path, server, model_name, to_version):
+@_registry_opts
+def rollback(config_path, server, model_name, to_version, metadata, reason):
     """Point 'stable' back at an older version."""
-    old, new = _apply(config_path, model_name, server,
-                      lambda c: serving_client.rollback(c, model_name, to_version))
+    change = lambda c: serving_client.rollback(c, model_name, to_version)  # noqa: E731
+    store = _registry_check(metadata, model_name, config_path, change)
+    old, new = _apply(config_path, model_name, server, change)
     click.echo(f"{model_name}: stable {old} -> {new}")
+    _record(store, model_name, config_path, f"rollback: stable {old} -> {new}", reason)
 
 
 @main.command()
@@ -194,8 +249,11 @@ def rollback(config_path, server, model_name, to_version):
 @_model_opt
 @click.argument("label")
 @click.argument("version", type=int)
-def label(config_path, server, model_name, label, version):
+@_registry_opts
+def label(config_path, server, model_name, label, version, metadata, reason):
     """Point LABEL, for example canary, at VERSION (loading VERSION first if the policy lacks it)."""
+    store = _registry_check(metadata, model_name, config_path,
+                            lambda c: serving_client.set_label(c, model_name, label, version))
     config = serving_client.read_model_config(config_path)
     model = serving_client.find_model(config, model_name)
     policy = model.model_version_policy
@@ -206,6 +264,7 @@ def label(config_path, server, model_name, label, version):
         _wait_available(server, model_name, version)
     _apply(config_path, model_name, server, lambda c: serving_client.set_label(c, model_name, label, version))
     click.echo(f"{model_name}: {label} -> {version}")
+    _record(store, model_name, config_path, f"label {label} -> {version}", reason)
 
 
 def _wait_available(server, model_name, version, timeout=120.0):
@@ -223,3 +282,78 @@ def _wait_available(server, model_name, version, timeout=120.0):
             pass
         time.sleep(0.5)
     _fail(f"version {version} of {model_name} did not become AVAILABLE within {timeout:.0f}s")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
+@_model_opt
+@click.option("--server", default=None,
+              help="gRPC host:port of a live server: cross-check the stages with its GetModelStatus.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_context
+def registry(ctx, metadata, model_name, server, as_json):
+    """List pushed versions, their stages and the deployment history (model registry in MLMD)."""
+    ctx.obj = {"metadata": metadata, "model_name": model_name}
+    if ctx.invoked_subcommand:
+        return
+    store = _open_registry(metadata)
+    state = model_registry.current(store, model_name)
+    live = {}
+    if server:
+        try:
+            statuses = serving_client.GrpcClient(server, model_name).status().model_version_status
+        except serving_client.ServingClientError as exc:
+            _fail(f"server {server}: {exc}")
+        from tensorflow_serving.apis import get_model_status_pb2
+        live = {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in statuses}
+    versions = [{"version": v, "stage": stage, "traffic": state["traffic"].get(v, 0.0),
+                 **({"server_state": live.get(v, "NOT_LOADED")} if server else {})}
+                for v, stage in state["stages"].items()]
+    # A deployed stage must be served; the registry and the server disagree otherwise.
+    mismatches = [f"version {v['version']} is {v['stage']} in the registry but {v['server_state']} on {server}"
+                  for v in versions if server and v["stage"] in model_registry.DEPLOYED
+                  and v["server_state"] != "AVAILABLE"]
+    changes = model_registry.history(store, model_name)
+    if as_json:
+        click.echo(json.dumps({"model_name": model_name, "versions": versions, "history": changes,
+                               "mismatches": mismatches}, indent=1))
+    else:
+        click.echo(f"{model_name}: {len(versions)} pushed version(s)")
+        for v in versions:
+            extra = f"  {v['server_state']}" if server else ""
+            click.echo(f"  {v['version']:>12}  {v['stage']:<9}  traffic {v['traffic']:>4.0%}{extra}")
+        click.echo(f"history ({len(changes)} change(s)):")
+        for c in changes:
+            when = _iso(c["time_ms"])
+            staged = ", ".join(f"{v}={s}" for v, s in c["stages"].items() if s in model_registry.DEPLOYED)
+            click.echo(f"  {when}  {c['change']}  [{staged or 'nothing deployed'}]  {c['reason']}")
+    if mismatches:
+        _fail("registry and server disagree: " + "; ".join(mismatches))
+
+
+def _iso(ms):
+    import datetime
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@registry.command("set-stage")
+@click.argument("version", type=int)
+@click.argument("stage", type=click.Choice(model_registry.STAGES))
+@click.option("--reason", required=True, help="Why (recorded).")
+@click.option("--metrics", default="{}", help="JSON object of the figures the decision was made on.")
+@click.pass_obj
+def set_stage(obj, version, stage, reason, metrics):
+    """Record VERSION's new STAGE (a new stable archives the previous one)."""
+    try:
+        figures = json.loads(metrics)
+        if not isinstance(figures, dict):
+            raise ValueError("must be a JSON object")
+    except ValueError as exc:
+        raise click.BadParameter(f"{metrics!r}: {exc}", param_hint="--metrics") from None
+    store = _open_registry(obj["metadata"])
+    try:
+        execution_id = model_registry.set_stage(store, obj["model_name"], version, stage, reason=reason,
+                                                metrics=figures)
+    except model_registry.RegistryError as exc:
+        _fail(exc)
+    click.echo(f"{obj['model_name']}: version {version} -> {stage} (deployment {execution_id})")

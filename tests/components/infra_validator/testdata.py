@@ -8,8 +8,8 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 from data import contract as F
+from serving.client import tf_dtype
 
-_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 _DEFAULTS = {"string": "", "int64": 0, "float32": 0.0}
 _CARRIERS = ("UA", "AA", "B6", "DL", "EV")
 _AIRPORTS = ("EWR", "JFK", "LGA", "ATL", "ORD", "LAX")
@@ -35,9 +35,9 @@ class _Model(tf.Module):
 def build_saved_model(export_dir: str, variant: str = GOOD) -> str:
     """Write a SavedModel with the contract's signatures (or a broken variant) to export_dir."""
     model = _Model()
-    raw_specs = {k: tf.TensorSpec([None], _DTYPES[F.tf_dtype_name(k)], name=k)
+    raw_specs = {k: tf.TensorSpec([None], tf_dtype(k), name=k)
                  for k in F.FEATURE_KEYS}
-    parse_spec = {k: tf.io.FixedLenFeature([], _DTYPES[F.tf_dtype_name(k)],
+    parse_spec = {k: tf.io.FixedLenFeature([], tf_dtype(k),
                                            default_value=_DEFAULTS[F.tf_dtype_name(k)])
                   for k in F.FEATURE_KEYS}
     if variant == FAILS_ON_QUERY:
