@@ -48,10 +48,10 @@ def parse_window(value: Union[str, int]) -> Window:
     raise ValueError(f"--window must be a positive integer or 'all', got {value!r}")
 
 
-def window_for(span: int, window: Window, first_span: int = 1) -> int:
-    """Number of spans to train on for `span`: K (capped at the spans that exist), or all so far."""
-    available = span - first_span + 1
-    return available if window == "all" else min(int(window), available)
+def window_for(span: int, window: Window) -> int:
+    """Number of spans to train on for `span`: K (capped at spans 1..span), or all of 1..span. Spans
+    before the replay's first must have been ingested by earlier runs (the window resolver names them)."""
+    return span if window == "all" else min(int(window), span)
 
 
 # ---- forward scoring ----------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def replay(first: int, last: int, *, window: Window = 1, output_dir: str = "outp
         result = runner.run_local(
             **({"data_root": data_root} if data_root else {}),
             **({"schema_path": schema_path} if schema_path else {}),
-            output_dir=output_dir, span=span, window=window_for(span, window, first), metadata=metadata,
+            output_dir=output_dir, span=span, window=window_for(span, window), metadata=metadata,
             hparams=hparams, beam_mode=beam_mode, progress=progress, verbose=verbose)
         summary = result.summary
         store = mlmd_config.open_store(mlmd_config.prepare_store(metadata_spec))
@@ -270,14 +270,15 @@ def replay(first: int, last: int, *, window: Window = 1, output_dir: str = "outp
         context = replay_context(store, name)
 
         forward = {}
-        for role, scored in ((SERVED, serving_before), (PREVIOUS_CANDIDATE, previous_candidate),
-                             (FROZEN, frozen), (REPLACED, replaced)):
-            if scored is None or examples is None:
-                continue
-            metrics = forward_metrics(*score_examples(scored.serving_dir, examples.uri))
-            record_forward(store, context, span=span, role=role, model_id=scored.id, examples_id=examples.id,
-                           metrics=metrics, version=scored.version)
-            forward[role] = metrics
+        with runner.captured_output(layout.log_path(name), verbose):  # TF's loading noise to the log
+            for role, scored in ((SERVED, serving_before), (PREVIOUS_CANDIDATE, previous_candidate),
+                                 (FROZEN, frozen), (REPLACED, replaced)):
+                if scored is None or examples is None:
+                    continue
+                metrics = forward_metrics(*score_examples(scored.serving_dir, examples.uri))
+                record_forward(store, context, span=span, role=role, model_id=scored.id,
+                               examples_id=examples.id, metrics=metrics, version=scored.version)
+                forward[role] = metrics
         evaluation_artifact = record.node_output("Evaluator", "evaluation")
         serving_metrics = (evaluation.overall_metrics(evaluation_artifact.uri, evaluation.BASELINE)
                            if evaluation_artifact is not None and serving_before is not None else None)
