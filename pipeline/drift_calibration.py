@@ -115,8 +115,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     reports = transitions(args.data, args.sample, args.seed)
     table = calibration_table(reports)
-    verdicts = [{"transition": r["transition"], "verdict": r["verdict"], "blocking": r["blocking"],
-                 "warnings": r["warnings"]} for r in reports]
+    verdicts = [{"transition": r["transition"], "verdict": r["verdict"], "blocking": drift.figures(r, "block"),
+                 "warnings": drift.figures(r, "warn")} for r in reports]
     blocked = [v for v in verdicts if v["blocking"]]
     if args.json:
         print(json.dumps({"sample": args.sample, "table": table, "transitions": verdicts}, indent=2))
@@ -129,7 +129,8 @@ def main(argv=None) -> int:
               f"{_fmt(row['margin']):>7}")
     print()
     for v in verdicts:
-        print(f"{v['transition']:>6} {v['verdict']:<8} " + ", ".join(v["blocking"] + v["warnings"]))
+        print(f"{v['transition']:>6} {v['verdict']:<8} " + ", ".join(
+            f"{name} {_fmt(value)}" for name, value in {**v["blocking"], **v["warnings"]}.items()))
     warned = [v for v in verdicts if v["warnings"]]
     print(f"\n{len(verdicts) - len(blocked)}/{len(verdicts)} real transitions pass without a block; "
           f"{len(warned)}/{len(verdicts)} warn.")

@@ -45,14 +45,18 @@ class DriftOutputs(TypedDict):
     blessed: int
 
 
-def load_split_statistics(artifact: tfx.dsl.Artifact, split: str, what: str):
-    """DatasetFeatureStatisticsList of one split of an ExampleStatistics artifact."""
+def split_dir(artifact: tfx.dsl.Artifact, split: str, what: str) -> str:
+    """The folder of one split of an artifact; ValueError naming the split when it has none."""
     splits = artifact_utils.decode_split_names(artifact.split_names) if artifact.split_names else []
     if split not in splits:
         raise ValueError(f"{what}: split {split!r} not in the artifact's split_names {splits} "
                          f"(uri {artifact.uri})")
-    path = os.path.join(artifact_utils.get_split_uri([artifact], split),
-                        stats_artifact_utils.BINARY_PB_BASENAME)
+    return artifact_utils.get_split_uri([artifact], split)
+
+
+def load_split_statistics(artifact: tfx.dsl.Artifact, split: str, what: str):
+    """DatasetFeatureStatisticsList of one split of an ExampleStatistics artifact."""
+    path = os.path.join(split_dir(artifact, split, what), stats_artifact_utils.BINARY_PB_BASENAME)
     try:
         return stats_artifact_utils.load_statistics(artifact, split).proto()
     except Exception as e:  # tf.errors.NotFoundError, DecodeError, ...
@@ -69,7 +73,7 @@ def load_schema(artifact: tfx.dsl.Artifact):
 
 def load_split_anomalies(artifact: tfx.dsl.Artifact, split: str):
     """Anomalies proto of one split of an ExampleAnomalies artifact (ExampleValidator's output)."""
-    path = os.path.join(artifact_utils.get_split_uri([artifact], split), ANOMALIES_FILE)
+    path = os.path.join(split_dir(artifact, split, "anomalies"), ANOMALIES_FILE)
     try:
         return anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
     except Exception as e:  # NotFoundError, DecodeError, ...
@@ -78,10 +82,10 @@ def load_split_anomalies(artifact: tfx.dsl.Artifact, split: str):
 
 def count_split_duplicates(artifact: tfx.dsl.Artifact, split: str):
     """(rows, duplicated rows) of one split of an Examples artifact (its TFRecord files)."""
-    split_dir = artifact_utils.get_split_uri([artifact], split)
-    paths = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
+    folder = split_dir(artifact, split, "examples")
+    paths = sorted(tf.io.gfile.glob(os.path.join(folder, "*")))
     if not paths:
-        raise ValueError(f"examples: no files in split {split!r} ({split_dir})")
+        raise ValueError(f"examples: no files in split {split!r} ({folder})")
     return duplicates.count_duplicates(duplicates.example_keys(paths))
 
 

@@ -317,6 +317,21 @@ def validate_skew(serving: statistics_pb2.DatasetFeatureStatisticsList,
     return report
 
 
+def figures(report: Mapping[str, Any], status: str = checks.BLOCK) -> Dict[str, Any]:
+    """{"check:feature": the value that fired} of a report's findings with `status` ("block"/"warn")."""
+    found: Dict[str, Any] = {}
+    for f in report["features"]:
+        if f["status"] == status:
+            found[f"distribution:{f['feature']}"] = f["distance"]
+    label = report.get("label")
+    if label and label["status"] == status:
+        found[f"label_rate:{label['feature']}"] = label["abs_change"]
+    for c in report["checks"]:
+        if c["status"] == status:
+            found[f"{c['check']}:{c['feature']}" if c["feature"] else c["check"]] = c["value"]
+    return found
+
+
 def _comparator_name(schema: schema_pb2.Schema, name: str) -> str:
     feature = tfdv.get_feature(schema, name)
     return L_INFTY if feature.drift_comparator.HasField("infinity_norm") else JSD

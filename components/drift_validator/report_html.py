@@ -47,7 +47,7 @@ def svg_categorical(picture: Mapping[str, Any], width: int = 560) -> str:
     """Horizontal bar pairs: share of each category in the baseline and in the current data."""
     labels = picture["labels"]
     top = max([*picture["baseline"], *picture["current"], 1e-9])
-    row, left, right = 22, 110, 70
+    row, left, right = 22, 110, 100
     height = row * len(labels) + 30
     scale = (width - left - right) / top
     parts = [f'<svg width="{width}" height="{height}" '
@@ -154,7 +154,7 @@ def render(report: Mapping[str, Any], title: str = "Drift report") -> str:
         f"<td class='num'>{_threshold(i['warn'])}</td><td class='num'>{_threshold(i['block'])}</td>"
         f"<td>{e(str(i['detail']))}</td></tr>" for i in items)
     fired_html = ("<h2>What fired</h2><table><tr><th>verdict</th><th>check</th><th>feature</th><th>value</th>"
-                  f"<th>warn above</th><th>block above</th><th>detail</th></tr>{fired_rows}</table>"
+                  f"<th>warn at</th><th>block at</th><th>detail</th></tr>{fired_rows}</table>"
                   "<h2>Baseline vs current</h2>" + _pictures_html(report, items)) if items else ""
     feature_rows = []
     for f in report["features"]:
@@ -180,7 +180,7 @@ def render(report: Mapping[str, Any], title: str = "Drift report") -> str:
         f"<td class='num'>{_threshold(c['warn'])}</td><td class='num'>{_threshold(c['block'])}</td>"
         f"<td>{e(c['status'])}</td><td>{e(str(c['detail']))}</td></tr>" for c in report.get("checks", []))
     checks_html = ("<h2>Dataset checks</h2><table><tr><th>check</th><th>feature</th><th>value</th>"
-                   "<th>warn above</th><th>block above</th><th>verdict</th><th>detail</th></tr>"
+                   "<th>warn at</th><th>block at</th><th>verdict</th><th>detail</th></tr>"
                    f"{check_rows}</table>") if check_rows else ""
     verdict_css = {"BLOCKED": "block", "WARN": "warn", "PASS": "ok"}.get(report["verdict"], "none")
     meta = (f"current examples: {report['num_examples']}; baseline examples: "
@@ -213,7 +213,7 @@ b.block {{ color: #c62828; }} b.warn {{ color: #b26a00; }}
 {fired_html}
 {label_html}
 <h2>Features</h2>
-<table><tr><th>feature</th><th>comparator</th><th>distance</th><th>warn above</th><th>block above</th>
+<table><tr><th>feature</th><th>comparator</th><th>distance</th><th>warn at</th><th>block at</th>
 <th>verdict</th><th>TFDV detail</th></tr>
 {''.join(feature_rows)}
 </table>

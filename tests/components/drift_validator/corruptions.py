@@ -14,6 +14,8 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import pandas as pd
 
+from components.drift_validator import drift
+
 
 @dataclasses.dataclass(frozen=True)
 class Corruption:
@@ -106,20 +108,12 @@ CORRUPTIONS: Dict[str, Corruption] = {
 
 
 def blocking_findings(report):
-    """{"check:feature": figure} of everything that blocked in a drift report."""
-    figures = {}
-    for f in report["features"]:
-        if f["status"] == "block":
-            figures[f"distribution:{f['feature']}"] = f["distance"]
-    if report["label"] and report["label"]["status"] == "block":
-        figures[f"label_rate:{report['label']['feature']}"] = report["label"]["abs_change"]
+    """{"check:feature": figure} of everything that blocked; a constant column shows the baseline spread."""
+    found = drift.figures(report, "block")
     for c in report["checks"]:
-        if c["status"] == "block":
-            figure = c["value"]
-            if c["check"] == "constant":
-                figure = f"one value; baseline spread {c['baseline_value']:.3g}"
-            figures[f"{c['check']}:{c['feature']}" if c["feature"] else c["check"]] = figure
-    return figures
+        if c["check"] == "constant" and c["status"] == "block":
+            found[f"constant:{c['feature']}"] = f"one value; baseline spread {c['baseline_value']:.3g}"
+    return found
 
 
 def _figure(value):
@@ -128,7 +122,6 @@ def _figure(value):
 
 def main(argv=None):
     import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel
-    from components.drift_validator import drift  # pylint: disable=import-outside-toplevel
     from pipeline import drift_calibration as cal  # pylint: disable=import-outside-toplevel
     parser = argparse.ArgumentParser(description="corruption catalogue figures")
     parser.add_argument("--data", default=cal.DATA_ROOT)

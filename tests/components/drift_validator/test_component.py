@@ -4,6 +4,8 @@ import os
 import shutil
 
 import pytest
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
@@ -189,3 +191,82 @@ def test_node_takes_the_policy_as_python_values():
     assert json.loads(recorded["blocking_features"]) == sorted(configs.DRIFT_BLOCKING_FEATURES)
     assert (recorded["label_key"], recorded["label_shift_threshold"]) == (
         configs.DRIFT_LABEL_KEY, configs.DRIFT_LABEL_SHIFT_THRESHOLD)
+
+
+def anomalies_artifact(tmp_path, split, kinds):
+    """ExampleAnomalies as ExampleValidator writes it: Split-<split>/SchemaDiff.pb; {feature: kind}."""
+    anomalies = anomalies_pb2.Anomalies()
+    for feature, kind in kinds.items():
+        reason = anomalies.anomaly_info[feature].reason.add()
+        reason.type = anomalies_pb2.AnomalyInfo.Type.Value(kind)
+        reason.description = f"{kind} on {feature}"
+    artifact = tfx.types.standard_artifacts.ExampleAnomalies()
+    artifact.uri = str(tmp_path / "anomalies")
+    os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
+    with open(os.path.join(artifact.uri, f"Split-{split}", "SchemaDiff.pb"), "wb") as f:
+        f.write(anomalies.SerializeToString())
+    artifact.split_names = artifact_utils.encode_split_names([split])
+    return artifact
+
+
+def examples_artifact(tmp_path, split, rows):
+    """Examples with one GZIP TFRecord file in Split-<split> holding tf.Examples of `rows` ({feature: int})."""
+    artifact = tfx.types.standard_artifacts.Examples()
+    artifact.uri = str(tmp_path / "examples")
+    os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
+    path = os.path.join(artifact.uri, f"Split-{split}", "data_tfrecord-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for row in rows:
+            example = tf.train.Example(features=tf.train.Features(feature={
+                k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in row.items()}))
+            writer.write(example.SerializeToString())
+    artifact.split_names = artifact_utils.encode_split_names([split])
+    return artifact
+
+
+def test_schema_anomalies_are_gated_per_kind(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "same"}, span=2)
+    anomalies = anomalies_artifact(tmp_path, "train", {"carrier": "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+                                                       "temp": "FLOAT_TYPE_BIG_FLOAT"})
+    kwargs = dict(statistics=current, baseline_statistics=previous, schema=schema, drift_report=report,
+                  anomalies=anomalies, **FLIGHT)
+    policy = {"anomalies": {"ENUM_TYPE_UNEXPECTED_STRING_VALUES": "warn"}, "anomaly_default": "block"}
+    assert drift_validator.test_call(dataset_checks=json.dumps(policy), **kwargs) == {"blessed": 0}
+    assert report.get_string_custom_property("blocking") == "anomaly:FLOAT_TYPE_BIG_FLOAT:temp"
+    assert report.get_string_custom_property("warnings") == "anomaly:ENUM_TYPE_UNEXPECTED_STRING_VALUES:carrier"
+    assert "FLOAT_TYPE_BIG_FLOAT" in read_json(report)["summary"]
+    policy["anomalies"]["FLOAT_TYPE_BIG_FLOAT"] = "off"
+    assert drift_validator.test_call(dataset_checks=json.dumps(policy), **kwargs) == {"blessed": 1}
+    assert report.get_string_custom_property("verdict") == "WARN"
+    # without an anomalies policy they are not gated (the default dataset_checks is {})
+    assert drift_validator.test_call(**kwargs) == {"blessed": 1}
+    assert report.get_string_custom_property("verdict") == "PASS"
+
+
+def test_duplicated_rows_are_counted_from_the_examples(tmp_path, schema, report):
+    previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
+    current = stats_artifact(tmp_path, "s2", {"train": "same"}, span=2)
+    rows = [{"day": d, "flight": d * 7} for d in range(1, 101)]
+    examples = examples_artifact(tmp_path, "train", rows + rows[:3])  # 3 of 103 rows repeat
+    kwargs = dict(statistics=current, baseline_statistics=previous, schema=schema, drift_report=report,
+                  examples=examples, **FLIGHT)
+    assert drift_validator.test_call(dataset_checks='{"duplicates": {"block": 0.05}}', **kwargs) == {"blessed": 1}
+    assert drift_validator.test_call(dataset_checks='{"duplicates": {"block": 0.01}}', **kwargs) == {"blessed": 0}
+    assert report.get_string_custom_property("blocking") == "duplicates"
+    [found] = [c for c in read_json(report)["checks"] if c["check"] == "duplicates"]
+    assert found["value"] == pytest.approx(3 / 103)
+    assert "3 of 103 rows" in found["detail"]
+
+
+def test_unreadable_anomalies_name_the_split_or_file(tmp_path, schema, report):
+    current = stats_artifact(tmp_path, "s2", {"train": "same"}, span=2)
+    kwargs = dict(statistics=current, schema=schema, drift_report=report, dataset_checks='{"anomalies": {}}',
+                  **FLIGHT)
+    with pytest.raises(ValueError, match=r"anomalies: split 'train' not in the artifact's split_names \['eval'\]"):
+        drift_validator.test_call(anomalies=anomalies_artifact(tmp_path / "a", "eval", {}), **kwargs)
+    anomalies = anomalies_artifact(tmp_path / "b", "train", {})
+    with open(os.path.join(anomalies.uri, "Split-train", "SchemaDiff.pb"), "wb") as f:
+        f.write(b"not a proto")
+    with pytest.raises(ValueError, match=r"anomalies: cannot read split 'train' from .*Split-train/SchemaDiff.pb"):
+        drift_validator.test_call(anomalies=anomalies, **kwargs)

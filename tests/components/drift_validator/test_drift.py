@@ -256,8 +256,8 @@ def _fixture_span_stats(span):
     return tfdv.generate_statistics_from_dataframe(frame)
 
 
-def test_defaults_with_curated_schema_pass_adjacent_real_months():
-    """The shipped defaults on the real 1,500-row fixture spans (Jan, Feb, Mar 2013) and the curated
+def test_number_thresholds_with_curated_schema_pass_adjacent_real_months():
+    """Number thresholds on the real 1,500-row fixture spans (Jan, Feb, Mar 2013) and the curated
     schema: normal month-to-month change must not stop training."""
     curated = tfdv.load_schema_text(os.path.join(REPO, "data", "schema", "schema.pbtxt"))
     stats = {span: _fixture_span_stats(span) for span in (1, 2, 3)}

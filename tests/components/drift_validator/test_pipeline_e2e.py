@@ -229,3 +229,59 @@ def _examples_span_of(store, statistics_id):
               if e.type == metadata_store_pb2.Event.INPUT]
     [examples] = store.get_artifacts_by_id(inputs)
     return examples.custom_properties["span"].int_value
+
+
+def _served_files(serving_dir):
+    """{relative path: sha256} of everything under the serving directory."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    found = {}
+    for folder, _, files in os.walk(serving_dir):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, serving_dir)] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+@pytest.mark.e2e
+def test_corrupted_span_stops_training_and_the_served_model_stays(tmp_path):
+    """The real pipeline: span 1 trains and pushes; span 2 arrives with its weather in °C (the issue's
+    case that used to train and get blessed): the drift validator blocks it, naming the features,
+    no Trainer runs, nothing is pushed and the served model's files are unchanged."""
+    from data import spans_io  # pylint: disable=import-outside-toplevel
+    from pipeline import drift_calibration, runner  # pylint: disable=import-outside-toplevel
+    from tests.components.drift_validator.corruptions import CORRUPTIONS  # pylint: disable=import-outside-toplevel
+    fixtures = os.path.join(REPO, "tests", "fixtures", "spans")
+    data_root = tmp_path / "spans"
+    shutil.copytree(os.path.join(fixtures, "span-1"), data_root / "span-1")
+    first = runner.run_local(str(data_root), str(tmp_path / "out"), span=1, hparams={"epochs": 1},
+                             progress=lambda m: None)
+    assert first.summary["pushed"] is True
+    served = _served_files(first.layout.serving_model_dir)
+    assert served
+
+    corrupted = CORRUPTIONS["unit_f_to_c"].corrupt(drift_calibration.read_frame(fixtures, 2))
+    spans_io.write_span(data_root, 2, corrupted)
+    second = runner.run_local(str(data_root), first.layout.root, span=2, hparams={"epochs": 1},
+                              progress=lambda m: None)
+    s = second.summary
+    assert s["drift"]["verdict"] == "BLOCKED"
+    completed = {n["node"] for n in s["nodes"] if n["state"] == "COMPLETE"}
+    assert "DriftValidator" in completed and not {"Trainer", "Evaluator", "Pusher"} & completed
+    assert s["pushed"] is False
+    assert _served_files(first.layout.serving_model_dir) == served
+
+    with metadata.Metadata(tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            first.layout.metadata_path)) as m:
+        store = m.store
+        last = _executions(store, DriftValidator.__module__ + "." + DriftValidator.__name__)[-1]
+        events = store.get_events_by_execution_ids([last.id])
+        inputs = {e.path.steps[0].key for e in events if e.type == metadata_store_pb2.Event.INPUT}
+        assert {"statistics", "baseline_statistics", "schema", "anomalies", "examples"} <= inputs
+        [report] = store.get_artifacts_by_id([e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT
+                                              and e.path.steps[0].key == "drift_report"])
+    blocking = report.custom_properties["blocking"].string_value.split(",")
+    assert {"distribution:temp", "distribution:dewp"} <= set(blocking)
+    with open(os.path.join(report.uri, "drift_report.html")) as f:
+        page = f.read()
+    assert "<h3>temp</h3>" in page and "<svg" in page
