@@ -121,12 +121,12 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         found = summary["anomalies"]
         lines.append("Schema anomalies (ExampleValidator): " + (
             "none" if not found else "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(found.items()))
-            + " - recorded, not blocking (the pre-flight check blocks missing/unparsable values)"))
+            + " - gated by the DriftValidator per anomaly kind (configs.DRIFT_DATASET_CHECKS)"))
     drift = summary.get("drift")
     if drift:
         lines.append(f"Drift vs previous span: {drift['verdict']} - {drift['summary']} ({drift['report']})")
         if not drift["blessed"]:
-            lines.append("Training skipped: blocking drift on this span (Trainer, Evaluator, validators and "
+            lines.append("Training skipped: the data gate blocked this span (Trainer, Evaluator, validators and "
                          "Pusher did not run)")
     behavior = summary.get("behavior")
     if behavior:
