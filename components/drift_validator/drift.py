@@ -5,6 +5,8 @@ Jensen-Shannon divergence for numeric ones) on a copy of the schema, runs
 `tfdv.validate_statistics(current, schema, previous_statistics=baseline)` and reads the measured
 distance of every configured feature from `Anomalies.drift_skew_info` (TFDV fills it for each
 compared feature, drifted or not). The label-rate shift is the absolute change of the label's mean.
+The dataset-level checks (`checks.py`) and the schema anomalies join the same report and verdict;
+`validate_skew` runs them on serving data against training statistics.
 """
 import dataclasses
 import datetime
