@@ -5,6 +5,7 @@ import grpc
 import numpy as np
 import pytest
 
+from data.contract import MODEL_NAME
 from serving import client as serving_client
 from serving import errors, json_codec, model_server, protos
 from serving.server_core import ServerCore, aspired_versions
@@ -116,7 +117,7 @@ def test_flags_parse_like_the_binary():
 def test_deploy_configs_parse(tmp_path):
     config = protos.model_server_config(os.path.join(DEPLOY, "models.config"))
     model = config.model_config_list.config[0]
-    assert model.name == "flight_delay" and set(model.version_labels) == {"stable", "canary"}
+    assert model.name == MODEL_NAME and set(model.version_labels) == {"stable", "canary"}
     assert set(model.version_labels.values()) <= set(model.model_version_policy.specific.versions)
     assert protos.monitoring_config(os.path.join(DEPLOY, "monitoring.config")).prometheus_config.enable
     assert protos.batching_parameters(os.path.join(DEPLOY, "batching_parameters.txt")).max_batch_size.value == 64
