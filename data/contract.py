@@ -60,6 +60,12 @@ def tf_dtype_name(feature: str) -> str:
     raise KeyError(f"unknown feature {feature!r}")
 
 
+def tf_dtype(feature: str):
+    """The tf.DType of a feature or the label (tf.string, tf.int64 or tf.float32)."""
+    import tensorflow as tf  # lazy, as in example_from_row
+    return {"string": tf.string, "int64": tf.int64, "float32": tf.float32}[tf_dtype_name(feature)]
+
+
 def example_from_row(row, with_label: bool = False):
     """A row {feature: value} as a tf.train.Example (NaN or None weather = feature left out).
 

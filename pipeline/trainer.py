@@ -29,11 +29,7 @@ EMBEDDED_FEATURES = {"dest": 8}  # high-cardinality string features get an embed
 
 DEFAULT_HPARAMS = {"epochs": 6, "batch_size": 256, "learning_rate": 2e-3, "hidden_units": [64, 32],
                    "dropout": 0.2, "seed": 42, "warm_start": True, "warm_start_epochs": 3}
-_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
-
-
-def feature_dtype(name: str) -> tf.DType:
-    return _DTYPES[F.tf_dtype_name(name)]
+feature_dtype = F.tf_dtype
 
 
 _MISSING = {tf.string: "", tf.int64: 0, tf.float32: float("nan")}
@@ -165,7 +161,7 @@ def build_model(vocabularies: Dict[str, List[str]], stats: Dict[str, Dict[str, f
         if hparams["dropout"]:
             x = tf.keras.layers.Dropout(hparams["dropout"], seed=hparams["seed"])(x)
     output = tf.keras.layers.Dense(1, activation="sigmoid", name="late_probability")(x)
-    model = tf.keras.Model(inputs=inputs, outputs=output, name="flight_delay")
+    model = tf.keras.Model(inputs=inputs, outputs=output, name=F.MODEL_NAME)
     model.compile(optimizer=tf.keras.optimizers.Adam(hparams["learning_rate"]),
                   loss="binary_crossentropy",
                   metrics=[tf.keras.metrics.AUC(name="auc"), tf.keras.metrics.Recall(name="recall")])

@@ -28,10 +28,7 @@ class ServingClientError(Exception):
 
 
 # ---- feature rows ------------------------------------------------------------------------------
-def tf_dtype(feature: str):
-    """The tf.DType of a contract feature (or the label)."""
-    import tensorflow as tf
-    return {"string": tf.string, "int64": tf.int64, "float32": tf.float32}[features.tf_dtype_name(feature)]
+tf_dtype = features.tf_dtype
 
 
 def coerce_value(feature: str, value):
@@ -264,6 +261,13 @@ class GrpcClient:
 
 
 # ---- models.config -----------------------------------------------------------------------------
+def version_states(target: str, model_name: str) -> dict:
+    """{version: state name (AVAILABLE, LOADING...)} from a live server's GetModelStatus (gRPC)."""
+    from tensorflow_serving.apis import get_model_status_pb2
+    statuses = GrpcClient(target, model_name).status().model_version_status
+    return {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in statuses}
+
+
 def read_model_config(path: str):
     from serving import protos
     return protos.model_server_config(path)

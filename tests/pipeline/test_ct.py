@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from data.contract import MODEL_NAME
 from pipeline import ct, ct_report
 from pipeline import metadata as mlmd_config
 from pipeline.runner import REPO_ROOT
@@ -168,7 +169,7 @@ def test_report_holds_the_per_span_figures(replay_dir):
 def test_weakened_candidate_is_not_pushed_and_the_serving_model_stays(replay_dir):
     out, proc = replay_dir
     rows = json.loads(proc.stdout)
-    serving_dir = out / "serving_model" / "flight_delay"
+    serving_dir = out / "serving_model" / MODEL_NAME
     before = sorted(os.listdir(serving_dir))
     result = ct.replay(3, 3, output_dir=str(out), data_root=FIXTURES, hparams=WEAKENED, replay_name="weak")
     row = result["spans"][0]
