@@ -24,8 +24,9 @@ BASELINE_RESOLVER_ID = "serving_model_resolver"
 
 
 def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.MAX_AUC_DROP) -> tfma.EvalConfig:
-    """AUC, AUC-PR, precision/recall/F1 at the decision threshold, calibration and counts,
-    overall and by carrier and origin; AUC gates blessing (absolute floor, and no worse than baseline)."""
+    """AUC, AUC-PR, precision/recall/F1 at the decision threshold, calibration and counts, ROC/PR and
+    calibration plots, overall and by carrier and origin; AUC gates blessing (absolute floor, and no
+    worse than baseline)."""
     at_threshold = '{"thresholds": [%s]}' % F.DECISION_THRESHOLD
     # 1,000 buckets (TFMA's default is 10,000) resolve AUC to 1e-3 and cut the per-slice histogram work.
     curve = '{"num_thresholds": 1000}'
@@ -44,6 +45,9 @@ def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.
         tfma.MetricConfig(class_name="Calibration"),
         tfma.MetricConfig(class_name="MeanLabel"),
         tfma.MetricConfig(class_name="MeanPrediction"),
+        # For the report pages' ROC, precision-recall and calibration plots (pipeline/reports.py).
+        tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='{"num_thresholds": 100}'),
+        tfma.MetricConfig(class_name="CalibrationPlot", config='{"num_buckets": 20}'),
     ]
     return tfma.EvalConfig(
         # Signature-based evaluation of a generic SavedModel: naming the type spares TFMA a trial

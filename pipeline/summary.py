@@ -87,6 +87,9 @@ def summarize(record: R.RunRecord, where: str) -> Dict:
         summary["evaluation_uri"] = evaluation_artifact.uri
         summary["metrics"] = evaluation.headline_metrics(evaluation_artifact.uri)
         summary["validation"] = evaluation.load_validation(evaluation_artifact.uri)
+        evaluator = record.execution_of("Evaluator")
+        if evaluator is not None and R.prop(evaluator, "eval_config"):
+            summary["gates"] = evaluation.gates(R.prop(evaluator, "eval_config"))
     pushed = details["pushed"]
     summary["pushed"] = pushed is not None
     if pushed is not None:

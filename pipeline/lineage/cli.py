@@ -30,7 +30,7 @@ def _format_option(graph: bool):
 _files_option = click.option(
     "--read-files", is_flag=True,
     help="Also read artifact files: TFMA metrics of ModelEvaluation (and schema.pbtxt for diff). "
-         "Default: MLMD only.")
+         "Default: MLMD only (except --format html, which always shows the metrics).")
 _output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                               help="Write to this file instead of stdout.")
 
@@ -82,12 +82,20 @@ def lineage():
 @_format_option(graph=True)
 @_files_option
 @_output_option
-def trace(model, metadata, fmt, read_files, output):
-    """Everything upstream of MODEL: 'served' (latest pushed, default), 'latest' or an artifact id."""
+@click.option("--server", default=None,
+              help="gRPC host:port of a live model server: check what is served against its GetModelStatus.")
+def trace(model, metadata, fmt, read_files, output, server):
+    """Everything upstream of MODEL: 'served' (the registry's stable version, else the latest push; default),
+    'canary', 'shadow', 'latest' or an artifact id."""
     from pipeline.lineage import query
     store = _open(metadata)
-    result = _run(lambda: query.trace(store, model, read_files=read_files))
+    # a page shows the evaluation's metrics: read TFMA's files for it
+    result = _run(lambda: query.trace(store, model, read_files=read_files or fmt == "html"))
+    if server:
+        result["served"] = _run(lambda: query.served_state(store, server))
     _emit(result, fmt, output, f"trace {model}")
+    if result["served"].get("mismatches"):
+        raise click.ClickException("registry and server disagree: " + "; ".join(result["served"]["mismatches"]))
 
 
 @lineage.command()

@@ -4,6 +4,7 @@ result. The one reader of TFMA's files, used by the run summary, the report page
 TFMA names the models ``candidate`` and ``baseline`` when the Evaluator had a baseline, and leaves the name
 empty when it had not; diff metrics (candidate - baseline) carry ``is_diff``.
 """
+import json
 from typing import Dict, List
 
 CANDIDATE, BASELINE = "candidate", "baseline"
@@ -110,3 +111,31 @@ def plots_by_slice(evaluation_uri: str) -> Dict[str, Dict[str, Dict[str, List[tu
                      b.total_weighted_label.value / b.num_weighted_examples.value, b.num_weighted_examples.value)
                     for b in value.calibration_histogram_buckets.buckets if b.num_weighted_examples.value > 0]
     return found
+
+
+def gates(eval_config_json: str) -> Dict:
+    """What the Evaluator was asked to gate on, from its ``eval_config`` execution property (TFMA EvalConfig as
+    JSON): {"metrics": {metric name: {"lower_bound", "upper_bound", "change"}}, "decision_thresholds": [...]}.
+    ``change`` is the allowed absolute change vs the baseline (e.g. -0.01)."""
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+    config = json_format.Parse(eval_config_json, tfma.EvalConfig())
+    metrics: Dict[str, Dict[str, float]] = {}
+    decision = set()
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            kwargs = json.loads(metric.config) if metric.config else {}
+            name = getattr(tfma.metrics, metric.class_name)(**kwargs).name
+            decision.update(kwargs.get("thresholds", []))
+            thresholds = [metric.threshold] if metric.HasField("threshold") else []
+            thresholds += [t.threshold for t in metric.per_slice_thresholds]
+            for threshold in thresholds:
+                found = metrics.setdefault(name, {})
+                bounds = threshold.value_threshold
+                if bounds.HasField("lower_bound"):
+                    found["lower_bound"] = bounds.lower_bound.value
+                if bounds.HasField("upper_bound"):
+                    found["upper_bound"] = bounds.upper_bound.value
+                if threshold.change_threshold.HasField("absolute"):
+                    found["change"] = threshold.change_threshold.absolute.value
+    return {"metrics": metrics, "decision_thresholds": sorted(decision)}

@@ -73,18 +73,50 @@ def _latest(store, filter_query: str) -> Optional[metadata_store_pb2.Artifact]:
     return found[0] if found else None
 
 
+def served_models(store) -> Dict[str, metadata_store_pb2.Artifact]:
+    """{stage: PushedModel artifact} of what is served: the model registry's stable (and canary, shadow)
+    versions (serving/registry.py), or the latest push when the registry recorded no deployment."""
+    from serving import registry
+    try:
+        state = registry.served(store)
+    except registry.RegistryError as e:
+        raise LineageError(str(e)) from None
+    pushed = registry.pushed_versions(store)
+    return {stage: pushed[v] for stage, v in registry.served_by(state).items() if v in pushed}
+
+
 def served_model(store) -> Optional[metadata_store_pb2.Artifact]:
-    """The model being served: latest PushedModel artifact with ``pushed`` = 1."""
-    return _latest(store, f"type = '{R.PUSHED_MODEL}' AND custom_properties.pushed.int_value = 1")
+    """The PushedModel artifact of the stable version (see served_models)."""
+    return served_models(store).get("stable")
+
+
+def served_state(store, server: Optional[str] = None) -> Dict[str, Any]:
+    """The registry's answer to "what is served" (serving/registry.py:served); with ``server`` (gRPC
+    host:port) also that server's GetModelStatus and the disagreements with it."""
+    from serving import client, registry
+    state = dict(registry.served(store))
+    if server:
+        if not state["model_name"]:
+            raise LineageError(f"no model name in {_where(store)} (registry or push destination) to ask {server}")
+        try:
+            live = client.version_states(server, state["model_name"])
+        except client.ServingClientError as e:
+            raise LineageError(f"server {server}: {e}") from None
+        state.update(server=server, server_states=live,
+                     mismatches=registry.live_mismatches(state, server, live))
+    return state
 
 
 def resolve_artifact(store, ref: Union[str, int]) -> metadata_store_pb2.Artifact:
-    """``served`` (latest PushedModel with pushed=1), ``latest`` (latest Model) or an artifact id."""
+    """``served``/``stable`` (the registry's stable version, else the latest push), ``canary``, ``shadow``,
+    ``latest`` (latest Model) or an artifact id."""
     text = str(ref).strip().lower()
-    if text in ("served", "serving", "pushed"):
-        a = served_model(store)
+    if text in ("served", "serving", "pushed", "stable", "canary", "shadow"):
+        stage = text if text in ("canary", "shadow") else "stable"
+        a = served_models(store).get(stage)
         if a is None:
-            raise LineageError(f"no PushedModel with pushed=1 in {_where(store)}: nothing is served yet")
+            raise LineageError(f"no {stage} PushedModel (model registry, or a push with pushed=1) in "
+                               f"{_where(store)}: nothing is served as {stage}")
         return a
     if text in ("latest", "latest-model"):
         a = _latest(store, f"type = '{R.MODEL}'")
@@ -139,9 +171,9 @@ def _verdicts(g: R.Graph, execution_ids: Iterable[int]) -> List[Dict[str, Any]]:
     for e in sorted(execution_ids, key=lambda x: (g.executions[x].create_time_since_epoch, x)):
         for a, key in g.outputs.get(e, []):
             art = g.artifacts[a]
-            raw = R.prop(art, "blessed")
-            if raw is None and g.type_of(a) != R.ANOMALIES:
+            if not R.is_verdict(art, g.type_of(a)):
                 continue
+            raw = R.prop(art, "blessed")
             out.append({"node": g.node_of(e), "execution": e, "runs": g.runs_of(e),
                         "artifact": a, "type": g.type_of(a), "output": key,
                         "blessed": R.parse_blessed(raw), "blessed_raw": raw, "report_uri": art.uri,
@@ -181,7 +213,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
     """Everything upstream of a model (or pushed model / any artifact), grouped for a reader.
 
     Metrics come from numeric custom properties in MLMD; ``read_files`` adds TFMA's metrics
-    read from the ModelEvaluation artifact's folder.
+    read from the ModelEvaluation artifact's folder. ``served``: what is served (served_state).
     """
     target = resolve_artifact(store, ref)
     g = collector(store, [target.id], UP)
@@ -264,7 +296,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         pushed = {"artifact": tid, "pushed": bool(R.prop(t, "pushed", 0)),
                   "version": R.prop(t, "pushed_version"), "destination": R.prop(t, "pushed_destination"),
                   "created": R.iso(t.create_time_since_epoch)}
-    served = served_model(store)
+    served_ids = {a.id for a in served_models(store).values()}
     pushes = []
     if model_id:  # where this model went (the Pusher is downstream of it, maybe through blessings only)
         for a in full.of_type(R.PUSHED_MODEL):
@@ -272,10 +304,10 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                 art = full.artifacts[a]
                 pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
                                "version": R.prop(art, "pushed_version"),
-                               "serving": served is not None and served.id == a})
+                               "serving": a in served_ids})
     return {
         "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
-        "serving": bool(served is not None and served.id == tid),
+        "serving": tid in served_ids, "served": served_state(store),
         "model": g.artifact_summary(model_id) if model_id else None,
         "pushed": pushed,
         "pushes": sorted(pushes, key=lambda p: p["artifact"]),
@@ -324,8 +356,7 @@ def _all_blessed(evaluations) -> Optional[bool]:
 
 
 def _is_validator(g: R.Graph, e: int) -> bool:
-    return any(R.prop(g.artifacts[a], "blessed") is not None or g.type_of(a) == R.ANOMALIES
-               for a, _ in g.outputs.get(e, []))
+    return g.role_of(e) == R.VALIDATOR
 
 
 def _model_behind(g: R.Graph, tid: int) -> Optional[int]:
@@ -397,6 +428,7 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
         execs |= e2
     served = served_model(store)
     served_id = served.id if served is not None else None
+    served_ids = {a.id for a in served_models(store).values()}
     models = []
     for m in g.of_type(R.MODEL, arts):
         m_arts, _ = _descendants(g, m)
@@ -407,7 +439,7 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
             pushes.append({"artifact": p, "pushed": bool(R.prop(art, "pushed", 0)),
                            "version": R.prop(art, "pushed_version"),
                            "destination": R.prop(art, "pushed_destination"),
-                           "serving": p == served_id,
+                           "serving": p in served_ids,
                            "runs": g.runs_of(g.producers[p][0]) if g.producers.get(p) else []})
         blessings = [{"artifact": b, "type": g.type_of(b), "node": g.node_of(g.producers[b][0]),
                       "blessed": R.parse_blessed(R.prop(g.artifacts[b], "blessed"))}
@@ -491,16 +523,21 @@ def _run_contexts(store, pipeline: Optional[str] = None) -> List[metadata_store_
     return list(store.get_contexts_by_type(R.RUN_CONTEXT))
 
 
+def _run_context(store, run: Union[str, metadata_store_pb2.Context]) -> metadata_store_pb2.Context:
+    if not isinstance(run, str):
+        return run
+    ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run)
+    if ctx is None:
+        raise LineageError(f"no pipeline run {run!r} in {_where(store)}")
+    return ctx
+
+
 def read_run(store, run: Union[str, metadata_store_pb2.Context], *, node_map: Optional[Dict[int, str]] = None,
              executions=None, events=None, artifacts: Optional[Dict[int, Any]] = None,
              types: Optional[Dict[int, str]] = None) -> R.RunRecord:
     """One run read back from MLMD (by run id or context). The keyword arguments let a caller that reads
     many runs pass what it already fetched."""
-    ctx = run
-    if isinstance(run, str):
-        ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run)
-        if ctx is None:
-            raise LineageError(f"no pipeline run {run!r} in {_where(store)}")
+    ctx = _run_context(store, run)
     executions = sorted(executions if executions is not None else store.get_executions_by_context(ctx.id),
                         key=lambda x: (x.create_time_since_epoch, x.id))
     eids = {e.id for e in executions}
@@ -602,6 +639,22 @@ def read_runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None
     return [read_run(store, c, node_map=node_map, executions=per_run[c.id],
                      events=[ev for e in per_run[c.id] for ev in ev_by_exec.get(e.id, [])],
                      artifacts=artifacts, types=types) for c in ctxs]
+
+
+def run_graph(store, run: Union[str, metadata_store_pb2.Context]) -> R.Graph:
+    """One run as a graph: its executions (cache hits included) and the artifacts they read, wrote or picked."""
+    ctx = _run_context(store, run)
+    executions = store.get_executions_by_context(ctx.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+    artifact_ids = sorted({ev.artifact_id for ev in events})
+    artifacts = store.get_artifacts_by_id(artifact_ids) if artifact_ids else []
+    contexts, associations = {}, []
+    for e in executions:
+        for c in store.get_contexts_by_execution(e.id):
+            contexts[c.id] = c
+            associations.append(metadata_store_pb2.Association(execution_id=e.id, context_id=c.id))
+    return R.Graph(artifacts, executions, events, contexts.values(), associations, store.get_artifact_types(),
+                   store.get_execution_types(), store.get_context_types(), keep_cached=True)
 
 
 # --- diff -------------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ MODEL_BLESSING = "ModelBlessing"
 INFRA_BLESSING = "InfraBlessing"
 PUSHED_MODEL = "PushedModel"
 
+# What an execution is to a reader: it makes artifacts, it judges them (writes a verdict), or it picks
+# existing ones (a resolver node: COMPLETE on every run, never cached, INTERNAL_OUTPUT events).
+COMPONENT, VALIDATOR, RESOLVER = "component", "validator", "resolver"
+RESOLVER_TYPE_SUFFIX = ".Resolver"  # tfx.dsl.components.common.resolver.Resolver
+
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
 STATE_NAMES = {v: k for k, v in Execution.State.items()}
@@ -143,6 +148,11 @@ def parse_blessed(raw: Any) -> Optional[bool]:
     return bool(raw)
 
 
+def is_verdict(artifact, type_name: str) -> bool:
+    """An artifact that says pass/fail: a ``blessed`` property, or ExampleValidator's anomalies."""
+    return prop(artifact, "blessed") is not None or type_name == ANOMALIES
+
+
 def metrics_of(artifact) -> Dict[str, float]:
     """Numeric custom properties of an evaluation/blessing/model artifact that look like metrics."""
     out = {}
@@ -220,6 +230,15 @@ class Graph:
             return node_id(nodes[0], self._ctx_names(execution_id, PIPELINE_CONTEXT))
         e = self.executions[execution_id]
         return short_type(self.execution_type.get(e.type_id, "?"))
+
+    def role_of(self, execution_id: int) -> str:
+        """COMPONENT, VALIDATOR (writes a verdict) or RESOLVER (picks existing artifacts)."""
+        type_name = self.execution_type.get(self.executions[execution_id].type_id, "")
+        if execution_id in self.resolved or type_name.endswith(RESOLVER_TYPE_SUFFIX):
+            return RESOLVER
+        if any(is_verdict(self.artifacts[a], self.type_of(a)) for a, _ in self.outputs.get(execution_id, [])):
+            return VALIDATOR
+        return COMPONENT
 
     def runs_of(self, execution_id: int) -> List[str]:
         return self._ctx_names(execution_id, RUN_CONTEXT)
@@ -312,7 +331,7 @@ class Graph:
             nodes.append({"id": f"e{e}", "kind": "execution", "label": f"{self.node_of(e)} #{e}",
                           "type": self.execution_type.get(self.executions[e].type_id, "?"),
                           "state": STATE_NAMES.get(self.executions[e].last_known_state),
-                          "runs": self.runs_of(e)})
+                          "role": self.role_of(e), "runs": self.runs_of(e)})
         edges = []
         for e in sorted(execs):
             for a, key in self.inputs.get(e, []):
@@ -321,6 +340,9 @@ class Graph:
             for a, key in self.outputs.get(e, []):
                 if a in arts:
                     edges.append({"from": f"e{e}", "to": f"a{a}", "label": key})
+            for a, key in self.resolved.get(e, []):
+                if a in arts:
+                    edges.append({"from": f"e{e}", "to": f"a{a}", "label": f"{key} (picked)", "resolved": True})
         return {"nodes": nodes, "edges": edges}
 
     def ids(self) -> Tuple[Set[int], Set[int]]:
@@ -350,6 +372,11 @@ class RunRecord:
 
     def type_of(self, artifact: metadata_store_pb2.Artifact) -> str:
         return self.artifact_type.get(artifact.type_id, "?")
+
+    def execution_of(self, node: str) -> Optional[metadata_store_pb2.Execution]:
+        """The (last) execution of a node in this run, None when it did not run."""
+        found = [e for e in self.executions if self.node_of[e.id] == node]
+        return found[-1] if found else None
 
     def _side(self, side: Dict, node: str, key: str) -> List[metadata_store_pb2.Artifact]:
         return [a for e in self.executions if self.node_of[e.id] == node for a in side.get(e.id, {}).get(key, [])]

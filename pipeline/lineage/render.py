@@ -48,6 +48,9 @@ def trace_text(t: Dict[str, Any]) -> str:
     tgt = t["target"]
     out = [f"Trace of {tgt['type']} #{tgt['id']} ({t['reference']}){'  [SERVING]' if t['serving'] else ''}",
            f"  uri: {tgt['uri']}"]
+    if t.get("served"):
+        from serving.registry import describe
+        out.append(f"  served: {describe(t['served'])}")
     if t.get("pushed"):
         p = t["pushed"]
         out.append(f"  pushed: {_fmt(p['pushed'])}  version {_fmt(p['version'])} -> {_fmt(p['destination'])}")
@@ -144,22 +147,37 @@ def to_text(result: Dict[str, Any]) -> str:
 
 
 # --- graphs -----------------------------------------------------------------------------------
+ROLE_STYLE = {  # fill, stroke, dash: executions by role, artifacts by verdict
+    "component": ("#dbe8f7", "#445", ""),
+    "validator": ("#e6dcf5", "#5a3d8a", ""),
+    "resolver": ("#eeeeee", "#777", "6 4"),
+}
+LEGEND = ("<p class='legend'><span style='background:#dbe8f7'>component</span>"
+          "<span style='background:#e6dcf5;border-color:#5a3d8a'>validator</span>"
+          "<span style='background:#eee;border-style:dashed'>resolver (picks existing artifacts)</span>"
+          "<span style='background:#fff6d5;border-radius:9px'>artifact</span>"
+          "<span style='background:#d4f4d4;border-radius:9px'>verdict: passed</span>"
+          "<span style='background:#f8d0d0;border-radius:9px'>verdict: failed</span></p>")
+
+
 def _color(node: Dict[str, Any]) -> str:
     if node["kind"] == "execution":
-        return "#dbe8f7"
+        return ROLE_STYLE.get(node.get("role"), ROLE_STYLE["component"])[0]
     return {True: "#d4f4d4", False: "#f8d0d0"}.get(node.get("verdict"), "#fff6d5")
 
 
 def to_dot(graph: Dict[str, Any], title: str = "lineage") -> str:
     q = lambda s: '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
-    lines = [f"digraph {q(title)} {{", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];']
+    lines = [f"digraph {q(title)} {{", "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];']
     for n in graph["nodes"]:
         shape = "box" if n["kind"] == "execution" else "ellipse"
+        style = "filled,dashed" if n.get("role") == "resolver" else "filled"
         tip = n.get("uri") or n.get("type", "")
-        lines.append(f"  {q(n['id'])} [label={q(n['label'])}, shape={shape}, style=filled, "
+        lines.append(f"  {q(n['id'])} [label={q(n['label'])}, shape={shape}, style={q(style)}, "
                      f"fillcolor={q(_color(n))}, tooltip={q(tip)}];")
     for e in graph["edges"]:
-        lines.append(f"  {q(e['from'])} -> {q(e['to'])} [label={q(e['label'])}, fontsize=8];")
+        style = ", style=dashed" if e.get("resolved") else ""
+        lines.append(f"  {q(e['from'])} -> {q(e['to'])} [label={q(e['label'])}, fontsize=8{style}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -173,7 +191,8 @@ def to_svg_with_dot(dot_text: str) -> str:
 
 
 def layout(graph: Dict[str, Any]) -> Dict[str, tuple]:
-    """Node id -> (layer, row): layer = longest path from a source."""
+    """Node id -> (layer, position in layer): layer = longest path from a source; within a layer, nodes sit in
+    the mean position of their predecessors (fewer crossings)."""
     ids = [n["id"] for n in graph["nodes"]]
     preds: Dict[str, List[str]] = {i: [] for i in ids}
     for e in graph["edges"]:
@@ -191,53 +210,123 @@ def layout(graph: Dict[str, Any]) -> Dict[str, tuple]:
 
     for i in ids:
         depth(i)
-    rows: Dict[int, int] = {}
-    pos = {}
-    for i in ids:
-        r = rows.get(layer[i], 0)
-        pos[i] = (layer[i], r)
-        rows[layer[i]] = r + 1
+    pos: Dict[str, tuple] = {}
+    for level in range(max(layer.values(), default=-1) + 1):
+        members = [i for i in ids if layer[i] == level]
+        placed = {i: (sum(pos[p][1] for p in preds[i]) / len(preds[i]) if preds[i] else k)
+                  for k, i in enumerate(members)}
+        for k, i in enumerate(sorted(members, key=lambda i: (placed[i], ids.index(i)))):
+            pos[i] = (level, k)
     return pos
 
 
 def to_svg(graph: Dict[str, Any]) -> str:
+    """The graph layered top to bottom; scales to the width of the page (viewBox), tooltips give uris and keys."""
     pos = layout(graph)
-    w, h, gx, gy = 190, 34, 60, 22
+    w, h, gx, gy = 200, 36, 24, 34
     nodes = {n["id"]: n for n in graph["nodes"]}
-    xy = {i: (20 + l * (w + gx), 20 + r * (h + gy)) for i, (l, r) in pos.items()}
-    width = 40 + (max((l for l, _ in pos.values()), default=0) + 1) * (w + gx)
-    height = 40 + (max((r for _, r in pos.values()), default=0) + 1) * (h + gy)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="Helvetica,Arial,sans-serif" font-size="11">',
+    widest = max([sum(1 for l, _ in pos.values() if l == level) for level in {l for l, _ in pos.values()}] or [1])
+    width = 20 + widest * (w + gx)
+    xy = {}
+    for i, (level, k) in pos.items():
+        in_layer = sum(1 for l, _ in pos.values() if l == level)
+        left = (width - in_layer * (w + gx) + gx) / 2  # each layer centred
+        xy[i] = (left + k * (w + gx), 14 + level * (h + gy))
+    height = 28 + (max((l for l, _ in pos.values()), default=0) + 1) * (h + gy) - gy
+    parts = [f'<svg class="lineage" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+             f'width="100%" style="max-width:{width:.0f}px" font-family="Helvetica,Arial,sans-serif" font-size="12">',
              '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
     for e in graph["edges"]:
         if e["from"] not in xy or e["to"] not in xy:
             continue
         (x1, y1), (x2, y2) = xy[e["from"]], xy[e["to"]]
-        x1, y1, x2, y2 = x1 + w, y1 + h / 2, x2, y2 + h / 2
-        mx = (x1 + x2) / 2
-        parts.append(f'<path d="M{x1},{y1} C{mx},{y1} {mx},{y2} {x2},{y2}" fill="none" stroke="#777" '
-                     f'marker-end="url(#arr)"><title>{html.escape(e["label"])}</title></path>')
+        x1, y1, x2, y2 = x1 + w / 2, y1 + h, x2 + w / 2, y2
+        my = (y1 + y2) / 2
+        dash = ' stroke-dasharray="5 4"' if e.get("resolved") else ""
+        parts.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}" '
+                     f'fill="none" stroke="#888"{dash} marker-end="url(#arr)">'
+                     f'<title>{html.escape(e["label"])}</title></path>')
     for i, (x, y) in xy.items():
         n = nodes[i]
-        rx = 4 if n["kind"] == "execution" else 16
+        rx = 3 if n["kind"] == "execution" else 16
+        _, stroke, dash = ROLE_STYLE.get(n.get("role"), ROLE_STYLE["component"]) if n["kind"] == "execution" \
+            else ("", "#445", "")
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         tip = html.escape(str(n.get("uri") or n.get("type") or ""))
-        label = html.escape(n["label"] if len(n["label"]) <= 30 else n["label"][:29] + "…")
-        parts.append(f'<g class="{n["kind"]}"><title>{html.escape(n["label"])}\n{tip}</title>'
-                     f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="{rx}" fill="{_color(n)}" stroke="#445"/>'
-                     f'<text x="{x + w / 2}" y="{y + h / 2 + 4}" text-anchor="middle">{label}</text></g>')
+        text = n["label"] + (" (cached)" if n.get("state") == "CACHED" else "")
+        label = html.escape(text if len(text) <= 30 else text[:29] + "…")
+        role = n.get("role") or n["kind"]
+        parts.append(f'<g class="{n["kind"]} {role}" data-id="{html.escape(i)}"><title>{html.escape(n["label"])}\n'
+                     f'{tip}</title><rect x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="{rx}" '
+                     f'fill="{_color(n)}" stroke="{stroke}"{dash_attr}/>'
+                     f'<text x="{x + w / 2:.1f}" y="{y + h / 2 + 4:.1f}" text-anchor="middle">{label}</text></g>')
     parts.append("</svg>")
     return "\n".join(parts)
 
 
+STYLE = ("body{font-family:Helvetica,Arial,sans-serif;margin:20px;color:#222} table{border-collapse:collapse;"
+         "margin:6px 0 16px} td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:left;"
+         "vertical-align:top} th{background:#f3f3f3} .legend span{padding:2px 8px;margin-right:6px;"
+         "border:1px solid #445;font-size:12px} .pass{color:#17692a;font-weight:bold} "
+         ".fail{color:#b00020;font-weight:bold} code{font-size:12px}")
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """An HTML table; cells are escaped text (via _fmt), except ``Markup`` cells."""
+    def cell(v):
+        return str(v) if isinstance(v, Markup) else html.escape(_fmt(v))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+class Markup(str):
+    """HTML that a table cell takes as is."""
+
+
+def verdict_html(v) -> Markup:
+    return Markup({True: "<span class='pass'>PASS</span>", False: "<span class='fail'>FAIL</span>"}.get(v, "?"))
+
+
+def trace_html(t: Dict[str, Any]) -> str:
+    """The details of a trace as tables."""
+    tgt = t["target"]
+    out = [f"<p>{html.escape(tgt['type'])} #{tgt['id']} ({html.escape(t['reference'])})"
+           f"{' <b>[SERVING]</b>' if t['serving'] else ''} &middot; pipeline {html.escape(_fmt(t['pipeline']))}"
+           f" &middot; run(s) {html.escape(_fmt(t['runs']))} &middot; spans {html.escape(_fmt(t['spans']))} "
+           f"(training spans {html.escape(_fmt(t['training_spans']))})</p>"]
+    if t.get("metrics"):
+        out.append("<h3>Metrics</h3>" + html_table(list(t["metrics"]), [list(t["metrics"].values())]))
+    out.append("<h3>Validators</h3>" + (html_table(
+        ["node", "verdict", "checked", "output", "details", "report uri"],
+        [[v["node"], verdict_html(v["blessed"]), v["checked"], f"{v['type']} #{v['artifact']}", v.get("details"),
+          v["report_uri"]] for v in t["validators"]]) if t["validators"] else "<p>(none recorded)</p>"))
+    if t.get("baselines"):
+        out.append("<h3>Compared against / started from (not part of this lineage)</h3>" + html_table(
+            ["input", "artifact", "uri", "created"],
+            [[b["input"], b["id"], b["uri"], b["created"]] for b in t["baselines"]]))
+    out.append("<h3>Examples</h3>" + html_table(
+        ["id", "span", "splits", "producer", "used by", "uri"],
+        [[e["id"], e["span"], e["splits"], e["producer"], e["used_by"], e["uri"]] for e in t["examples"]]))
+    if t.get("trainer"):
+        tr = t["trainer"]
+        out.append(f"<h3>Trainer #{tr['id']} ({html.escape(tr['state'])}, {html.escape(_fmt(tr['seconds']))} s)</h3>"
+                   + html_table(["parameter", "value"], sorted(tr["parameters_flat"].items())))
+    out.append("<h3>Evaluations and blessings</h3>" + html_table(
+        ["artifact", "type", "node", "blessed", "uri"],
+        [[e["artifact"], e["type"], e["node"], verdict_html(e["blessed"]) if e["blessed"] is not None else None,
+          e["uri"]] for e in t["evaluations"]]))
+    out.append("<h3>Executions (cache hits skipped)</h3>" + html_table(
+        ["id", "node", "state", "run", "started", "seconds"],
+        [[e["id"], e["node"], e["state"], e["runs"], e["started"], e["seconds"]] for e in t["executions"]]))
+    return "".join(out)
+
+
 def to_html(result: Dict[str, Any], title: str) -> str:
     graph = result.get("graph") or {"nodes": [], "edges": []}
+    details = (trace_html(result) if result.get("question") == "trace"
+               else f"<pre>{html.escape(to_text(result))}</pre>")
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:Helvetica,Arial,sans-serif;margin:20px} pre{background:#f6f6f6;padding:10px;"
-            "overflow:auto} .legend span{padding:2px 8px;margin-right:6px;border:1px solid #445}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1>"
-            "<p class='legend'><span style='background:#dbe8f7'>execution</span>"
-            "<span style='background:#fff6d5'>artifact</span><span style='background:#d4f4d4'>passed</span>"
-            "<span style='background:#f8d0d0'>failed</span></p>"
-            f"{to_svg(graph)}\n<h2>Details</h2><pre>{html.escape(to_text(result))}</pre></body></html>\n")
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{LEGEND}"
+            f"{to_svg(graph)}\n<h2>Details</h2>{details}</body></html>\n")

@@ -70,7 +70,8 @@ def test_spans_metrics_and_verdicts_are_the_artifacts(history):
     assert s["drift"]["report"] == os.path.join(drift.uri, "drift_report.html")
     report = produced[("BehaviorValidator", "report")]
     assert s["behavior"]["checks_passed"] is bool(report.custom_properties["behavior_checks_passed"].int_value)
-    assert s["infra_blessed"] is bool(produced[("LocalInfraValidator", "blessing")].custom_properties["blessed"].int_value)
+    infra = produced[("LocalInfraValidator", "blessing")]
+    assert s["infra_blessed"] is bool(infra.custom_properties["blessed"].int_value)
     pushed = produced[("Pusher", "pushed_model")]
     assert s["pushed"] is bool(pushed.custom_properties["pushed"].int_value)
     if s["pushed"]:

@@ -4,7 +4,7 @@ import math
 import pytest
 import tensorflow_model_analysis as tfma
 
-from pipeline import metadata, summary
+from pipeline import summary
 from pipeline.lineage import evaluation
 
 pytestmark = pytest.mark.e2e

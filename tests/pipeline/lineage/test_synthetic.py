@@ -72,7 +72,8 @@ def test_window_adds_the_window_resolver_and_trains_on_each_span(store):
     assert set(recorded(store, "w3")) == {f"windowed.{node}" for node in expected}
     trained_on = store.get_events_by_execution_ids(
         [ev.execution_id for ev in store.get_events_by_artifact_ids([windowed["model"]]) if ev.type == pb.Event.OUTPUT])
-    examples = sorted(ev.artifact_id for ev in trained_on if ev.type == pb.Event.INPUT and R.event_key(ev) == "examples")
+    examples = sorted(ev.artifact_id for ev in trained_on
+                      if ev.type == pb.Event.INPUT and R.event_key(ev) == "examples")
     assert examples == first["examples"] + second["examples"]
 
 
