@@ -18,9 +18,10 @@ from data import contract as F
 
 # Numeric inputs: imputed (training mean), standardised, plus a missing-value indicator.
 NUMERIC_FEATURES = ("distance",) + F.WEATHER_FEATURES
-# Small integer features one-hot encoded over their known range.
+# Small integer features one-hot encoded over their known range. Not `month`: a span is a month, so the
+# month a model is scored on never occurs in its training data (forward AUC 0.7048 without it, window all,
+# warm start; README "Continuous training").
 INT_CATEGORIES = {
-    "month": range(1, 13),
     "day_of_week": range(0, 7),
     "sched_dep_hour": range(0, 24),
     "sched_arr_hour": range(0, 24),
