@@ -74,53 +74,51 @@ class InvarianceCombineFn(beam.CombineFn):
 
 
 class DirectionalCombineFn(beam.CombineFn):
-    """Per perturbation: examples with the feature present, mean prediction delta, share lowered."""
+    """Per perturbation: examples with the feature present, mean and standard deviation of the
+    prediction delta (for the paired t-test), mean prediction, share lowered."""
 
     def create_accumulator(self):
         return {}
 
     def add_input(self, acc, row):
         for name, d in row["dir"].items():
-            a = acc.setdefault(name, [0, 0.0, 0, 0.0])
+            a = acc.setdefault(name, [0, 0.0, 0, 0.0, 0.0])  # n, sum, lowered, sum pred, sum squares
             a[0] += 1
             a[1] += d
             a[2] += int(d < 0)
             a[3] += row["pred"]
+            a[4] += d * d
         return acc
 
     def merge_accumulators(self, accs):
         out = {}
         for acc in accs:
             for name, a in acc.items():
-                o = out.setdefault(name, [0, 0.0, 0, 0.0])
-                for k in range(4):
+                o = out.setdefault(name, [0, 0.0, 0, 0.0, 0.0])
+                for k in range(5):
                     o[k] += a[k]
         return out
 
     def extract_output(self, acc):
-        return {n: {"examples": a[0], "mean_delta": a[1] / a[0] if a[0] else None,
-                    "mean_prediction": a[3] / a[0] if a[0] else None,
-                    "share_lowered": a[2] / a[0] if a[0] else None} for n, a in acc.items()}
+        out = {}
+        for name, (n, total, lowered, preds, squares) in acc.items():
+            mean = total / n if n else None
+            var = max(0.0, (squares - n * mean * mean) / (n - 1)) if n > 1 else 0.0
+            out[name] = {"examples": n, "mean_delta": mean, "std_delta": math.sqrt(var) if n else None,
+                         "mean_prediction": preds / n if n else None,
+                         "share_lowered": lowered / n if n else None}
+        return out
 
 
-class ConfusionCombineFn(beam.CombineFn):
-    """Examples, positives, true positives (candidate and baseline) at the decision threshold."""
+class _CountsAtThresholdCombineFn(beam.CombineFn):
+    """A list of `SIZE` counts, summed across accumulators; `threshold` is the decision threshold."""
+    SIZE = 0
 
     def __init__(self, threshold: float):
         self._threshold = threshold
 
     def create_accumulator(self):
-        return [0, 0, 0, 0, 0]  # examples, positives, tp, baseline tp, predicted positive
-
-    def add_input(self, acc, row):
-        positive = row["label"] == 1
-        acc[0] += 1
-        acc[1] += int(positive)
-        acc[2] += int(positive and row["pred"] >= self._threshold)
-        b = row["baseline_pred"]
-        acc[3] += int(positive and b is not None and b >= self._threshold)
-        acc[4] += int(row["pred"] >= self._threshold)
-        return acc
+        return [0] * self.SIZE
 
     def merge_accumulators(self, accs):
         out = self.create_accumulator()
@@ -128,11 +126,59 @@ class ConfusionCombineFn(beam.CombineFn):
             out = [x + y for x, y in zip(out, a)]
         return out
 
+
+class ConfusionCombineFn(_CountsAtThresholdCombineFn):
+    """Examples, positives, true positives (candidate and baseline) at the decision threshold."""
+    SIZE = 6  # examples, positives, tp, baseline tp, predicted positive, baseline predicted positive
+
+    def add_input(self, acc, row):
+        positive = row["label"] == 1
+        hit = row["pred"] >= self._threshold
+        b = row["baseline_pred"]
+        baseline_hit = b is not None and b >= self._threshold
+        acc[0] += 1
+        acc[1] += int(positive)
+        acc[2] += int(positive and hit)
+        acc[3] += int(positive and baseline_hit)
+        acc[4] += int(hit)
+        acc[5] += int(baseline_hit)
+        return acc
+
     def extract_output(self, acc):
-        n, pos, tp, btp, pp = acc
-        return {"examples": n, "positives": pos, "recall": tp / pos if pos else None,
+        n, pos, tp, btp, pp, bpp = acc
+        return {"examples": n, "positives": pos, "true_positives": tp, "recall": tp / pos if pos else None,
                 "baseline_recall": btp / pos if pos else None,
-                "predicted_positive_rate": pp / n if n else None}
+                "predicted_positive_rate": pp / n if n else None,
+                "baseline_predicted_positives": bpp}
+
+
+def matched_threshold(predictions, flagged: int) -> Dict[str, Any]:
+    """The candidate's threshold at the baseline's operating point: its `flagged`-th largest finite
+    prediction, so that it flags as many examples as the baseline does (ties aside)."""
+    finite = sorted((p for p in predictions if math.isfinite(p)), reverse=True)
+    threshold = finite[flagged - 1] if 0 < flagged <= len(finite) else math.inf
+    return {"threshold": threshold, "baseline_flagged": flagged,
+            "candidate_flagged": sum(p >= threshold for p in finite)}
+
+
+class PairedRecallCombineFn(_CountsAtThresholdCombineFn):
+    """Over the positives of rows annotated with `matched_hit` (candidate at its matched threshold)
+    and a baseline prediction: found by both, by the baseline only, by the candidate only, by neither."""
+    SIZE = 4
+
+    def add_input(self, acc, row):
+        if row["label"] == 1:
+            base = row["baseline_pred"] >= self._threshold
+            acc[(0 if base else 2) if row["matched_hit"] else (1 if base else 3)] += 1
+        return acc
+
+    def extract_output(self, acc):
+        both, baseline_only, candidate_only, neither = acc
+        pos = sum(acc)
+        return {"positives": pos, "both": both, "baseline_only": baseline_only,
+                "candidate_only": candidate_only, "neither": neither,
+                "recall_at_matched_threshold": (both + candidate_only) / pos if pos else None,
+                "baseline_recall": (both + baseline_only) / pos if pos else None}
 
 
 class ComputeBehaviorMetrics(beam.PTransform):
@@ -167,7 +213,29 @@ class ComputeBehaviorMetrics(beam.PTransform):
             | "SlicesToDict" >> beam.combiners.ToDict()
             | "TagSlices" >> beam.Map(lambda v: ("slices", v)),
         ]
+        if self._baseline_model_path:
+            parts += self._paired_with_baseline(rows, threshold)
         return parts | "Flatten" >> beam.Flatten() | "ToDict" >> beam.combiners.ToDict()
+
+    @staticmethod
+    def _paired_with_baseline(rows, threshold: float):
+        """The candidate at the baseline's operating point (matched_threshold) and, per slice, the
+        paired table of the positives found by each model (the slice regression test's input)."""
+        flagged = (rows | "BaselineFlagged" >> beam.Map(lambda r: int(r["baseline_pred"] >= threshold))
+                   | "CountBaselineFlagged" >> beam.CombineGlobally(sum))
+        matched = (rows | "CandidatePredictions" >> beam.Map(lambda r: r["pred"])
+                   | "AllPredictions" >> beam.combiners.ToList()
+                   | "MatchedThreshold" >> beam.Map(matched_threshold,
+                                                    flagged=beam.pvalue.AsSingleton(flagged)))
+        paired = (
+            rows
+            | "MatchedHit" >> beam.Map(lambda r, m: {**r, "matched_hit": r["pred"] >= m["threshold"]},
+                                       m=beam.pvalue.AsSingleton(matched))
+            | "KeyBySlicePaired" >> beam.Map(lambda r: (r["slice"], r))
+            | "PairedPerSlice" >> beam.CombinePerKey(PairedRecallCombineFn(threshold))
+            | "PairedToDict" >> beam.combiners.ToDict())
+        return [matched | "TagMatched" >> beam.Map(lambda v: ("matched_threshold", v)),
+                paired | "TagPaired" >> beam.Map(lambda v: ("paired_slices", v))]
 
 
 def compute_behavior_metrics(

@@ -26,17 +26,26 @@ class BehaviorValidatorConfig:
     # invariance: replace each feature by each value; max |prediction delta| must stay <= tolerance.
     invariance_values: Dict[str, List[Union[int, float, str]]] = dataclasses.field(default_factory=dict)
     invariance_tolerance: float = 0.02
-    # directional: mean(pred(perturbed)) - mean(pred(original)) must be >= -tolerance, over the
-    # examples where the feature is present. Only `perturbable_features` (float features) may be
-    # perturbed. The tolerance absorbs float32 rounding: a model that ignores the feature can still
-    # show a delta of ~1e-8 when original and perturbed examples are scored in differently sized batches.
+    # directional: per perturbation, over the examples where the feature is present, a one-sided
+    # paired t-test of H0: mean(pred(perturbed) - pred(original)) >= -directional_tolerance; FAIL when
+    # rejected. Only `perturbable_features` (float features) may be perturbed. The tolerance absorbs
+    # float32 rounding: a model that ignores the feature can still show deltas of ~1e-8 when original
+    # and perturbed examples are scored in differently sized batches.
     perturbable_features: List[str] = dataclasses.field(default_factory=list)
     directional_perturbations: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     directional_tolerance: float = 1e-6
-    # slices: recall at decision_threshold per slice value with >= min_slice_examples.
+    # slices: recall at decision_threshold per slice value with >= min_slice_examples examples and
+    # >= min_slice_positives positives. slice_min_recall: exact binomial test of H0: recall >=
+    # min_slice_recall. slice_regression_vs_baseline: paired bootstrap over the slice's positives of
+    # H0: baseline recall - candidate recall <= slice_regression_tolerance.
     min_slice_examples: int = 50
+    min_slice_positives: int = 20
     min_slice_recall: float = 0.1
     slice_regression_tolerance: float = 0.05
+    # false-alarm rate: every test above is one family, Holm-corrected at alpha.
+    alpha: float = 0.05
+    bootstrap_resamples: int = 10_000
+    bootstrap_seed: int = 0
     # serving signature: sample size for the raw-feature call, and allowed disagreement between the
     # two signatures on the same complete examples.
     signature_sample_size: int = 16
@@ -56,18 +65,25 @@ class BehaviorValidatorConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{_WHERE}: {name} must be a non-empty string, got {value!r}")
-        for name in ("batch_size", "min_slice_examples", "signature_sample_size", "latency_calls"):
+        for name in ("batch_size", "min_slice_examples", "min_slice_positives", "bootstrap_resamples",
+                     "signature_sample_size", "latency_calls"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{_WHERE}: {name} must be an integer >= 1, got {value!r}")
         for name in ("decision_threshold", "invariance_tolerance", "directional_tolerance",
-                     "min_slice_recall", "slice_regression_tolerance",
+                     "min_slice_recall", "slice_regression_tolerance", "alpha",
                      "signature_consistency_tolerance", "latency_budget_ms", "size_budget_mb"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{_WHERE}: {name} must be a number >= 0, got {value!r}")
-        if self.decision_threshold > 1:
-            raise ValueError(f"{_WHERE}: decision_threshold must be in [0, 1], got {self.decision_threshold!r}")
+        for name in ("decision_threshold", "min_slice_recall"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"{_WHERE}: {name} must be in [0, 1], got {getattr(self, name)!r}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"{_WHERE}: alpha must be in (0, 1), got {self.alpha!r}")
+        if not isinstance(self.bootstrap_seed, int) or isinstance(self.bootstrap_seed, bool) \
+                or self.bootstrap_seed < 0:
+            raise ValueError(f"{_WHERE}: bootstrap_seed must be an integer >= 0, got {self.bootstrap_seed!r}")
         if not isinstance(self.invariance_values, dict):
             raise ValueError(f"{_WHERE}: invariance_values must be an object feature -> list of values, "
                              f"got {self.invariance_values!r}")

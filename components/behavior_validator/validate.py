@@ -60,9 +60,11 @@ def validate_model(
     else:
         m = aggregation.compute_behavior_metrics(model_path, file_pattern, work_dir, cfg, schema_features,
                                                  baseline_model_path, make_pipeline)
+        has_baseline = baseline_model_path is not None
+        tests = checks.statistical_tests(m, cfg, has_baseline)
         results += [checks.check_output_range(m), checks.check_invariance(m, cfg),
-                    checks.check_directional(m, cfg), checks.check_slice_recall(m, cfg),
-                    checks.check_slice_regression(m, cfg, baseline_model_path is not None)]
+                    checks.check_directional(m, cfg, tests), checks.check_slice_recall(m, cfg, tests),
+                    checks.check_slice_regression(m, cfg, tests, has_baseline)]
     results += [serving_checks.check_latency(model, schema_features, sample[0] if sample else None, cfg),
                 serving_checks.check_size(model_path, cfg)]
     return ValidationResult(results, model_path, baseline_model_path, cfg)

@@ -30,16 +30,18 @@ def schema_features():
 
 @pytest.fixture(scope="session")
 def run(models, eval_pattern, schema_features, tmp_path_factory):
-    """validate_model(variant, baseline variant) on the generated split, each combination run once."""
+    """validate_model(variant, baseline variant, **config changes) on the generated split, each
+    combination run once."""
     from components.behavior_validator import validate  # pylint: disable=import-outside-toplevel
     cache = {}
     cfg = testdata.config(**LENIENT_LATENCY)
 
-    def _run(variant, baseline=None):
-        if (variant, baseline) not in cache:
+    def _run(variant, baseline=None, **overrides):
+        key = (variant, baseline, tuple(sorted(overrides.items())))
+        if key not in cache:
             work = tmp_path_factory.mktemp(f"work_{variant}_{baseline}")
-            cache[(variant, baseline)] = validate.validate_model(
-                models[variant], eval_pattern, schema_features, str(work), cfg,
+            cache[key] = validate.validate_model(
+                models[variant], eval_pattern, schema_features, str(work), cfg.replace(**overrides),
                 baseline_model_path=models[baseline] if baseline else None)
-        return cache[(variant, baseline)]
+        return cache[key]
     return _run

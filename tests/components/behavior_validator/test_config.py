@@ -35,6 +35,18 @@ def test_the_models_contract_has_no_default():
         testdata.config(decision_threshold=1.5)
 
 
+def test_statistical_settings_are_checked():
+    cfg = testdata.config()
+    assert (cfg.alpha, cfg.min_slice_positives, cfg.bootstrap_resamples, cfg.bootstrap_seed) == (
+        0.05, 20, 10_000, 0)
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\), got 0"):
+        testdata.config(alpha=0)
+    with pytest.raises(ValueError, match="bootstrap_seed must be an integer >= 0, got -1"):
+        testdata.config(bootstrap_seed=-1)
+    with pytest.raises(ValueError, match="min_slice_positives must be an integer >= 1"):
+        testdata.config(min_slice_positives=0)
+
+
 def test_pipeline_config_carries_the_flight_contract():
     cfg = testdata.config()
     assert (cfg.label_key, cfg.prediction_key, cfg.examples_signature, cfg.examples_input) == (

@@ -95,7 +95,16 @@ def test_slice_regression_versus_baseline(run):
     assert regression.verdict == c.FAIL and "UA" in regression.summary
     failing = [r["carrier"] for r in regression.rows if r["verdict"] == c.FAIL]
     assert failing == ["UA"]
-    assert [r["carrier"] for r in worse.check(c.CHECK_SLICE_RECALL).rows
+    ua = next(r for r in regression.rows if r["carrier"] == "UA")
+    assert ua["recall"] == 0 and ua["p_adjusted"] <= _CFG.alpha and ua["drop_ci95"][0] > 0.5
+    # Recall 0 on UA's 34 positives is not significant evidence against a floor of 0.1
+    # (p = 0.9^34 = 0.028 before Holm's correction); against a floor of 0.3 it is.
+    recall = worse.check(c.CHECK_SLICE_RECALL)
+    ua_recall = next(r for r in recall.rows if r["carrier"] == "UA")
+    assert ua_recall["positives"] == 34 and abs(ua_recall["p_value"] - 0.9 ** 34) < 1e-9
+    assert recall.verdict == c.PASS
+    higher_floor = run(testdata.WEAK_ON_UA, baseline=testdata.GOOD, min_slice_recall=0.3)
+    assert [r["carrier"] for r in higher_floor.check(c.CHECK_SLICE_RECALL).rows
             if r["verdict"] == c.FAIL] == ["UA"]
 
 

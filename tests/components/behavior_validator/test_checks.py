@@ -1,0 +1,122 @@
+"""The statistical gates (directional, slice recall, slice regression) on real SavedModels of the
+project's trainer and real flights: an A/A comparison passes every gate, weakened candidates fail
+with the check named. Trained on the span-1 fixture, validated on spans 2 and 3 (3,000 flights)."""
+import os
+
+import pytest
+
+from components.behavior_validator import checks
+from components.behavior_validator import constants as c
+from components.behavior_validator import scoring
+from components.behavior_validator import validate
+from data import contract
+from tests.components.behavior_validator import testdata
+from tests.components.behavior_validator import trained_models as tm
+from tests.components.behavior_validator.conftest import LENIENT_LATENCY
+
+_CFG = testdata.config(**LENIENT_LATENCY)
+_STATISTICAL = (c.CHECK_DIRECTIONAL, c.CHECK_SLICE_RECALL, c.CHECK_SLICE_REGRESSION)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return tm.train(str(tmp_path_factory.mktemp("trained")))
+
+
+@pytest.fixture(scope="module")
+def forward_eval(tmp_path_factory):
+    split = tmp_path_factory.mktemp("forward") / "Split-eval"
+    testdata.write_split(str(split), tm.span_rows(2) + tm.span_rows(3))
+    return str(split / "*")
+
+
+@pytest.fixture(scope="module")
+def compare(trained, forward_eval, tmp_path_factory):
+    schema_features = scoring.serving_features_from_schema(testdata.make_schema(), contract.LABEL_KEY)
+
+    def _compare(candidate, baseline):
+        result = validate.validate_model(
+            trained[candidate], forward_eval, schema_features,
+            str(tmp_path_factory.mktemp(f"{candidate}_vs_{baseline}")), _CFG,
+            baseline_model_path=trained[baseline])
+        print(f"\n{candidate} vs {baseline}: failed {result.failed_checks}")
+        for name in _STATISTICAL:
+            for row in result.check(name).rows:
+                if row["verdict"] != c.SKIPPED:
+                    interval = row.get("drop_ci95") or row.get("mean_delta_ci95") or row.get("recall_ci95")
+                    print(f"  {name:<30} {row.get('carrier') or row.get('perturbation'):<11} "
+                          f"p={row['p_value']:.4g} p_holm={row['p_adjusted']:.4g} ci95={interval} "
+                          f"{row['verdict']}")
+        return result
+    return _compare
+
+
+def _min_adjusted_p(result):
+    return min(r["p_adjusted"] for n in _STATISTICAL for r in result.check(n).rows if "p_adjusted" in r)
+
+
+def test_a_model_against_itself_passes_every_gate(compare):
+    result = compare(tm.SEED_A, tm.SEED_A)
+    assert result.behavior_checks_passed, result.failed_checks
+    rows = result.check(c.CHECK_SLICE_REGRESSION).rows
+    assert len(rows) >= 5  # carriers with >= 50 flights and >= 20 late ones
+    assert all(r["recall_drop"] == 0 and r["p_value"] == 1 and r["drop_ci95"] == [0, 0] for r in rows)
+    assert all(r["recall_at_matched_threshold"] == r["recall"] for r in rows)
+
+
+@pytest.mark.parametrize("candidate,baseline", [(tm.SEED_B, tm.SEED_A), (tm.SEED_A, tm.SEED_B)])
+def test_two_seeds_on_the_same_span_pass_every_gate(compare, candidate, baseline):
+    """The seeds' recalls at the 0.5 threshold differ by up to 0.2 on a carrier (their score scales
+    differ); at the baseline's operating point and with the uncertainty taken into account, no gate
+    fires."""
+    result = compare(candidate, baseline)
+    assert result.behavior_checks_passed, result.failed_checks
+    assert _min_adjusted_p(result) > _CFG.alpha
+
+
+def test_candidate_trained_on_five_percent_fails_slice_regression(compare):
+    result = compare(tm.FIVE_PERCENT, tm.SEED_A)
+    assert c.CHECK_SLICE_REGRESSION in result.failed_checks
+    check = result.check(c.CHECK_SLICE_REGRESSION)
+    failing = [r for r in check.rows if r["verdict"] == c.FAIL]
+    assert failing and all(r["p_adjusted"] <= _CFG.alpha and r["drop_ci95"][0] > _CFG.slice_regression_tolerance
+                           for r in failing)
+    assert all(r["carrier"] in check.summary for r in failing)
+
+
+def test_candidate_that_learned_rain_means_on_time_fails_directional(compare):
+    result = compare(tm.RAIN_ON_TIME, tm.SEED_A)
+    check = result.check(c.CHECK_DIRECTIONAL)
+    assert check.verdict == c.FAIL and "precip_up" in check.summary
+    precip = next(r for r in check.rows if r["perturbation"] == "precip_up")
+    assert precip["mean_delta_ci95"][1] < 0 and precip["p_adjusted"] <= _CFG.alpha
+
+
+def test_candidate_blind_to_one_carrier_fails_slice_regression_naming_it(compare):
+    result = compare(tm.UA_NEVER_LATE, tm.SEED_A)
+    assert result.failed_checks == [c.CHECK_SLICE_REGRESSION]
+    check = result.check(c.CHECK_SLICE_REGRESSION)
+    assert [r["carrier"] for r in check.rows if r["verdict"] == c.FAIL] == ["UA"]
+    assert "UA" in check.summary
+
+
+def test_statistical_tests_form_one_holm_family_and_are_deterministic():
+    m = {"directional": {"up": {"examples": 400, "mean_delta": -0.01, "std_delta": 0.05}},
+         "slices": {s: {"examples": 300, "positives": 100, "true_positives": tp, "recall": tp / 100,
+                        "baseline_recall": 0.6} for s, tp in (("AA", 60), ("DL", 40), ("UA", 8))},
+         "paired_slices": {s: {"both": 50, "baseline_only": b, "candidate_only": 10, "neither": 40 - b}
+                           for s, b in (("AA", 10), ("DL", 25), ("UA", 40))}}
+    cfg = testdata.config(directional_perturbations=[
+        {"name": "up", "feature": "precip", "op": "add", "value": 0.5}])
+    tests = checks.statistical_tests(m, cfg, has_baseline=True)
+    assert len(tests) == 7  # 1 perturbation + 3 slices x (floor, regression)
+    assert tests == checks.statistical_tests(m, cfg, has_baseline=True)  # fixed bootstrap seed
+    ranked = sorted(t["p_value"] for t in tests.values())
+    assert min(t["p_adjusted"] for t in tests.values()) == pytest.approx(min(1.0, 7 * ranked[0]))
+    assert tests[(c.CHECK_SLICE_REGRESSION, "AA")]["recall_drop"] == 0
+    assert tests[(c.CHECK_SLICE_REGRESSION, "AA")]["p_adjusted"] > cfg.alpha
+    assert tests[(c.CHECK_SLICE_REGRESSION, "UA")]["p_adjusted"] <= cfg.alpha  # drop 0.3 on 100
+    assert tests[(c.CHECK_SLICE_RECALL, "UA")]["p_value"] > cfg.alpha          # 0.08 vs floor 0.1
+    assert tests[(c.CHECK_DIRECTIONAL, "up")]["p_adjusted"] <= cfg.alpha       # t = -4
+    assert not checks.statistical_tests(m, cfg.replace(min_slice_positives=101), has_baseline=True).keys() \
+        - {(c.CHECK_DIRECTIONAL, "up")}
