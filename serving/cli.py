@@ -298,21 +298,17 @@ def registry(ctx, metadata, model_name, server, as_json):
         return
     store = _open_registry(metadata)
     state = model_registry.current(store, model_name)
-    live = {}
+    live, mismatches = {}, []
     if server:
         try:
-            statuses = serving_client.GrpcClient(server, model_name).status().model_version_status
+            live = serving_client.version_states(server, model_name)
         except serving_client.ServingClientError as exc:
             _fail(f"server {server}: {exc}")
-        from tensorflow_serving.apis import get_model_status_pb2
-        live = {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in statuses}
+        # A version served there must be AVAILABLE; the registry and the server disagree otherwise.
+        mismatches = model_registry.live_mismatches(model_registry.served(store, model_name), server, live)
     versions = [{"version": v, "stage": stage, "traffic": state["traffic"].get(v, 0.0),
                  **({"server_state": live.get(v, "NOT_LOADED")} if server else {})}
                 for v, stage in state["stages"].items()]
-    # A deployed stage must be served; the registry and the server disagree otherwise.
-    mismatches = [f"version {v['version']} is {v['stage']} in the registry but {v['server_state']} on {server}"
-                  for v in versions if server and v["stage"] in model_registry.DEPLOYED
-                  and v["server_state"] != "AVAILABLE"]
     changes = model_registry.history(store, model_name)
     if as_json:
         click.echo(json.dumps({"model_name": model_name, "versions": versions, "history": changes,

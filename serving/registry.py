@@ -5,10 +5,12 @@ Each change is one execution of type `ModelDeployment`, associated with the cont
 type `ModelRegistry`, with an INPUT event to the PushedModel artifact of every version it names, and
 the properties: `stages` (the whole {version: stage} map after the change, JSON), `traffic`
 ({version: share of live requests}, JSON), `change` (what was done), `reason`, `metrics` (the figures
-it was decided on, JSON). The execution's create time is when. The current state is the latest
+it was decided on, JSON), `routing` (where the proxy sends each stage, JSON; see serving/rollout.py).
+The execution's create time is when. The current state is the latest
 execution's map; a pushed version it does not name is a candidate.
 """
 import json
+import os
 from typing import Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
@@ -20,7 +22,7 @@ LABEL_STAGES = {"stable": "stable", "canary": "canary", "shadow": "shadow"}
 EXECUTION_TYPE = "ModelDeployment"
 CONTEXT_TYPE = "ModelRegistry"
 PUSHED_MODEL_TYPE = "PushedModel"  # TFX's standard_artifacts.PushedModel.TYPE_NAME
-_PROPERTIES = ("model_name", "change", "stages", "traffic", "reason", "metrics")
+_PROPERTIES = ("model_name", "change", "stages", "traffic", "reason", "metrics", "routing")
 
 
 class RegistryError(ValueError):
@@ -43,7 +45,7 @@ def _execution_type_id(store) -> int:
     execution_type = metadata_store_pb2.ExecutionType(name=EXECUTION_TYPE)
     for name in _PROPERTIES:
         execution_type.properties[name] = metadata_store_pb2.STRING
-    return store.put_execution_type(execution_type)
+    return store.put_execution_type(execution_type, can_add_fields=True)  # stores made before `routing`
 
 
 def _context(store, model_name: str, create: bool):
@@ -73,7 +75,8 @@ def history(store, model_name: str) -> List[Dict]:
             "id": execution.id, "time_ms": execution.create_time_since_epoch, "change": props.get("change", ""),
             "stages": {int(v): s for v, s in json.loads(props.get("stages") or "{}").items()},
             "traffic": {int(v): f for v, f in json.loads(props.get("traffic") or "{}").items()},
-            "reason": props.get("reason", ""), "metrics": json.loads(props.get("metrics") or "{}")})
+            "reason": props.get("reason", ""), "metrics": json.loads(props.get("metrics") or "{}"),
+            "routing": json.loads(props.get("routing") or "{}")})
     return result
 
 
@@ -87,13 +90,90 @@ def current(store, model_name: str) -> Dict:
             "deployment_id": last["id"]}
 
 
+def model_names(store) -> List[str]:
+    """Names of the models the registry has recorded changes for."""
+    return sorted(c.name for c in store.get_contexts_by_type(CONTEXT_TYPE)) if _has_type(store) else []
+
+
+def served(store, model_name: Optional[str] = None) -> Dict:
+    """What is served: {"model_name", "stable", "canary", "shadow" (versions or None), "traffic",
+    "routing", "since_ms", "deployment_id", "source"}.
+
+    source "registry": the latest recorded change. Without one, "latest push": a server on the push
+    directory serves its newest version (TF Serving's default policy), so that version is stable.
+    """
+    names = model_names(store)
+    if model_name is None and len(names) > 1:
+        raise RegistryError(f"the registry holds several models ({', '.join(names)}): name one")
+    model_name = model_name or (names[0] if names else None)
+    changes = history(store, model_name) if model_name else []
+    result = {"model_name": model_name, "stable": None, "canary": None, "shadow": None, "traffic": {},
+              "routing": {}, "since_ms": None, "deployment_id": None, "source": "registry"}
+    if changes:
+        last = changes[-1]
+        for version, stage in last["stages"].items():
+            if stage in DEPLOYED:
+                result[stage] = version
+        result.update(traffic=last["traffic"], routing=last["routing"], since_ms=last["time_ms"],
+                      deployment_id=last["id"])
+        return result
+    pushed = pushed_versions(store)
+    if pushed:
+        latest = max(pushed)
+        result.update(stable=latest, traffic={latest: 1.0}, source="latest push")
+        if model_name is None:  # the Pusher's destination is <push directory of the model>/<version>
+            destination = pushed[latest].custom_properties.get("pushed_destination")
+            if destination is not None and destination.string_value:
+                result["model_name"] = os.path.basename(os.path.dirname(destination.string_value.rstrip("/")))
+    return result
+
+
+def served_by(state: Dict, server: Optional[str] = None) -> Dict[str, int]:
+    """{stage: version} of the served versions; with `server` (a gRPC target), only those the recorded
+    routing sends to that server (all of them when no routing was recorded)."""
+    deployments = state["routing"].get("deployments", {})
+    result = {}
+    for stage in ("stable", "canary", "shadow"):
+        version = state[stage]
+        if version is None:
+            continue
+        where = state["routing"].get(stage, {}).get("deployment")
+        if server is None or not deployments or deployments.get(where, {}).get("grpc") == server:
+            result[stage] = version
+    return result
+
+
+def live_mismatches(state: Dict, server: str, live: Dict[int, str]) -> List[str]:
+    """Disagreements between what `state` (served()) says `server` serves and its GetModelStatus
+    ({version: state name}): every version served there must be AVAILABLE."""
+    expected = served_by(state, server)
+    if not expected and state["routing"].get("deployments"):
+        return [f"no served version of {state['model_name']!r} is routed to {server}"]
+    return [f"version {v} is {stage} in the registry but {live.get(v, 'NOT_LOADED')} on {server}"
+            for stage, v in sorted(expected.items(), key=lambda x: x[1]) if live.get(v) != "AVAILABLE"]
+
+
+def describe(state: Dict) -> str:
+    """One line for a person: served() (plus the server check of `lineage trace --server`)."""
+    if state.get("stable") is None and not served_by(state):
+        return f"nothing ({state['source']})"
+    parts = [f"{stage} v{v} ({state['traffic'].get(v, 0.0):.0%} of traffic)" if stage != "shadow"
+             else f"shadow v{v} (mirrored)" for stage, v in served_by(state).items()]
+    text = f"{state['model_name'] or 'model'}: " + ", ".join(parts) + f"  [from the {state['source']}]"
+    if state.get("server"):
+        text += (f"; {state['server']} disagrees: " + "; ".join(state["mismatches"]) if state["mismatches"]
+                 else f"; {state['server']} agrees (GetModelStatus)")
+    return text
+
+
 def record(store, model_name: str, stages: Dict[int, str], *, change: str, reason: str,
            traffic: Optional[Dict[int, float]] = None, metrics: Optional[Dict] = None,
-           dry_run: bool = False) -> Optional[int]:
+           routing: Optional[Dict] = None, dry_run: bool = False) -> Optional[int]:
     """Record a deployment change (the whole stage map after it); returns the execution id.
 
     Every named version must have been pushed; at most one version is stable; traffic shares are
     in [0, 1], sum to at most 1 and go only to deployed versions (default: all to the stable one).
+    routing: where the proxy sends each stage (serving/rollout.py), recorded as given.
     dry_run: only check (RegistryError), write nothing.
     """
     pushed = pushed_versions(store)
@@ -125,7 +205,8 @@ def record(store, model_name: str, stages: Dict[int, str], *, change: str, reaso
     values = {"model_name": model_name, "change": change, "reason": reason,
               "stages": json.dumps({str(v): s for v, s in sorted(stages.items())}),
               "traffic": json.dumps({str(v): f for v, f in sorted(traffic.items())}),
-              "metrics": json.dumps(metrics or {}, sort_keys=True)}
+              "metrics": json.dumps(metrics or {}, sort_keys=True),
+              "routing": json.dumps(routing or {}, sort_keys=True)}
     for key, value in values.items():
         execution.properties[key].string_value = value
     context = _context(store, model_name, create=True)

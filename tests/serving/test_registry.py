@@ -19,6 +19,7 @@ def _push(store, version, pushed=1):
     artifact = metadata_store_pb2.Artifact(type_id=type_id, uri=f"/serving/{MODEL}/{version}")
     artifact.custom_properties["pushed"].int_value = pushed
     artifact.custom_properties["pushed_version"].string_value = str(version)
+    artifact.custom_properties["pushed_destination"].string_value = f"/serving/{MODEL}/{version}"
     return store.put_artifacts([artifact])[0]
 
 
@@ -158,3 +159,63 @@ def test_label_changes_are_recorded_and_agree_with_the_server(library, start_ser
 def library_rows():
     from serving.contract_model import example_row
     return [example_row(i) for i in range(3)]
+
+
+def test_served_is_the_registry_stable_and_canary_not_the_latest_push(metadata):
+    store = open_store(metadata)
+    state = registry.served(store)
+    assert (state["source"], state["stable"], state["canary"]) == ("latest push", 3, None)
+    registry.record(store, MODEL, {1: "stable", 2: "canary"}, change="canary", reason="r", traffic={1: 0.9, 2: 0.1})
+    state = registry.served(store)
+    assert (state["source"], state["model_name"], state["stable"], state["canary"]) == ("registry", MODEL, 1, 2)
+    assert registry.served_by(state) == {"stable": 1, "canary": 2}
+    assert registry.describe(state) == (f"{MODEL}: stable v1 (90% of traffic), canary v2 (10% of traffic)"
+                                        "  [from the registry]")
+    routing = {"deployments": {"blue": {"grpc": "h:1"}, "green": {"grpc": "h:2"}},
+               "stable": {"deployment": "blue"}, "canary": {"deployment": "green"}}
+    registry.record(store, MODEL, {1: "stable", 2: "canary"}, change="canary", reason="r", routing=routing)
+    state = registry.served(store)
+    assert registry.served_by(state, "h:2") == {"canary": 2}
+    assert registry.live_mismatches(state, "h:2", {1: "AVAILABLE", 2: "LOADING"}) == [
+        "version 2 is canary in the registry but LOADING on h:2"]
+    assert registry.live_mismatches(state, "h:1", {1: "AVAILABLE"}) == []
+    assert registry.live_mismatches(state, "h:3", {1: "AVAILABLE"}) == [f"no served version of {MODEL!r} is routed to h:3"]
+
+
+def _trace(metadata, *args):
+    from pipeline.lineage.cli import lineage
+    result = CliRunner().invoke(lineage, ["trace", *args, "--metadata", metadata, "--format", "json"])
+    return result, (json.loads(result.output[:result.output.rindex("}") + 1]) if "{" in result.output else None)
+
+
+def test_lineage_trace_served_follows_the_registry_and_checks_the_server(library, start_server, metadata, tmp_path):
+    base = str(tmp_path / MODEL)
+    for v in (1, 2):
+        library.push(library.contract[v], base, v)
+    config = write_config(str(tmp_path / "models.config"), {MODEL: (base, "specific { versions: 1 versions: 2 }", {})})
+    server = start_server([f"--model_config_file={config}"], [MODEL])
+    store = open_store(metadata)
+    pushed = registry.pushed_versions(store)
+
+    result, doc = _trace(metadata)  # no deployment recorded: the latest push, not served by this server
+    assert result.exit_code == 0, result.output
+    assert doc["target"]["id"] == pushed[3].id and doc["serving"] and doc["served"]["source"] == "latest push"
+    result, doc = _trace(metadata, "--server", server.grpc_target)
+    assert result.exit_code != 0 and "version 3 is stable in the registry but NOT_LOADED" in result.output
+
+    registry.record(store, MODEL, {1: "stable", 2: "canary", 3: "candidate"}, change="canary", reason="r",
+                    traffic={1: 0.9, 2: 0.1})
+    result, doc = _trace(metadata, "served", "--server", server.grpc_target)
+    assert result.exit_code == 0, result.output
+    assert doc["target"]["id"] == pushed[1].id and doc["serving"]
+    assert (doc["served"]["stable"], doc["served"]["canary"], doc["served"]["mismatches"]) == (1, 2, [])
+    assert doc["served"]["server_states"] == {"1": "AVAILABLE", "2": "AVAILABLE"}
+    result, doc = _trace(metadata, "canary")
+    assert result.exit_code == 0 and doc["target"]["id"] == pushed[2].id and doc["serving"]
+
+    registry.set_stage(store, MODEL, 2, "archived", reason="rolled back")  # after a rollback: v1 alone
+    result, doc = _trace(metadata, "canary")
+    assert result.exit_code != 0 and "nothing is served as canary" in result.output
+    from pipeline.lineage.cli import lineage
+    text = CliRunner().invoke(lineage, ["trace", "--metadata", metadata, "--server", server.grpc_target]).output
+    assert f"served: {MODEL}: stable v1 (100% of traffic)  [from the registry]; {server.grpc_target} agrees" in text
