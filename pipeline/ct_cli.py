@@ -57,15 +57,10 @@ def ct_command(first, last, window, data_root, schema_path, output_dir, metadata
     if no_warm_start:
         hparams["warm_start"] = False
     out = sys.stderr if as_json else sys.stdout
-
-    def progress(message: str) -> None:
-        if verbose:
-            click.echo(message, err=True)
-
     try:
         result = ct.replay(first, last, window=window, output_dir=output_dir, metadata=metadata,
                            data_root=data_root, schema_path=schema_path, hparams=hparams or None,
-                           replay_name=replay_name, progress=progress, verbose=verbose,
+                           replay_name=replay_name, verbose=verbose,  # node progress: stderr
                            on_span=lambda row: click.echo(ct.format_row(row), file=out))
     except (BadSpanError, runner.PipelineRunError, ValueError, LookupError) as e:
         click.echo(f"ERROR: {e}", err=True)
