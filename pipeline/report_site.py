@@ -155,7 +155,13 @@ class Run:
     def __init__(self, record: R.RunRecord, where: str):
         self.record = record
         self.details = query.run_details(record)
-        self.summary = summary.summarize(record, where)
+        self.problem = None
+        try:
+            self.summary = summary.summarize(record, where)
+        except Exception as e:  # an artifact folder deleted or unreadable: the run is still listed from MLMD
+            self.problem = f"artifact files unreadable: {type(e).__name__}: {' '.join(str(e).split())}"
+            self.summary = {k: self.details[k] for k in ("run_id", "nodes", "executed", "cached", "failed")}
+            self.summary.update(metadata=where, pushed=bool(self.details["pushed"]))
         self.run_id = record.run_id
         self.folder = os.path.join("runs", reports.run_folder(self.run_id))
 
@@ -171,17 +177,18 @@ class Run:
 
 def overview_page(run: Run) -> str:
     s, d = run.summary, run.details
-    nodes = [[n["node"], n["state"], f"{n['seconds']:.1f}"] for n in d["nodes"]]
+    verdicts = run.verdicts()
+    nodes = [[n["node"], n["state"], f"{n['seconds']:.1f}",
+              render.verdict_html(verdicts[n["node"]]) if n["node"] in verdicts else ""] for n in d["nodes"]]
     body = [f"<p>Started {html.escape(str(d['started']))} UTC, {_cell(d['seconds'])} s; "
             f"{d['executed']} node(s) executed, {d['cached']} cached"
             + (f", <span class='fail'>failed: {html.escape(', '.join(d['failed']))}</span>" if d["failed"] else "")
             + f". Spans ingested {html.escape(_cell(s.get('spans')))}, trained on "
               f"{html.escape(_cell(s.get('training_spans')) or 'nothing (training did not run)')}. "
               f"Pushed: {html.escape(run.pushed_text())}.</p>",
-            "<h2>Verdicts</h2>" + _rows_table([{"node": k, "verdict": "PASS" if v else "FAIL" if v is not None else "?"}
-                                               for k, v in run.verdicts().items()], "verdicts"),
-            "<h2>Nodes</h2>" + render.html_table(["node", "state", "seconds"], nodes),
-            "<h2>Summary</h2><pre>" + html.escape(summary.format_summary(s)) + "</pre>"]
+            f"<p class='fail'>{html.escape(run.problem)}</p>" if run.problem else "",
+            "<h2>Nodes</h2>" + render.html_table(["node", "state", "seconds", "verdict"], nodes),
+            "<h2>Summary</h2><pre style='white-space:pre-wrap'>" + html.escape(summary.format_summary(s)) + "</pre>"]
     return reports.page(f"Run {run.run_id}", "".join(body), _nav(run.run_id, "index"))
 
 
@@ -311,7 +318,8 @@ def index_page(runs: List[Run], where: str) -> str:
         metrics = s.get("metrics") or {}
         nodes = f"{d['executed']} ran, {d['cached']} cached" + (
             f", <span class='fail'>{html.escape(', '.join(d['failed']))} failed</span>" if d["failed"] else "")
-        pages = " ".join(_link(f"{run.folder}/{name}.html", title.lower()[:6]) for name, title in PAGES[1:])
+        pages = " ".join(_link(f"{run.folder}/{name}.html", short) for (name, _), short
+                         in zip(PAGES[1:], ("stats", "eval", "drift", "behaviour", "lineage")))
         cells = [f"<td class='id' data-v='{html.escape(run.run_id)}'>{_link(f'{run.folder}/index.html', run.run_id)}"
                  f"<div class='pages'>{pages}</div></td>",
                  f"<td>{html.escape(str(d['started'] or '').replace('T', ' ').rstrip('Z'))}</td>",

@@ -179,3 +179,25 @@ def test_unreachable_or_missing_store_is_one_line_naming_it(tmp_path):
     result = CliRunner().invoke(report_site.report, ["--metadata", missing, "--output", str(tmp_path / "site")])
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "none.sqlite" in result.output
     assert not os.path.exists(missing)
+
+
+def test_runs_whose_artifact_files_are_gone_are_still_listed_from_mlmd(tmp_path):
+    """Synthetic runs (the real DAG, no files behind the artifacts): index and lineage come from MLMD alone."""
+    from pipeline.lineage.synthetic import SyntheticPipeline
+    spec = str(tmp_path / "metadata.sqlite")
+    p = SyntheticPipeline(metadata.open_store(spec))
+    runs = [p.run(1, "s1"), p.run(1, "s2"), p.run(2, "s3", drift_ok=False)]
+    written = report_site.build_site(spec, str(tmp_path / "site"))
+    index = read(written["index"])
+    rows = re.findall(r"<tr><td class='id'.*?</tr>", index, re.S)
+    assert [re.search(r"data-v='(.*?)'", r).group(1) for r in rows] == ["s3", "s2", "s1"]  # newest first
+    assert "0 cached" in rows[2] and " 10 cached" in rows[1]
+    assert "artifact files unreadable" in read(written["runs"]["s1"]["index"])
+    [graph] = svgs(read(written["runs"]["s3"]["lineage"]))
+    drawn = {g.get("data-id") for g in graph.iter(f"{SVG}g") if g.get("class").startswith("execution")}
+    store = metadata.open_store(spec, read_only=True)
+    ctx = store.get_context_by_type_and_name("pipeline_run", "s3")
+    assert drawn == {f"e{e.id}" for e in store.get_executions_by_context(ctx.id)}
+    labels = [g.find(f"{SVG}title").text for g in graph.iter(f"{SVG}g") if g.get("class").startswith("execution")]
+    assert "DriftValidator" in " ".join(labels) and "Trainer" not in " ".join(labels)  # the drift Cond
+    assert runs[0]["model"] and "model" not in runs[2]

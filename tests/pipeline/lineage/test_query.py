@@ -174,6 +174,24 @@ def test_renderers(world):
     assert len(svg.findall("{http://www.w3.org/2000/svg}g")) == len(t["graph"]["nodes"])
     assert "Validators" in render.to_text(t)
     json.loads(render.to_json(query.runs(store)))
+    # top to bottom, scaled to the page: every edge points down
+    top = {g.get("data-id"): float(g.find("{http://www.w3.org/2000/svg}rect").get("y"))
+           for g in svg.findall("{http://www.w3.org/2000/svg}g")}
+    assert all(top[e["from"]] < top[e["to"]] for e in t["graph"]["edges"])
+    assert svg.get("width") == "100%" and svg.get("viewBox").startswith("0 0 ")
+    assert "<h3>Validators</h3>" in page and "<h3>Examples</h3>" in page  # details as tables
+
+
+def test_run_graph_tells_resolvers_and_validators_apart(world):
+    _, store, runs = world
+    g = query.run_graph(store, "r5")
+    roles = {g.node_of(e): g.role_of(e) for e in g.executions}
+    assert roles == {n.id: ("resolver" if n.is_resolver else "validator" if n.id in VALIDATORS else "component")
+                     for n in DAG.nodes}
+    resolver = next(e for e in g.executions if g.role_of(e) == "resolver")
+    assert {a for a, _ in g.resolved[resolver]} == {runs["r1"]["model"], runs["r1"]["pushed_model"]}
+    drawn = g.to_dict()
+    assert [e["from"] for e in drawn["edges"] if e.get("resolved")] == [f"e{resolver}"] * 2
 
 
 def test_cli(world, tmp_path):
