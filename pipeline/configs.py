@@ -58,8 +58,9 @@ DRIFT_BLOCKING_FEATURES = ()
 # Label whose positive rate is compared (absolute change of the mean of the 0/1 label).
 DRIFT_LABEL_KEY = contract.LABEL_KEY
 # Monthly late rates of 2013 range over 0.15 (Sep) .. 0.35 (Dec); the largest change between adjacent
-# months is 0.17 (Nov -> Dec). A larger jump points at a labelling or data problem and blocks.
-DRIFT_LABEL_SHIFT_THRESHOLD = 0.2
+# months is 0.17 (Nov -> Dec), 0.197 on the train split the pipeline compares. A larger jump points at a
+# labelling or data problem and blocks (an inverted label moves it by ~0.43).
+DRIFT_LABEL_SHIFT_THRESHOLD = 0.24
 # The DriftValidator's keyword arguments (create_pipeline passes them as they are).
 # Dataset-level checks against the previous span (same calibration; figures in the component's README).
 DRIFT_DATASET_CHECKS = {

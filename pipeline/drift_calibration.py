@@ -1,8 +1,9 @@
 """Calibration of the flight drift policy on the real month-to-month transitions of 2013.
 
-    python -m pipeline.drift_calibration [--data data/spans] [--sample FRACTION] [--json]
+    python -m pipeline.drift_calibration [--data data/spans] [--sample FRACTION] [--train-split] [--json]
 
-Computes TFDV statistics of every span (full months, or a random FRACTION of each), runs the drift
+Computes TFDV statistics of every span (full months, a random FRACTION of each, or with
+--train-split the rows CsvExampleGen puts in the train split, which the pipeline compares), runs the drift
 validator with the policy of pipeline/configs.py on each adjacent pair (span N-1 -> N), and prints per
 feature and per dataset check the largest real value, the thresholds and the margin (block threshold
 minus the largest value), then each transition's verdict. Exit status 1 when a real transition blocks.
@@ -49,8 +50,33 @@ def duplicate_counts(frame: pd.DataFrame):
     return duplicates.count_duplicates(pd.util.hash_pandas_object(frame, index=False).tolist())
 
 
+def split_config():
+    """ExampleGen's split of create_pipeline: train:eval = 3:1 hash buckets on the partition feature."""
+    from tfx.proto import example_gen_pb2  # pylint: disable=import-outside-toplevel
+    split = example_gen_pb2.SplitConfig.Split
+    return example_gen_pb2.SplitConfig(splits=[split(name="train", hash_buckets=3), split(name="eval", hash_buckets=1)],
+                                       partition_feature_name=configs.SPLIT_PARTITION_FEATURE)
+
+
+def train_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows CsvExampleGen puts in the train split (TFX's own partition function on each value of
+    the integer partition feature)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from tfx.components.example_gen import base_example_gen_executor  # pylint: disable=import-outside-toplevel
+    config = split_config()
+    name = config.partition_feature_name
+    buckets = [3, 4]  # cumulative hash buckets of (train, eval)
+
+    def in_train(value) -> bool:
+        example = tf.train.Example(features=tf.train.Features(feature={
+            name: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))}))
+        return base_example_gen_executor._PartitionFn(example, 2, buckets, config) == 0  # pylint: disable=protected-access
+    keep = {value: in_train(value) for value in frame[name].unique()}
+    return frame[frame[name].map(keep)]
+
+
 def transitions(data_root: str = DATA_ROOT, sample: Optional[float] = None, seed: int = 0,
-                config: Optional[drift.DriftConfig] = None) -> List[Dict[str, Any]]:
+                config: Optional[drift.DriftConfig] = None, train_split: bool = False) -> List[Dict[str, Any]]:
     """The report of every adjacent pair of spans under `data_root`, oldest first."""
     import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel
     config = config or flight_drift_config()
@@ -59,6 +85,8 @@ def transitions(data_root: str = DATA_ROOT, sample: Optional[float] = None, seed
     stats, dups = {}, {}
     for span in spans:
         frame = read_frame(data_root, span)
+        if train_split:
+            frame = train_rows(frame)
         if sample:
             frame = frame.sample(frac=sample, random_state=seed + span)
         stats[span], dups[span] = statistics_of(frame), duplicate_counts(frame)
@@ -111,15 +139,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=DATA_ROOT)
     parser.add_argument("--sample", type=float, default=None, help="fraction of each span (default: full)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-split", action="store_true", help="only the rows of ExampleGen's train split")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
-    reports = transitions(args.data, args.sample, args.seed)
+    reports = transitions(args.data, args.sample, args.seed, train_split=args.train_split)
     table = calibration_table(reports)
     verdicts = [{"transition": r["transition"], "verdict": r["verdict"], "blocking": drift.figures(r, "block"),
                  "warnings": drift.figures(r, "warn")} for r in reports]
     blocked = [v for v in verdicts if v["blocking"]]
     if args.json:
-        print(json.dumps({"sample": args.sample, "table": table, "transitions": verdicts}, indent=2))
+        print(json.dumps({"sample": args.sample, "train_split": args.train_split, "table": table,
+                          "transitions": verdicts}, indent=2))
         return int(bool(blocked))
     print(f"{'check':<26} {'feature':<17} {'largest real':>12} {'at':>6} {'warn':>7} {'block':>7} {'margin':>7}")
     for row in table:

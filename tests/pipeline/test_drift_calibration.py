@@ -25,3 +25,19 @@ def test_the_runner_uses_the_config_the_pipeline_passes():
         p["label_shift_threshold"], json.dumps(p["dataset_checks"]))
     assert drift_calibration.flight_drift_config() == recorded
     assert recorded.levels == drift_calibration.flight_drift_config().levels
+
+
+def test_the_train_split_is_the_one_of_create_pipeline(tmp_path):
+    from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
+    from tfx.proto import example_gen_pb2  # pylint: disable=import-outside-toplevel
+    from pipeline.pipeline import create_pipeline  # pylint: disable=import-outside-toplevel
+    pipeline = create_pipeline(str(tmp_path / "root"), drift_calibration.DATA_ROOT, drift_calibration.SCHEMA_PATH,
+                               str(tmp_path / "serving"), span=1)
+    [example_gen] = [c for c in pipeline.components if c.id == "CsvExampleGen"]
+    output = json_format.Parse(example_gen.exec_properties["output_config"], example_gen_pb2.Output())
+    assert output.split_config == drift_calibration.split_config()
+    frame = drift_calibration.read_frame("tests/fixtures/spans", 1)
+    train = drift_calibration.train_rows(frame)
+    days = set(train[configs.SPLIT_PARTITION_FEATURE])
+    assert not days & set(frame.drop(train.index)[configs.SPLIT_PARTITION_FEATURE])  # a day sits on one side
+    assert 0.6 < len(train) / len(frame) < 0.9
