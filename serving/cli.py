@@ -353,3 +353,145 @@ def set_stage(obj, version, stage, reason, metrics):
     except model_registry.RegistryError as exc:
         _fail(exc)
     click.echo(f"{obj['model_name']}: version {version} -> {stage} (deployment {execution_id})")
+
+
+@main.group()
+@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
+@_model_opt
+@click.pass_context
+def rollout(ctx, metadata, model_name):
+    """Deliver a version through nginx: init, shadow, canary, promote, rollback, switch, analyze.
+
+    Each step checks the versions on the servers (GetModelStatus) and the config (nginx -t), reloads
+    nginx gracefully and records the change in the model registry.
+    """
+    ctx.obj = {"metadata": metadata, "model_name": model_name}
+
+
+_deployment_opt = click.option("--deployment", "deployments", multiple=True, metavar="NAME=REST,GRPC",
+                               help="Add or replace a deployment (a model server), e.g. "
+                                    "green=127.0.0.1:8601,127.0.0.1:8600. Repeatable.")
+_reason_opt = click.option("--reason", default="", help="Why (recorded in the registry).")
+
+
+def _rollout_step(obj, make, change, reason, deployments=(), metrics=None, first=False):
+    """Apply the routing `make(current routing with the added deployments)` (`make(None)` when `first`)."""
+    from serving import nginx, rollout as strategies
+    store = _open_registry(obj["metadata"])
+    try:
+        routing = None
+        if not first:
+            routing = strategies.current(store, obj["model_name"])
+            for text in deployments:
+                routing["deployments"].update(strategies.parse_deployment(text))
+        routing = make(routing)
+        execution_id = strategies.apply(store, obj["model_name"], routing, change=change(routing), reason=reason,
+                                        metrics=metrics)
+    except (strategies.RolloutError, nginx.NginxError, model_registry.RegistryError) as exc:
+        _fail(f"{exc} (nothing changed)")
+    click.echo(f"{obj['model_name']}: {strategies.describe(routing)}")
+    click.echo(f"registry: deployment {execution_id} recorded ({change(routing)})", err=True)
+    return routing
+
+
+@rollout.command("init")
+@click.option("--proxy-dir", required=True, help="nginx prefix directory (nginx.conf, pid, logs).")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Where nginx listens.")
+@_deployment_opt
+@click.option("--stable", "version", type=int, required=True, help="The version that takes all the traffic.")
+@click.option("--on", "deployment", required=True, help="Its deployment.")
+@_reason_opt
+@click.pass_obj
+def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reason):
+    """First routing: all traffic to one version on one deployment."""
+    from serving import rollout as strategies
+    try:
+        known = {}
+        for text in deployments:
+            known.update(strategies.parse_deployment(text))
+    except strategies.RolloutError as exc:
+        _fail(exc)
+    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment),
+                  lambda r: f"init: stable v{version} on {deployment}", reason, first=True)
+
+
+@rollout.command("shadow")
+@click.argument("version", type=int)
+@click.option("--on", "deployment", default=None, help="Deployment serving it (default: the stable one).")
+@_deployment_opt
+@_reason_opt
+@click.pass_obj
+def rollout_shadow(obj, version, deployment, deployments, reason):
+    """Mirror every request to VERSION; clients keep getting the stable answers."""
+    from serving import rollout as strategies
+    _rollout_step(obj, lambda r: strategies.with_shadow(r, version, deployment),
+                  lambda r: f"shadow v{version} on {r['shadow']['deployment']}", reason, deployments)
+
+
+@rollout.command("canary")
+@click.argument("version", type=int)
+@click.option("--percent", type=float, required=True, help="Share of the requests that VERSION answers.")
+@click.option("--on", "deployment", default=None, help="Deployment serving it (default: the stable one).")
+@_deployment_opt
+@_reason_opt
+@click.pass_obj
+def rollout_canary(obj, version, percent, deployment, deployments, reason):
+    """Send PERCENT % of the requests to VERSION (split_clients)."""
+    from serving import rollout as strategies
+    _rollout_step(obj, lambda r: strategies.with_canary(r, version, percent, deployment),
+                  lambda r: f"canary v{version} {percent:g}% on {r['canary']['deployment']}", reason, deployments)
+
+
+@rollout.command("promote")
+@_reason_opt
+@click.pass_obj
+def rollout_promote(obj, reason):
+    """The canary becomes stable and takes all the traffic."""
+    from serving import rollout as strategies
+    _rollout_step(obj, strategies.promoted, lambda r: f"promote: stable v{r['stable']['version']}", reason)
+
+
+@rollout.command("rollback")
+@_reason_opt
+@click.pass_obj
+def rollout_rollback(obj, reason):
+    """Drop the canary and shadow; with neither, go back to the previous stable version and deployment."""
+    from serving import rollout as strategies
+    store = _open_registry(obj["metadata"])
+    changes = model_registry.history(store, obj["model_name"])
+    _rollout_step(obj, lambda r: strategies.rolled_back(r, changes),
+                  lambda r: f"rollback: stable v{r['stable']['version']} on {r['stable']['deployment']}", reason)
+
+
+@rollout.command("switch")
+@click.argument("deployment")
+@click.option("--version", type=int, default=None, help="The version it serves (default: the stable version).")
+@_deployment_opt
+@_reason_opt
+@click.pass_obj
+def rollout_switch(obj, deployment, version, deployments, reason):
+    """Blue/green: all traffic to DEPLOYMENT at once (one graceful nginx reload)."""
+    from serving import rollout as strategies
+    _rollout_step(obj, lambda r: strategies.switched(r, deployment, version),
+                  lambda r: f"switch: stable v{r['stable']['version']} on {deployment}", reason, deployments)
+
+
+@main.command()
+@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
+@_model_opt
+def proxy(metadata, model_name):
+    """Run nginx in the foreground with the registry's routing (`rollout init` first; Ctrl-C stops)."""
+    from serving import nginx, rollout as strategies
+    store = _open_registry(metadata)
+    try:
+        routing = strategies.current(store, model_name)
+        prefix = routing["proxy"]["prefix"]
+        nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
+        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"])
+    except (strategies.RolloutError, nginx.NginxError) as exc:
+        _fail(exc)
+    click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}", err=True)
+    try:
+        sys.exit(process.wait())
+    except KeyboardInterrupt:
+        process.stop()

@@ -5,6 +5,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+_COUNTERS = (":tensorflow:serving:request_count", ":tensorflow:cc:saved_model:load_attempt_count")
 
 
 class Metrics:
@@ -32,4 +33,14 @@ class Metrics:
         self.request_latency.labels(name, api, entrypoint).observe((time.perf_counter() - started) * 1e6)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """Text format as the binary writes it: counters without prometheus_client's `_total` suffix and
+        no `_created` samples (tensorflow_serving/util/prometheus_exporter.cc)."""
+        lines = []
+        for line in generate_latest(self.registry).decode().splitlines():
+            name = line.split("{", 1)[0].split(" ", 1)[0] if not line.startswith("#") else line.split(" ")[2]
+            if name.endswith("_created"):
+                continue
+            for counter in _COUNTERS:
+                line = line.replace(f"{counter}_total", counter)
+            lines.append(line)
+        return ("\n".join(lines) + "\n").encode()

@@ -337,3 +337,5 @@ def test_prometheus_metrics_count_requests(server):
     counts = [line for line in text.splitlines()
               if line.startswith(":tensorflow:serving:request_count") and 'model_name="flight"' in line]
     assert counts and sum(float(line.rsplit(" ", 1)[1]) for line in counts) >= 1
+    # The binary's names: no prometheus_client `_total` suffix on counters, no `_created` samples.
+    assert "_total" not in text and "_created" not in text

@@ -9,18 +9,13 @@ from pipeline.metadata import open_store
 from serving import cli, registry
 from serving import client as serving_client
 from tests.serving.conftest import write_config
+from tests.serving.mlmd_pushes import record_push
 
 MODEL = "flight"
 
 
 def _push(store, version, pushed=1):
-    """A PushedModel artifact as TFX's Pusher writes it."""
-    type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name=registry.PUSHED_MODEL_TYPE))
-    artifact = metadata_store_pb2.Artifact(type_id=type_id, uri=f"/serving/{MODEL}/{version}")
-    artifact.custom_properties["pushed"].int_value = pushed
-    artifact.custom_properties["pushed_version"].string_value = str(version)
-    artifact.custom_properties["pushed_destination"].string_value = f"/serving/{MODEL}/{version}"
-    return store.put_artifacts([artifact])[0]
+    return record_push(store, MODEL, version, pushed)
 
 
 @pytest.fixture
