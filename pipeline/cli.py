@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline run|compile-vertex|lineage ...` (console script `flight-pipeline`).
+"""Command line: `python -m pipeline run|vertex|lineage|ct ...` (console script `flight-pipeline`).
 
 stdout carries the result only (the summary, or with --json one JSON document); progress and errors
 go to stderr, everything else a run prints to its log file (and to stderr with -v).
@@ -67,27 +67,15 @@ def run(span, window, data_root, output_dir, schema_path, metadata, beam_mode, w
         click.echo(f"Log: {result.log_path}")
 
 
-@cli.command("compile-vertex")
-@click.option("--output", default="flight-delay-vertex.json", show_default=True, help="Pipeline spec JSON.")
-@click.option("--pipeline-root", required=True, help="gs:// folder for artifacts.")
-@click.option("--data", "data_root", required=True, help="gs:// folder of span-N/ folders.")
-@click.option("--schema", "schema_path", required=True, help="gs:// path of schema.pbtxt.")
-@click.option("--serving-model-dir", required=True, help="gs:// base path TF Serving reads.")
-@click.option("--image", required=True, help="Pipeline image with this project installed.")
-@click.option("--span", type=int, default=None, help="Span to train on; default: the latest.")
-def compile_vertex(output, pipeline_root, data_root, schema_path, serving_model_dir, image, span):
-    """Compile the same pipeline for Vertex Pipelines (KubeflowV2DagRunner)."""
-    from pipeline.vertex import compile_for_vertex
-    path = compile_for_vertex(output, pipeline_root=pipeline_root, data_root=data_root,
-                              schema_path=schema_path, serving_model_dir=serving_model_dir, image=image,
-                              span=span, code_version=runner.code_version())
-    click.echo(f"Vertex pipeline spec written to {path}")
-
-
 def _register_subcommands():
     from pipeline.ct_cli import ct_command
     from pipeline.lineage.cli import lineage
+    from pipeline.vertex.cli import compile_command, vertex
+    from pipeline.report_site import report
     cli.add_command(lineage)
+    cli.add_command(report)
+    cli.add_command(vertex)
+    cli.add_command(compile_command, "compile-vertex")  # the old name of `vertex compile`
     cli.add_command(ct_command)
 
 

@@ -12,5 +12,7 @@ import os
 
 VARIABLE = "TF_USE_LEGACY_KERAS"
 VALUE = "1"
+# What the process started with (the pipeline image must set it: TFX's own executors do not import us).
+INHERITED = os.environ.get(VARIABLE)
 
 os.environ[VARIABLE] = VALUE

@@ -8,5 +8,6 @@ class DriftReport(tfx.dsl.Artifact):
     Custom properties: blessed (1/0), verdict, drifted_features, blocking_drift, ...
     """
 
-    # "<namespace>.<Name>": the form KubeflowV2DagRunner requires of custom artifact type names.
-    TYPE_NAME = "flightdelay.DriftReport"
+    # KubeflowV2DagRunner requires "<namespace>.<Title>", and Vertex's run-executor imports the class
+    # by that name: components/__init__.py resolves components.DriftReport to this class.
+    TYPE_NAME = "components.DriftReport"

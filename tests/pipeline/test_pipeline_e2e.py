@@ -81,13 +81,14 @@ def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
     for artifact in store.get_artifacts():
         by_type.setdefault(types[artifact.type_id], []).append(artifact)
     for name in ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies", "Model", "ModelEvaluation",
-                 "PushedModel", "InfraBlessing", "flightdelay.DriftReport", "flightdelay.BehaviorValidationReport"):
+                 "PushedModel", "InfraBlessing", "components.DriftReport",
+                 "components.BehaviorValidationReport"):
         assert len(by_type.get(name, [])) == 1, name
     assert len(by_type["ModelBlessing"]) == 2  # Evaluator's and the behaviour validator's
     examples = by_type["Examples"][0]
     assert examples.custom_properties["span"].int_value == 1
     assert all(b.custom_properties["blessed"].int_value == 1 for b in by_type["ModelBlessing"])
-    drift = by_type["flightdelay.DriftReport"][0]
+    drift = by_type["components.DriftReport"][0]
     assert drift.custom_properties["verdict"].string_value == "NO_BASELINE"
 
 

@@ -1,0 +1,87 @@
+"""`vertex run-local`: the compiled spec runs task by task as Vertex's launcher would run it."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from kfp.pipeline_spec import pipeline_spec_pb2 as pb
+
+from pipeline import metadata
+from pipeline.runner import REPO_ROOT
+from pipeline.vertex import launcher
+
+FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
+
+
+def artifact(**metadata_values):
+    runtime = pb.RuntimeArtifact(name="a", uri="/x")
+    runtime.metadata.update(metadata_values)
+    return runtime
+
+
+def test_trigger_conditions():
+    condition = "(inputs.artifacts['_DriftValidator.drift_report'].artifacts[0].metadata['blessed'] == 1.0)"
+    key = "_DriftValidator.drift_report"
+    assert launcher.evaluate_condition(condition, {key: [artifact(blessed=1)]}, {}) is True
+    assert launcher.evaluate_condition(condition, {key: [artifact(blessed=0)]}, {}) is False
+    assert launcher.evaluate_condition(condition, {key: []}, {}) is False  # nothing produced: not met
+    both = f"{condition} && !(inputs.parameter_values['mode'] == 'off')"
+    assert launcher.evaluate_condition(both, {key: [artifact(blessed=1)]}, {"mode": "on"}) is True
+    assert launcher.evaluate_condition(both, {key: [artifact(blessed=1)]}, {"mode": "off"}) is False
+    with pytest.raises(ValueError, match="unsupported Call"):
+        launcher.evaluate_condition("__import__('os')", {}, {})
+
+
+def test_placeholders():
+    executor_input = pb.ExecutorInput()
+    executor_input.inputs.parameters["run_fn"].string_value = "pipeline.trainer.run_fn"
+    executor_input.outputs.artifacts["model"].artifacts.add(name="m", uri="/root/Trainer_1/model")
+    executor_input.outputs.output_file = "/root/Trainer_1/executor_output.json"
+    whole = launcher.fill_placeholders("{{$}}", executor_input)
+    assert json.loads(whole)["outputs"]["outputFile"] == "/root/Trainer_1/executor_output.json"
+    assert launcher.fill_placeholders("--uri={{$.outputs.artifacts['model'].uri}}", executor_input) == \
+        "--uri=/root/Trainer_1/model"
+    assert launcher.fill_placeholders("{{$.inputs.parameters['run_fn']}}", executor_input) == "pipeline.trainer.run_fn"
+    with pytest.raises(ValueError, match="not supported by run-local"):
+        launcher.fill_placeholders("{{$.pipeline_job_name}}", executor_input)
+
+
+@pytest.mark.e2e
+def test_the_compiled_spec_runs_on_a_fixture_span(tmp_path):
+    spans = tmp_path / "spans"
+    shutil.copytree(os.path.join(FIXTURES, "span-1"), spans / "span-1")
+    spec_path, serving = tmp_path / "spec.json", tmp_path / "serving"
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pipeline", "vertex", *args], capture_output=True, text=True,
+                              cwd=REPO_ROOT)
+
+    compiled = cli("compile", "--local-paths", "--output", str(spec_path), "--pipeline-root", str(tmp_path / "root"),
+                   "--data", str(spans), "--schema", os.path.join(REPO_ROOT, "data", "schema", "schema.pbtxt"),
+                   "--serving-model-dir", str(serving), "--image", "local")
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
+    ran = cli("run-local", str(spec_path), "--work-dir", str(tmp_path / "work"), "--json")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads(ran.stdout)
+    spec = json.loads(spec_path.read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert set(result["tasks"]) == set(tasks)
+    assert set(result["tasks"].values()) <= {launcher.COMPLETE, launcher.SKIPPED}
+    # first span: no drift baseline, so the drift gate passes and everything runs, Pusher included
+    assert result["tasks"]["Pusher"] == launcher.COMPLETE
+    [version] = os.listdir(serving)
+    assert os.path.isfile(serving / version / "saved_model.pb")
+    store = metadata.open_store(result["metadata"], read_only=True)
+    executions = {e.name.split("/", 1)[1]: e for e in store.get_executions()}
+    assert set(executions) == {t for t, state in result["tasks"].items() if state == launcher.COMPLETE}
+    assert all(e.last_known_state == e.COMPLETE for e in executions.values())
+    [model] = store.get_artifacts_by_type("tfx.Model")
+    [evaluator_blessing] = [b for b in store.get_artifacts_by_type("tfx.ModelBlessing") if "Evaluator" in b.name]
+    assert evaluator_blessing.custom_properties["current_model_id"].string_value == model.name
+    assert store.get_artifacts_by_type("tfx.PushedModel")[0].custom_properties["pushed"].int_value == 1
+    # every execution of a task that consumed artifacts has its INPUT events
+    trainer_inputs = [e for e in store.get_events_by_execution_ids([executions["Trainer"].id])
+                      if e.type == e.INPUT]
+    assert len(trainer_inputs) == len(tasks["Trainer"]["inputs"]["artifacts"])
