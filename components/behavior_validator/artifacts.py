@@ -7,7 +7,7 @@ class BehaviorValidationReport(types.Artifact):
     aggregates of the Beam pipeline). Custom properties: `behavior_checks_passed` (1/0) and
     `failed_checks` (the failed behaviour checks, comma-separated).
 
-    TYPE_NAME has the `<namespace>.<Title>` form KubeflowV2DagRunner requires of custom types (the
-    namespace of this repository's custom types).
+    TYPE_NAME: KubeflowV2DagRunner requires "<namespace>.<Title>", and Vertex's run-executor imports
+    the class by that name: components/__init__.py resolves components.BehaviorValidationReport to it.
     """
-    TYPE_NAME = "flightdelay.BehaviorValidationReport"
+    TYPE_NAME = "components.BehaviorValidationReport"
