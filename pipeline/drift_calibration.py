@@ -6,7 +6,9 @@ Computes TFDV statistics of every span (full months, a random FRACTION of each, 
 --train-split the rows CsvExampleGen puts in the train split, which the pipeline compares), runs the drift
 validator with the policy of pipeline/configs.py on each adjacent pair (span N-1 -> N), and prints per
 feature and per dataset check the largest real value, the thresholds and the margin (block threshold
-minus the largest value), then each transition's verdict. Exit status 1 when a real transition blocks.
+minus the largest value), then each transition's verdict; ExampleValidator's schema anomalies are
+computed the way it does (`tfdv.validate_statistics` with the curated schema) and gated too. Exit
+status 1 when a real transition blocks.
 """
 import argparse
 import json
@@ -92,7 +94,9 @@ def transitions(data_root: str = DATA_ROOT, sample: Optional[float] = None, seed
         stats[span], dups[span] = statistics_of(frame), duplicate_counts(frame)
     reports = []
     for previous, span in zip(spans, spans[1:]):
+        # ExampleValidator's anomalies are this same call on the span's statistics and the schema.
         report = drift.validate_drift(stats[span], stats[previous], schema, config,
+                                      anomalies=tfdv.validate_statistics(stats[span], schema),
                                       duplicate_counts=dups[span])
         report["transition"] = f"{previous}->{span}"
         reports.append(report)
