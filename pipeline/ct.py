@@ -56,12 +56,13 @@ def window_for(span: int, window: Window) -> int:
 
 # ---- forward scoring ----------------------------------------------------------------------------
 def score_examples(model_dir: str, examples_uri: str, splits: Sequence[str] = ("train", "eval"),
-                   batch_size: int = 4096):
-    """(labels, scores) of every example of the given splits of an Examples artifact, scored by the
-    SavedModel's tf.Example signature."""
+                   batch_size: int = 4096, files: Optional[Sequence[str]] = None):
+    """(labels, scores) of every example of the given splits of an Examples artifact (or of `files`,
+    gzipped tf.Example TFRecords), scored by the SavedModel's tf.Example signature."""
     import numpy as np
     import tensorflow as tf
-    files = sorted(f for split in splits for f in glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
+    files = list(files) if files is not None else sorted(
+        f for split in splits for f in glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
     if not files:
         raise FileNotFoundError(f"no example files for splits {list(splits)} under {examples_uri}")
     signature = tf.saved_model.load(model_dir).signatures[contract.EXAMPLES_SIGNATURE]
