@@ -495,3 +495,75 @@ def proxy(metadata, model_name):
         sys.exit(process.wait())
     except KeyboardInterrupt:
         process.stop()
+
+
+@rollout.command("analyze")
+@click.option("--window", type=float, default=60.0, show_default=True, help="Seconds of live traffic to compare.")
+@click.option("--predictions-log", default=None,
+              help='JSON lines {"time", "version", "prediction", "label"?} written by the clients.')
+@click.option("--metrics-path", default="/monitoring/prometheus/metrics", show_default=True,
+              help="Prometheus path of the servers (their --monitoring_config_file).")
+@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of each test.")
+@click.option("--min-requests", type=int, default=100, show_default=True,
+              help="Fewer canary (or stable) requests in the window: wait, change nothing.")
+@click.option("--dry-run", is_flag=True, help="Decide and print, change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.pass_obj
+def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_requests, dry_run, as_json):
+    """Compare canary with stable over WINDOW seconds (errors, p99 latency, predictions, live AUC);
+    promote or roll back, recorded in the registry with the figures."""
+    import time
+    from serving import canary_analysis, nginx, rollout as strategies
+    store = _open_registry(obj["metadata"])
+    try:
+        routing = strategies.current(store, obj["model_name"])
+    except strategies.RolloutError as exc:
+        _fail(exc)
+    if not routing.get("canary"):
+        _fail("no canary to analyse (start one: rollout canary VERSION --percent P --on DEPLOYMENT)")
+    stable, canary = routing["stable"], routing["canary"]
+    if stable["deployment"] == canary["deployment"]:
+        _fail(f"canary and stable both run on deployment {stable['deployment']!r}: TF Serving's Prometheus metrics "
+              "are per model, not per version; run the canary on its own deployment (rollout canary ... --on NAME)")
+    rest = {stage: routing["deployments"][routing[stage]["deployment"]]["rest"] for stage in ("stable", "canary")}
+    try:
+        before = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
+        start = time.time()
+        time.sleep(window)
+        after = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
+        end = time.time()
+    except OSError as exc:
+        _fail(f"Prometheus metrics at {metrics_path}: {exc}")
+    figures = {stage: canary_analysis.server_figures(before[stage], after[stage], obj["model_name"]) for stage in rest}
+    predictions = {}
+    if predictions_log:
+        try:
+            predictions = canary_analysis.read_predictions(
+                predictions_log, start, end, {stable["version"]: "stable", canary["version"]: "canary"})
+        except (OSError, ValueError) as exc:
+            _fail(exc)
+    result = canary_analysis.analyse(figures["stable"], figures["canary"], predictions, alpha=alpha,
+                                     min_requests=min_requests)
+    result.update(window_seconds=round(end - start, 3), stable_version=stable["version"],
+                  canary_version=canary["version"])
+    summary = (f"canary v{canary['version']} vs stable v{stable['version']} over {end - start:.0f}s "
+               f"({result['requests']['canary']} vs {result['requests']['stable']} requests): {result['decision']}"
+               + (f" (failed: {', '.join(result['failed'])})" if result["failed"] else ""))
+    if result["decision"] != "wait" and not dry_run:
+        make = strategies.promoted if result["decision"] == "promote" else (
+            lambda r: strategies.rolled_back(r, model_registry.history(store, obj["model_name"])))
+        try:
+            new = make(routing)
+            result["deployment_id"] = strategies.apply(
+                store, obj["model_name"], new, change=f"canary analysis: {result['decision']} v{canary['version']}",
+                reason=summary, metrics=result)
+        except (strategies.RolloutError, model_registry.RegistryError, nginx.NginxError) as exc:
+            _fail(f"{exc} (nothing changed)")
+    if as_json:
+        click.echo(json.dumps(result, indent=1, default=str))
+    else:
+        click.echo(summary)
+        for name, check in result["checks"].items():
+            figures_text = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in check.items()
+                                     if k not in ("test", "passed", "margin"))
+            click.echo(f"  {name:<12} {'pass' if check['passed'] else 'FAIL'}  {figures_text}  [{check['test']}]")

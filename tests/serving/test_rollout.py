@@ -24,7 +24,8 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 @pytest.fixture(scope="module")
 def servers(library, tmp_path_factory):
-    """Two deployments, blue and green, each serving versions 1, 2 and 3 with Prometheus metrics on."""
+    """Two deployments, blue and green, each serving versions 1, 2, 3 and 4 (= 1 retrained to the same
+    answers) with Prometheus metrics on."""
     root = tmp_path_factory.mktemp("deployments")
     monitoring = root / "monitoring.config"
     monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
@@ -34,6 +35,7 @@ def servers(library, tmp_path_factory):
             base = str(root / name / MODEL)
             for version in (1, 2, 3):
                 library.push(library.contract[version], base, version)
+            library.push(library.contract[1], base, 4)
             config = write_config(str(root / name / "models.config"), {MODEL: (base, "all {}", {})})
             server = ServerProcess(str(root / name), [f"--model_config_file={config}",
                                                       f"--monitoring_config_file={monitoring}"])
@@ -51,12 +53,12 @@ def answers(library):
 
 
 class World:
-    """A fresh registry (versions 1-3 pushed) and proxy directory; nginx once `start_proxy()` is called."""
+    """A fresh registry (versions 1-4 pushed) and proxy directory; nginx once `start_proxy()` is called."""
 
     def __init__(self, root, servers):
         self.metadata = str(root / "metadata.sqlite")
         store = open_store(self.metadata)
-        for version in (1, 2, 3):
+        for version in (1, 2, 3, 4):
             record_push(store, MODEL, version)
         self.prefix = str(root / "proxy")
         self.listen = f"127.0.0.1:{free_ports(1)[0]}"
@@ -139,7 +141,7 @@ def test_canary_gets_its_share_of_2000_requests(world, answers):
     assert set(_versions(answers, send_many(world.listen, ROUTED, 50))) == {2}
     assert world.served()["traffic"] == {2: 1.0}
     assert registry.current(open_store(world.metadata), MODEL)["stages"] == {1: "archived", 2: "stable",
-                                                                             3: "candidate"}
+                                                                             3: "candidate", 4: "candidate"}
 
 
 def _ok_count(server, status="OK"):
@@ -230,3 +232,40 @@ def test_refused_steps_change_nothing(world, servers, tmp_path):
         nginx.write_checked(world.prefix, nginx.render(routing, MODEL, world.prefix))
     assert open(os.path.join(world.prefix, "nginx.conf")).read() == config
     assert nginx.answered_id(world.listen) == nginx.config_id(config)
+
+
+def _analyze(world, load_args, *args):
+    """`rollout analyze` over a 4-second window while a load with a prediction log runs."""
+    log = os.path.join(world.prefix, "predictions.jsonl")
+    with Load(world.listen, ROUTED, threads=4, prediction_log=log, **load_args):
+        out = world.run("analyze", "--window", "4", "--predictions-log", log, "--min-requests", "80", "--json", *args)
+    return json.loads(out[out.index("{"):])
+
+
+def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(world, answers):
+    world.init(1, "blue")
+    world.start_proxy()
+    load = {"label_probability": answers.expected[1]}  # labels drawn from version 1's probabilities
+    world.run("canary", "4", "--percent", "30")  # on the stable's deployment: no per-version metrics
+    assert "run the canary on its own deployment" in world.run("analyze", "--window", "0", ok=False)
+    world.run("canary", "4", "--percent", "30", "--on", "green")
+    result = _analyze(world, load)
+    print(f"\nhealthy canary: {result['requests']}, decision {result['decision']}, "
+          f"checks { {k: round(c['p_value'], 3) for k, c in result['checks'].items() if 'p_value' in c} }")
+    assert result["decision"] == "promote", result
+    assert set(result["checks"]) == {"error_rate", "latency_p99", "predictions", "auc"}
+    assert result["errors"] == {"stable": 0, "canary": 0}
+    world.check_agreement(stable=4)
+    change = registry.history(open_store(world.metadata), MODEL)[-1]
+    assert change["change"] == "canary analysis: promote v4"
+    assert change["metrics"]["checks"]["error_rate"]["test"] == "one-sided Fisher exact"
+    assert change["metrics"]["requests"] == result["requests"]
+
+    world.run("canary", "3", "--percent", "30", "--on", "blue")  # version 3 answers higher probabilities
+    result = _analyze(world, load)
+    assert result["decision"] == "rollback" and "predictions" in result["failed"], result
+    assert result["checks"]["predictions"]["canary_mean"] > result["checks"]["predictions"]["stable_mean"]
+    world.check_agreement(stable=4)
+    stages = registry.current(open_store(world.metadata), MODEL)["stages"]
+    assert (stages[3], stages[4]) == ("archived", "stable")
+    assert registry.history(open_store(world.metadata), MODEL)[-1]["change"] == "canary analysis: rollback v3"

@@ -2,7 +2,9 @@
 itself: the contract model versions give different probabilities), and load in background threads."""
 import http.client
 import json
+import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from data import contract as features
@@ -54,19 +56,34 @@ def send_many(listen: str, path: str, count: int, threads: int = 8) -> list:
 
 
 class Load:
-    """Requests in a loop from `threads` threads until stop(); every answer kept (with its "row")."""
+    """Requests in a loop from `threads` threads until stop(); every answer kept (with its "row").
 
-    def __init__(self, listen: str, path: str, threads: int = 4):
+    prediction_log: also append what a client logs for the canary analysis, {"time", "version" (from
+    nginx's X-Model-Route header), "prediction", "label"}, the label drawn as Bernoulli(label_probability[row]).
+    """
+
+    def __init__(self, listen: str, path: str, threads: int = 4, prediction_log: str = None,
+                 label_probability: list = None):
         self.listen, self.path = listen, path
         self.answers, self._lock, self._stop = [], threading.Lock(), threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(threads)]
+        self._log = open(prediction_log, "a", encoding="utf-8") if prediction_log else None
+        self._label_probability = label_probability
+        self._random = random.Random(0)
 
     def _run(self, t):
         i = t
         while not self._stop.is_set():
-            answer = {**post(self.listen, self.path, i % len(ROWS)), "row": i % len(ROWS)}
+            row = i % len(ROWS)
+            answer = {**post(self.listen, self.path, row), "row": row}
             with self._lock:
                 self.answers.append(answer)
+                if self._log and answer["status"] == 200:
+                    label = int(self._random.random() < self._label_probability[row])
+                    version = int(answer["route"].split()[1].lstrip("v"))
+                    self._log.write(json.dumps({"time": time.time(), "version": version,
+                                                "prediction": answer["probability"], "label": label}) + "\n")
+                    self._log.flush()
             i += len(self._threads)
 
     def __enter__(self):
@@ -82,3 +99,5 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+        if self._log:
+            self._log.close()
