@@ -30,7 +30,7 @@ from scipy import stats
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
-DEFAULTS = {"alpha": 0.01, "min_requests": 100, "error_margin": 0.01, "latency_margin": 0.02,
+DEFAULTS = {"alpha": 0.01, "min_requests": 100, "error_margin": 0.01, "latency_margin": 0.05,
             "ks_margin": 0.1, "auc_margin": 0.02, "bootstrap": 1000}
 _SAMPLE = re.compile(r'^([^\s{]+)(?:\{([^}]*)\})?\s+(\S+)')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
