@@ -16,8 +16,13 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data import contract as F
 
-# Numeric inputs: imputed (training mean), standardised, plus a missing-value indicator.
-NUMERIC_FEATURES = ("distance",) + F.WEATHER_FEATURES
+# Weather with a known direction (worse = later): these reach the score only through a monotone term
+# (non-negative weights on increasing transforms), so "more rain" or "less visibility" can never lower it.
+# In the MLP they would not be monotone: on the 2013 replay a Feb model lowered its score by 0.078 on
+# average when precipitation rose by 0.5 in/h (the behaviour validator's directional check).
+MONOTONE_FEATURES = ("precip", "visib")
+# Numeric inputs of the MLP: imputed (training mean), standardised, plus a missing-value indicator.
+NUMERIC_FEATURES = ("distance",) + tuple(f for f in F.WEATHER_FEATURES if f not in MONOTONE_FEATURES)
 # Small integer features one-hot encoded over their known range. Not `month`: a span is a month, so the
 # month a model is scored on never occurs in its training data (forward AUC 0.7048 without it, window all,
 # warm start; README "Continuous training").
@@ -133,6 +138,20 @@ class ImputeStandardize(tf.keras.layers.Layer):
         return {**super().get_config(), "means": self.means, "stds": self.stds}
 
 
+class WorseWeather(tf.keras.layers.Layer):
+    """precip (in/h) and visib (miles), each [batch] -> [batch, 5] features that never decrease as
+    precipitation rises or visibility falls: any rain, log-scaled rain, heavy rain (>= 0.1 in/h),
+    visibility loss, visibility under 3 miles. Missing values count as fair weather."""
+
+    def call(self, precip_visib):
+        precip, visib = precip_visib
+        precip = tf.where(tf.math.is_nan(precip), 0.0, tf.maximum(precip, 0.0))
+        visib = tf.where(tf.math.is_nan(visib), 10.0, tf.clip_by_value(visib, 0.0, 10.0))
+        return tf.stack([tf.cast(precip > 0, tf.float32), tf.math.log1p(20.0 * precip),
+                         tf.cast(precip >= 0.1, tf.float32), (10.0 - visib) / 10.0,
+                         tf.cast(visib < 3.0, tf.float32)], axis=1)
+
+
 def build_model(vocabularies: Dict[str, List[str]], stats: Dict[str, Dict[str, float]],
                 hparams: Dict) -> tf.keras.Model:
     inputs = {k: tf.keras.Input(shape=(), dtype=feature_dtype(k), name=k) for k in F.FEATURE_KEYS}
@@ -153,15 +172,20 @@ def build_model(vocabularies: Dict[str, List[str]], stats: Dict[str, Dict[str, f
     encoded.append(ImputeStandardize([stats[k]["mean"] for k in NUMERIC_FEATURES],
                                      [stats[k]["std"] for k in NUMERIC_FEATURES],
                                      name="impute_standardize")(numeric))
-    # Any precipitation at all is the strongest weather signal; a flag keeps "more rain" monotone.
-    encoded.append(tf.keras.layers.Reshape((1,), name="raining")(
-        tf.cast(tf.greater(inputs["precip"], 0.0), tf.float32)))
     x = tf.keras.layers.Concatenate(name="all_features")(encoded)
     for i, units in enumerate(hparams["hidden_units"]):
         x = tf.keras.layers.Dense(units, activation="relu", name=f"hidden_{i}")(x)
         if hparams["dropout"]:
             x = tf.keras.layers.Dropout(hparams["dropout"], seed=hparams["seed"])(x)
-    output = tf.keras.layers.Dense(1, activation="sigmoid", name="late_probability")(x)
+    mlp_logit = tf.keras.layers.Dense(1, name="mlp_logit")(x)
+    weather = WorseWeather(name="worse_weather")(
+        [tf.cast(inputs["precip"], tf.float32), tf.cast(inputs["visib"], tf.float32)])
+    weather_logit = tf.keras.layers.Dense(1, use_bias=False, kernel_constraint=tf.keras.constraints.NonNeg(),
+                                          # prior: worse weather, later; training can shrink it to 0
+                                          kernel_initializer=tf.keras.initializers.Constant(0.2),
+                                          name="weather_logit")(weather)
+    output = tf.keras.layers.Activation("sigmoid", name="late_probability")(
+        tf.keras.layers.Add(name="logit")([mlp_logit, weather_logit]))
     model = tf.keras.Model(inputs=inputs, outputs=output, name=F.MODEL_NAME)
     model.compile(optimizer=tf.keras.optimizers.Adam(hparams["learning_rate"]),
                   loss="binary_crossentropy",
@@ -207,7 +231,8 @@ def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
         return {"start": "cold", "base_model": None, "reason": "no serving model yet"}
     try:
         base = tf.keras.models.load_model(base_model_dir, compile=False,
-                                          custom_objects={"ImputeStandardize": ImputeStandardize})
+                                          custom_objects={"ImputeStandardize": ImputeStandardize,
+                                                          "WorseWeather": WorseWeather})
     except Exception as e:  # not a Keras SavedModel of this trainer
         return {"start": "cold", "base_model": base_model_dir,
                 "reason": f"cannot load the serving model as Keras: {type(e).__name__}: {str(e)[:200]}"}

@@ -163,3 +163,18 @@ def test_schema_without_domain_is_rejected(tmp_path):
     schema_path.write_text('feature { name: "carrier" type: BYTES }')
     with pytest.raises(ValueError, match="carrier"):
         trainer.vocabularies_from_schema(str(schema_path))
+
+
+def test_worse_weather_never_lowers_the_score(exported):
+    """More precipitation or less visibility can only raise the score (monotone term), whatever was learned."""
+    _, _, model = exported
+    rows = synthetic_rows(200, seed=12)
+    base = _scores_of(model, rows)
+    for key, change in (("precip", lambda v: (v or 0.0) + 0.5), ("visib", lambda v: (v if v is not None else 10.0) * 0.2)):
+        worse = [{**r, key: change(r[key])} for r in rows]
+        assert np.all(_scores_of(model, worse) >= base - 1e-6), key
+
+
+def _scores_of(model, rows):
+    serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
+    return model.signatures[F.EXAMPLES_SIGNATURE](examples=serialized)[F.PREDICTION_KEY].numpy()
