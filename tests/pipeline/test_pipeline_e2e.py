@@ -92,11 +92,25 @@ def test_first_run_executes_every_node_and_records_it_in_mlmd(first_run):
     assert drift.custom_properties["verdict"].string_value == "NO_BASELINE"
 
 
+def _days_of_split(examples_uri, split):
+    """The `day` value of every example of one split of an Examples artifact."""
+    import glob
+    import tensorflow as tf
+    files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+    return [tf.train.Example.FromString(r.numpy()).features.feature["day"].int64_list.value[0]
+            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
 def test_first_run_is_blessed_and_pushed_in_tf_serving_layout(first_run):
     s = first_run.summary
     assert s["blessed"] is True and s["validation"]["ok"] is True
     assert 0.5 < s["metrics"]["auc"] <= 1.0
-    assert s["metrics"]["example_count"] > 300  # ~1/4 of 1,500 rows in the eval split
+    # The eval split holds whole days (configs.SPLIT_PARTITION_FEATURE): no day on both sides, and TFMA
+    # evaluated every eval row.
+    days = {split: _days_of_split(s["examples_uri"], split) for split in ("train", "eval")}
+    assert not set(days["train"]) & set(days["eval"])
+    assert len(days["train"]) + len(days["eval"]) == 1500
+    assert s["metrics"]["example_count"] == len(days["eval"]) > 100
     assert s["pushed"] is True
     pushed = versions(first_run.layout.serving_model_dir)
     assert len(pushed) == 1 and pushed[0].isdigit()
