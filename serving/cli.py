@@ -522,9 +522,13 @@ def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_reque
     if not routing.get("canary"):
         _fail("no canary to analyse (start one: rollout canary VERSION --percent P --on DEPLOYMENT)")
     stable, canary = routing["stable"], routing["canary"]
-    if stable["deployment"] == canary["deployment"]:
-        _fail(f"canary and stable both run on deployment {stable['deployment']!r}: TF Serving's Prometheus metrics "
-              "are per model, not per version; run the canary on its own deployment (rollout canary ... --on NAME)")
+    shared = [(a, b) for a, b in (("canary", "stable"), ("shadow", "canary"), ("shadow", "stable"))
+              if (routing.get(a) or {}).get("deployment") and routing[a]["deployment"] == (routing.get(b) or {}).get("deployment")]
+    if shared:
+        a, b = shared[0]
+        _fail(f"{a} and {b} both run on deployment {routing[a]['deployment']!r}: TF Serving's Prometheus metrics are "
+              f"per model, not per version; run the canary on a deployment of its own (rollout canary ... --on NAME)"
+              + (" and the shadow elsewhere, or roll it back" if "shadow" in (a, b) else ""))
     rest = {stage: routing["deployments"][routing[stage]["deployment"]]["rest"] for stage in ("stable", "canary")}
     try:
         before = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}

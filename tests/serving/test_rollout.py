@@ -247,7 +247,7 @@ def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(
     world.start_proxy()
     load = {"label_probability": answers.expected[1]}  # labels drawn from version 1's probabilities
     world.run("canary", "4", "--percent", "30")  # on the stable's deployment: no per-version metrics
-    assert "run the canary on its own deployment" in world.run("analyze", "--window", "0", ok=False)
+    assert "run the canary on a deployment of its own" in world.run("analyze", "--window", "0", ok=False)
     world.run("canary", "4", "--percent", "30", "--on", "green")
     send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 40)  # warm the new version up first
     result = _analyze(world, load)
