@@ -10,6 +10,7 @@ import click
 
 from pipeline import metadata as mlmd_config
 from pipeline import runner
+from pipeline.ct_cli import WindowType
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -25,8 +26,8 @@ def cli():
 
 @cli.command()
 @click.option("--span", type=int, default=None, help="Span (month 1-12) to train on; default: the latest.")
-@click.option("--window", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Train on the last N spans up to --span (earlier spans must have been run before).")
+@click.option("--window", type=WindowType(), default=1, show_default=True,
+              help="Train on the last K spans up to --span, or 'all' (earlier spans must have been run before).")
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
               type=click.Path(file_okay=False), help="Folder of span-N/*.csv folders.")
 @click.option("--output", "output_dir", default="outputs", show_default=True,
@@ -55,6 +56,8 @@ def run(span, window, data_root, output_dir, schema_path, metadata, beam_mode, w
             fail(f"--metadata: {e}", code=2)
     hparams = {"epochs": epochs} if epochs else None
     try:
+        if window == "all":  # every span so far: 1..span
+            window = span or span_check.span_number(span_check.select_span(data_root, None))
         result = runner.run_local(data_root, output_dir, span=span, window=window, schema_path=schema_path,
                                   beam_mode=beam_mode, workers=workers, metadata=metadata,
                                   hparams=hparams, enable_cache=not no_cache, verbose=verbose)
