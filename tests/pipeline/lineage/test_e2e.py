@@ -19,13 +19,16 @@ pytestmark = pytest.mark.e2e
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SPANS = os.path.join(REPO, "tests", "fixtures", "spans")
+EPOCHS = 2
 
 
 def _run(args):
     """Child process: one pipeline run; returns what run_local reports."""
     span, output_dir, spec = args
     from pipeline import runner
-    result = runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": 1},
+    # 2 epochs, as tests/pipeline/conftest.py: with 1 the span-1 model can miss the AUC gate (then nothing
+    # is pushed and there is no served model to trace)
+    result = runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": EPOCHS},
                               progress=lambda m: None)
     return {"run_id": result.run_id, **{k: result.summary.get(k) for k in (
         "executed", "cached", "failed", "spans", "pushed", "pushed_version", "blessed")}}
@@ -94,7 +97,7 @@ def test_sqlite_trace_of_served_model_names_its_span(sqlite_world):
             "Evaluator", "Pusher"} <= nodes
     assert all(e["state"] == "COMPLETE" for e in t["executions"])
     assert {v["node"] for v in t["validators"]} >= {"ExampleValidator", "Evaluator"}
-    assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 1
+    assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == EPOCHS
     assert t["trainer"]["code_version"]
 
 
