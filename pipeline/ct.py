@@ -186,14 +186,13 @@ class _Model:
 
 
 def _serving_model(store) -> Optional[_Model]:
-    """The model TF Serving serves now: the Model of the latest successful push."""
-    from pipeline.resolvers import pushed_models
-    pushes = pushed_models(store)
+    """The model being served now (pipeline/resolvers.py `serving_pushes`)."""
+    from pipeline.resolvers import serving_pushes
+    pushes = serving_pushes(store)
     if not pushes:
         return None
-    latest = pushes[-1]
-    model = store.get_artifacts_by_id([latest["model_id"]])[0]
-    version = latest["pushed_model"].custom_properties.get("pushed_version")
+    model = store.get_artifacts_by_id([pushes[0]["model_id"]])[0]
+    version = pushes[0]["pushed_model"].custom_properties.get("pushed_version")
     return _Model(model.id, model.uri, int(version.string_value or version.int_value) if version else None)
 
 

@@ -101,9 +101,34 @@ def pushed_models(store: mlmd.MetadataStore) -> List[Dict]:
     return result
 
 
+def _version(push: Dict) -> Optional[int]:
+    value = push["pushed_model"].custom_properties.get("pushed_version")
+    return int(value.string_value or value.int_value) if value is not None else None
+
+
+def serving_pushes(store: mlmd.MetadataStore, before_span: Optional[int] = None) -> List[Dict]:
+    """Pushes in the order they count as "the model being served", most likely first: the registry's
+    stable version when a deployment change was recorded (serving/registry.py: a rollback or a promotion
+    decides), then the latest pushes. With `before_span`, only models trained on spans < before_span."""
+    from data import contract
+    from serving import registry
+    pushes = list(reversed(pushed_models(store)))
+    try:
+        state = registry.served(store, contract.MODEL_NAME)
+    except registry.RegistryError:
+        state = {"source": None}
+    if state["source"] == "registry" and state.get("stable") is not None:
+        pushes.sort(key=lambda p: _version(p) != state["stable"])  # stable first, then newest first
+    if before_span is not None:
+        pushes = [p for p in pushes
+                  if (spans := training_spans(store, p["model_id"])) and max(spans) < before_span]
+    return pushes
+
+
 class LatestPushedModelFromEarlierSpanStrategy(resolver.ResolverStrategy):
-    """The model being served: the Model of the latest successful push whose training spans are all
-    < `before_span` (so a re-run of a span compares with what served before it, and stays cached).
+    """The model being served (`serving_pushes`): the registry's stable version, else the latest successful
+    push, among models trained on spans < `before_span` (so a re-run of a span compares with what served
+    before it, and stays cached).
 
     Input keys: `model` (Model channel) and `pushed_model` (PushedModel channel); resolves both to the
     one Model and its PushedModel, or to empty lists when nothing was pushed yet.
@@ -116,12 +141,8 @@ class LatestPushedModelFromEarlierSpanStrategy(resolver.ResolverStrategy):
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
         models = {m.id: m for m in input_dict.get("model", [])}
         pushes = {p.id: p for p in input_dict.get("pushed_model", [])}
-        for push in reversed(pushed_models(store)):
-            model = models.get(push["model_id"])
-            pushed = pushes.get(push["pushed_model"].id)
-            if model is None or pushed is None:
-                continue
-            spans = training_spans(store, model.id)
-            if spans and max(spans) < self._before_span:
+        for push in serving_pushes(store, self._before_span):
+            model, pushed = models.get(push["model_id"]), pushes.get(push["pushed_model"].id)
+            if model is not None and pushed is not None:
                 return {"model": [model], "pushed_model": [pushed]}
         return {"model": [], "pushed_model": []}
