@@ -77,3 +77,10 @@ def test_require_model_server(spec_path, tmp_path):
     binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
     with_binary = check_image(spec_path, "--require-model-server", env=image_env(PATH=path))
     assert with_binary.returncode == 0, with_binary.stderr[-2000:]
+
+
+def test_without_a_spec_it_checks_a_spec_compiled_here():
+    """What the Dockerfile's build step runs."""
+    completed = check_image(env=image_env())
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.startswith("OK: every task of spec.json (")
