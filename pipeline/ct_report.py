@@ -172,3 +172,36 @@ arrived, by the previous span's candidate, and by the model frozen after the fir
     with open(paths["html"], "w") as f:
         f.write(page)
     return paths
+
+
+def markdown_table(replay: Dict) -> str:
+    """The replay as a Markdown table (one row per span) plus the headline figures, for the README."""
+    forward = {(f["span"], f["role"]): f["auc"] for f in replay["forward"]}
+    lines = ["| span | trained on | served version (when the span arrived) | its forward AUC | last span's candidate | "
+             "frozen span-1 model | drift | decision | reasons |", "|---|---|---|---:|---:|---:|---|---|---|"]
+
+    def fmt(value):
+        return f"{value:.3f}" if value is not None else "-"
+    for d in replay["decisions"]:
+        s = d["span"]
+        trained = d.get("trained_on") or []
+        lines.append(
+            f"| {s} | {trained[0]}-{trained[-1] if trained else ''} | {d.get('serving_version') or '-'} | "
+            f"{fmt(forward.get((s, ct.SERVED)))} | {fmt(forward.get((s, ct.PREVIOUS_CANDIDATE)))} | "
+            f"{fmt(forward.get((s, ct.FROZEN)))} | {d.get('drift')} | "
+            f"{'pushed ' + str(d.get('pushed_version')) if d.get('pushed') else 'kept'} | "
+            f"{'; '.join(d.get('reasons') or []).replace('|', '/')} |")
+    figures = summary_figures(replay)
+    means = figures["mean_forward_auc"]
+    lines.append("")
+    if all(means[r] is not None for r in ct.ROLES):
+        lines.append(f"Mean forward AUC over spans {figures['common_spans'][0]}-{figures['common_spans'][-1]}: "
+                     f"served {means[ct.SERVED]:.4f}, push every candidate {means[ct.PREVIOUS_CANDIDATE]:.4f} "
+                     f"(served - candidates = {means[ct.SERVED] - means[ct.PREVIOUS_CANDIDATE]:+.4f}; target >= -0.005), "
+                     f"frozen first-span model {means[ct.FROZEN]:.4f} (served - frozen = "
+                     f"{means[ct.SERVED] - means[ct.FROZEN]:+.4f}; target >= +0.03).")
+    if figures["pushed_forward"]:
+        worst = min(figures["pushed_forward"], key=lambda p: p["delta"])
+        lines.append(f"{len(figures['pushed_forward'])} push(es) scored against the model they replaced on the next "
+                     f"span: worst delta {worst['delta']:+.4f} (push after span {worst['pushed_after_span']}; target >= -0.01).")
+    return "\n".join(lines)

@@ -183,3 +183,17 @@ def test_weakened_candidate_is_not_pushed_and_the_serving_model_stays(replay_dir
     store = mlmd_config.open_store(str(out / "metadata.sqlite"))
     assert ct._serving_model(store).version == latest
     assert ct.read_replay(store, "weak")["decisions"][0]["pushed"] == 0
+
+
+def test_markdown_table_states_the_targets():
+    replay = {"decisions": [{"span": 1, "trained_on": [1], "pushed": 1, "pushed_version": 10, "drift": "NO_BASELINE",
+                             "reasons": ["all gates passed: pushed"]},
+                            {"span": 2, "trained_on": [1, 2], "pushed": 0, "serving_version": 10, "drift": "PASS",
+                             "reasons": ["Evaluator: auc change = -0.03 | x"]}],
+              "forward": [{"span": 2, "role": r, "auc": a} for r, a in
+                          (("served", 0.70), ("candidate", 0.71), ("frozen", 0.66))]}
+    text = ct_report.markdown_table(replay)
+    rows = [line for line in text.splitlines() if line.startswith("| 2 ")]
+    assert rows == ["| 2 | 1-2 | 10 | 0.700 | 0.710 | 0.660 | PASS | kept | Evaluator: auc change = -0.03 / x |"]
+    assert "served - candidates = -0.0100; target >= -0.005" in text
+    assert "served - frozen = +0.0400; target >= +0.03" in text
