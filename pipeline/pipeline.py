@@ -15,7 +15,7 @@ from components.behavior_validator import BehaviorValidator
 from pipeline import configs
 from pipeline.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
-PIPELINE_NAME = "flight-delay"
+PIPELINE_NAME = configs.PIPELINE_NAME
 SPAN_PATTERN = "span-{SPAN}/*"
 TRAINER_RUN_FN = "pipeline.trainer.run_fn"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's

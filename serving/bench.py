@@ -9,7 +9,6 @@ Without a pushed model under --model-base-path it exports the tiny contract mode
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import json  # noqa: E402

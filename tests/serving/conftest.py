@@ -1,7 +1,6 @@
 """Fixtures: tiny real SavedModels (built once per session) and model servers as subprocesses."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import shutil  # noqa: E402
