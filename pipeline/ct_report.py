@@ -53,10 +53,11 @@ def plot_forward(replay: Dict) -> bytes:
               ct.PREVIOUS_CANDIDATE: "last span's candidate (push every candidate)",
               ct.FROZEN: "frozen first-span model"}
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for role, style in ((ct.SERVED, "o-"), (ct.PREVIOUS_CANDIDATE, "s--"), (ct.FROZEN, "^:")):
+    # served last and widest: where it equals the candidate line (a push), both stay visible
+    for role, style, width in ((ct.FROZEN, "^:", 1.5), (ct.PREVIOUS_CANDIDATE, "s--", 1.5), (ct.SERVED, "o-", 2.5)):
         points = [(s, v) for s, v in zip(spans, series[role]) if v is not None]
         if points:
-            ax.plot(*zip(*points), style, label=labels[role])
+            ax.plot(*zip(*points), style, lw=width, label=labels[role], alpha=0.85)
     for d in replay["decisions"]:
         if d.get("pushed"):
             ax.axvline(d["span"] + 0.5, color="#2a7", alpha=0.25, lw=3)
@@ -64,7 +65,7 @@ def plot_forward(replay: Dict) -> bytes:
     ax.set_ylabel("forward AUC")
     ax.set_xticks(spans)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     data = _png(fig)
     plt.close(fig)
     return data
