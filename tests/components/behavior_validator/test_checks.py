@@ -84,12 +84,24 @@ def test_candidate_trained_on_five_percent_fails_slice_regression(compare):
     assert all(r["carrier"] in check.summary for r in failing)
 
 
-def test_candidate_that_learned_rain_means_on_time_fails_directional(compare):
-    result = compare(tm.RAIN_ON_TIME, tm.SEED_A)
+def test_candidate_whose_score_falls_with_rain_fails_directional(compare, trained, tmp_path_factory):
+    # The project's trainer cannot produce such a model any more (weather enters through a monotone
+    # term; see the next test), so the weakened candidate is a real SavedModel whose score falls with rain.
+    trained["weather_decreasing"] = testdata.build_saved_model(
+        str(tmp_path_factory.mktemp("weather_decreasing")), testdata.WEATHER_DECREASING)
+    result = compare("weather_decreasing", tm.SEED_A)
     check = result.check(c.CHECK_DIRECTIONAL)
     assert check.verdict == c.FAIL and "precip_up" in check.summary
     precip = next(r for r in check.rows if r["perturbation"] == "precip_up")
     assert precip["mean_delta_ci95"][1] < 0 and precip["p_adjusted"] <= _CFG.alpha
+
+
+def test_trainer_keeps_rain_monotone_even_when_rain_was_labelled_on_time(compare):
+    """A label bug (rainy flights labelled on time) cannot teach the trainer's model that rain lowers delays:
+    the directional check finds no decrease (mean change >= 0) where the old MLP had -0.36."""
+    result = compare(tm.RAIN_ON_TIME, tm.SEED_A)
+    precip = next(r for r in result.check(c.CHECK_DIRECTIONAL).rows if r["perturbation"] == "precip_up")
+    assert precip["verdict"] == c.PASS and precip["mean_delta"] >= -1e-6
 
 
 def test_candidate_blind_to_one_carrier_fails_slice_regression_naming_it(compare):
