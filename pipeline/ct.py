@@ -146,11 +146,10 @@ def record_decision(store, context: pb.Context, row: Dict, candidate_id: Optiona
 
 
 def _decode(value: pb.Value):
-    kind = value.WhichOneof("value")
-    raw = getattr(value, kind) if kind else None
-    if kind == "string_value" and raw[:1] in ("[", "{"):
-        return json.loads(raw)
-    return raw
+    """records.value (the project's MLMD decoding), with the JSON this module stores as strings parsed."""
+    from pipeline.lineage import records
+    raw = records.value(value)
+    return json.loads(raw) if isinstance(raw, str) and raw[:1] in ("[", "{") else raw
 
 
 def read_replay(store, name: str) -> Dict[str, List[Dict]]:
