@@ -23,7 +23,7 @@ RUN apt-get update \
 
 COPY --from=beam /opt/apache/beam /opt/apache/beam
 
-# The Keras choice of pipeline/keras_choice.py, for processes that never import this project (TFX's own
+# The Keras choice of data/keras_choice.py, for processes that never import this project (TFX's own
 # executors, Beam workers); `vertex check-image` fails if it is missing.
 ENV TF_USE_LEGACY_KERAS=1 \
     PYTHONUNBUFFERED=1

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
-# The Keras choice is made by the Python packages themselves (pipeline/keras_choice.py).
+# The Keras choice is made by the Python packages themselves (data/keras_choice.py).
 
 .PHONY: install run test test-fast bench serve data clean
 
@@ -32,7 +32,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m pipeline.bench $(ARGS)
+	$(PY) -m pipeline.tools.bench $(ARGS)
 
 serve: $(STAMP)
 	$(PY) -m serving serve $(ARGS)

@@ -1,2 +1,2 @@
 """Flight data: column contract, spans, schema. Importing it makes the project's Keras choice."""
-from pipeline import keras_choice  # noqa: F401  (first: before anything imports TensorFlow)
+from data import keras_choice  # noqa: F401  (first: before anything imports TensorFlow)

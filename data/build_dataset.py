@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from data import spans_io
-from data import contract as features
+from data import contract
 
 LATE_THRESHOLD_MINUTES = 15
 DEFAULT_SEED = 13
@@ -38,7 +38,7 @@ CARD_END = "<!-- END span-table -->"
 FLIGHT_SOURCE_COLUMNS = ("year", "month", "day", "sched_dep_time", "sched_arr_time", "arr_delay",
                          "carrier", "flight", "origin", "dest", "distance")
 WEATHER_KEY = ("origin", "year", "month", "day", "hour")
-WEATHER_SOURCE_COLUMNS = WEATHER_KEY + ("time_hour",) + features.WEATHER_FEATURES
+WEATHER_SOURCE_COLUMNS = WEATHER_KEY + ("time_hour",) + contract.WEATHER_FEATURES
 # Measured at or after departure: never a feature (arr_delay only feeds the label).
 POST_DEPARTURE_COLUMNS = ("dep_time", "dep_delay", "arr_time", "arr_delay", "air_time", "tailnum")
 # Sort key of the rows in a span file; the remaining columns break ties so order depends on content only.
@@ -100,7 +100,7 @@ def derive_features(flights: pd.DataFrame) -> pd.DataFrame:
         "origin": flights["origin"].astype(str),
         "dest": flights["dest"].astype(str),
         "distance": flights["distance"].astype("int64"),
-        features.LABEL_KEY: late_label(flights["arr_delay"]),
+        contract.LABEL_KEY: late_label(flights["arr_delay"]),
     }, index=flights.index)
     return out
 
@@ -118,25 +118,25 @@ def dedupe_weather(weather: pd.DataFrame) -> pd.DataFrame:
 
 def join_weather(derived: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
     """Left join: each flight gets its origin's weather at the scheduled departure hour (or NaN)."""
-    right = dedupe_weather(weather)[list(WEATHER_KEY) + list(features.WEATHER_FEATURES)]
+    right = dedupe_weather(weather)[list(WEATHER_KEY) + list(contract.WEATHER_FEATURES)]
     right = right.rename(columns={"hour": "sched_dep_hour"})
     key = ["origin", "year", "month", "day", "sched_dep_hour"]
     joined = derived.merge(right, how="left", on=key, validate="many_to_one", sort=False)
-    for name in features.WEATHER_FEATURES:
+    for name in contract.WEATHER_FEATURES:
         joined[name] = joined[name].astype("float64")
     return joined
 
 
 def order_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by schedule, then by every other column: order depends on content only."""
-    keys = list(ROW_ORDER) + [c for c in features.CSV_COLUMNS if c not in ROW_ORDER]
+    keys = list(ROW_ORDER) + [c for c in contract.CSV_COLUMNS if c not in ROW_ORDER]
     return frame.sort_values(keys, kind="mergesort", na_position="last").reset_index(drop=True)
 
 
 def build_frame(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
-    """The whole dataset: exactly features.CSV_COLUMNS, deterministic row order."""
+    """The whole dataset: exactly contract.CSV_COLUMNS, deterministic row order."""
     joined = join_weather(derive_features(flights), weather)
-    return order_rows(joined[list(features.CSV_COLUMNS)])
+    return order_rows(joined[list(contract.CSV_COLUMNS)])
 
 
 def _row_hash(frame: pd.DataFrame, seed: int) -> pd.Series:
@@ -153,7 +153,7 @@ def stratified_sample(frame: pd.DataFrame, n: int, seed: int = DEFAULT_SEED) -> 
     """
     if n >= len(frame):
         return order_rows(frame)
-    strata = [features.LABEL_KEY, "origin"]
+    strata = [contract.LABEL_KEY, "origin"]
     sizes = frame.groupby(strata, sort=True).size()
     quota = sizes * n / len(frame)
     take = np.floor(quota).astype(int)
@@ -206,18 +206,18 @@ def span_table(files: dict[str, tuple[bytes, pd.DataFrame]]) -> str:
     frames = []
     for rel, (_, rows) in sorted(files.items(), key=lambda kv: int(kv[0].split("/")[0][5:])):
         span = int(rel.split("/")[0][5:])
-        n, late = len(rows), int(rows[features.LABEL_KEY].sum())
+        n, late = len(rows), int(rows[contract.LABEL_KEY].sum())
         noweather = int(rows["temp"].isna().sum())
         lines.append(f"| {span} | {int(rows['month'].iloc[0])} | {n:,} | {late:,} | {late / n:.1%} | "
                      f"{noweather:,} |")
         frames.append(rows)
     every = pd.concat(frames)
-    total, late_total = len(every), int(every[features.LABEL_KEY].sum())
+    total, late_total = len(every), int(every[contract.LABEL_KEY].sum())
     lines.append(f"| all | | {total:,} | {late_total:,} | {late_total / total:.1%} | "
                  f"{int(every['temp'].isna().sum()):,} |")
     lines += ["", "Empty cells per column (all spans above; columns not listed are never empty):", "",
               "| column | empty cells | share |", "|---|---:|---:|"]
-    for name in features.CSV_COLUMNS:
+    for name in contract.CSV_COLUMNS:
         missing = int(every[name].isna().sum())
         if missing:
             lines.append(f"| {name} | {missing:,} | {missing / total:.2%} |")

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 import click
 
-from data import contract as features
+from data import contract
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "schema.pbtxt"
 TRAINING, SERVING = "TRAINING", "SERVING"
@@ -30,7 +30,7 @@ INT_RANGES = {
     "sched_arr_hour": (0, 23, "local scheduled arrival hour"),
     "flight": (1, 9999, "flight numbers have 1 to 4 digits"),
     "distance": (1, 6000, "miles; the longest route from NYC (JFK-HNL) is 4,983 mi"),
-    features.LABEL_KEY: (0, 1, "label: arrival > 15 min late, cancelled or diverted"),
+    contract.LABEL_KEY: (0, 1, "label: arrival > 15 min late, cancelled or diverted"),
 }
 # name -> (min, max, comment). Origin weather at the scheduled hour: optional floats.
 FLOAT_RANGES = {
@@ -54,14 +54,14 @@ STRING_COMMENTS = {
 def build_schema(string_domains: Mapping[str, Sequence[str]]):
     """The curated Schema proto; ``string_domains`` maps carrier/origin/dest to their values."""
     from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=import-outside-toplevel
-    missing = [c for c in features.CATEGORICAL_FEATURES if c not in string_domains]
+    missing = [c for c in contract.CATEGORICAL_FEATURES if c not in string_domains]
     if missing:
         raise ValueError(f"string_domains lacks {missing}")
     schema = schema_pb2.Schema()
-    for name in features.CSV_COLUMNS:
+    for name in contract.CSV_COLUMNS:
         feature = schema.feature.add(name=name)
-        kind = features.tf_dtype_name(name)
-        if name in features.WEATHER_FEATURES:
+        kind = contract.tf_dtype_name(name)
+        if name in contract.WEATHER_FEATURES:
             # Optional: an empty CSV cell is absent in CSV statistics and an empty float_list
             # (present, 0 values) in CsvExampleGen's tf.Examples; allow at most one value.
             feature.type = schema_pb2.FLOAT
@@ -81,9 +81,9 @@ def build_schema(string_domains: Mapping[str, Sequence[str]]):
             feature.type = schema_pb2.INT
             low, high, _ = INT_RANGES[name]
             feature.int_domain.min, feature.int_domain.max = low, high
-        if name == features.LABEL_KEY:
+        if name == contract.LABEL_KEY:
             feature.not_in_environment.append(SERVING)
-    for name in features.CATEGORICAL_FEATURES:
+    for name in contract.CATEGORICAL_FEATURES:
         values = sorted({str(v) for v in string_domains[name]})
         if not values:
             raise ValueError(f"string domain {name!r} is empty")
@@ -143,7 +143,7 @@ def string_domains_from_spans(spans_dir: str | Path) -> dict[str, list[str]]:
     spans = spans_io.list_spans(spans_dir)
     if not spans:
         raise ValueError(f"{spans_dir}: no span-<N>/{spans_io.SPAN_FILE_NAME} files")
-    seen: dict[str, set] = {name: set() for name in features.CATEGORICAL_FEATURES}
+    seen: dict[str, set] = {name: set() for name in contract.CATEGORICAL_FEATURES}
     for span in spans:
         frame = spans_io.read_span(spans_io.span_path(spans_dir, span))
         for name in seen:

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from data import contract as features
+from data import contract
 
 SPAN_FILE_NAME = "flights.csv"
 MANIFEST_NAME = "SHA256SUMS"
@@ -68,7 +68,7 @@ def _format_int(value) -> str:
 def _format_column(name: str, values: pd.Series) -> list[str]:
     """Cells of one column; the contract's dtype decides int vs float formatting of numbers."""
     try:
-        kind = features.tf_dtype_name(name)
+        kind = contract.tf_dtype_name(name)
     except KeyError:
         kind = None
     # Fast paths for clean numeric columns (the full build); the general loop below handles the rest.
@@ -111,7 +111,7 @@ def _format_column(name: str, values: pd.Series) -> list[str]:
 def to_csv_bytes(frame: pd.DataFrame, columns: Sequence[str] | None = None,
                  header: bool = True) -> bytes:
     """The uncompressed CSV text of ``frame`` (``columns`` in that order; default the contract's)."""
-    columns = list(features.CSV_COLUMNS if columns is None else columns)
+    columns = list(contract.CSV_COLUMNS if columns is None else columns)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise KeyError(f"frame lacks columns {missing}")
@@ -145,20 +145,20 @@ _PANDAS_DTYPES = {"int64": "Int64", "float32": "float64", "string": "string"}
 def _read_span_fast(path: Path) -> pd.DataFrame | None:
     """Typed read of a well-formed span with the C parser; None when anything does not fit."""
     numpy_dtypes = {"int64": "int64", "float32": "float64", "string": object}
-    dtypes = {c: numpy_dtypes[features.tf_dtype_name(c)] for c in features.CSV_COLUMNS}
+    dtypes = {c: numpy_dtypes[contract.tf_dtype_name(c)] for c in contract.CSV_COLUMNS}
     try:
         with path.open("rb") as f:
-            if f.readline().rstrip(b"\r\n") != ",".join(features.CSV_COLUMNS).encode():
+            if f.readline().rstrip(b"\r\n") != ",".join(contract.CSV_COLUMNS).encode():
                 return None
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8",
-                            na_values={c: [""] for c in features.WEATHER_FEATURES})
+                            na_values={c: [""] for c in contract.WEATHER_FEATURES})
     except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
         return None
-    if frame.isna().drop(columns=list(features.WEATHER_FEATURES)).any().any():
+    if frame.isna().drop(columns=list(contract.WEATHER_FEATURES)).any().any():
         return None
-    if (frame[list(features.CATEGORICAL_FEATURES)] == "").any().any():
+    if (frame[list(contract.CATEGORICAL_FEATURES)] == "").any().any():
         return None
-    return frame.astype({c: _PANDAS_DTYPES[features.tf_dtype_name(c)] for c in frame.columns})
+    return frame.astype({c: _PANDAS_DTYPES[contract.tf_dtype_name(c)] for c in frame.columns})
 
 
 def read_span(path: str | Path) -> pd.DataFrame:
@@ -182,17 +182,17 @@ def read_span(path: str | Path) -> pd.DataFrame:
     except pd.errors.ParserError as err:
         raise ValueError(f"{path}: malformed CSV ({err})") from None
     header = list(raw.columns)
-    if tuple(header) != features.CSV_COLUMNS:
-        missing = [c for c in features.CSV_COLUMNS if c not in header]
-        extra = [c for c in header if c not in features.CSV_COLUMNS]
-        raise ValueError(f"{path}: header does not match features.CSV_COLUMNS "
+    if tuple(header) != contract.CSV_COLUMNS:
+        missing = [c for c in contract.CSV_COLUMNS if c not in header]
+        extra = [c for c in header if c not in contract.CSV_COLUMNS]
+        raise ValueError(f"{path}: header does not match contract.CSV_COLUMNS "
                          f"(missing {missing}, unexpected {extra}, got {header})")
     short = raw.isna().any(axis=1)
     if short.any():
         raise ValueError(f"{path}:{short.idxmax() + 2}: expected {len(header)} cells, got fewer")
     out = {}
     for name in header:
-        kind = features.tf_dtype_name(name)
+        kind = contract.tf_dtype_name(name)
         col = raw[name]
         if kind == "string":
             out[name] = col.astype("string")

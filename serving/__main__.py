@@ -1,4 +1,4 @@
-"""`python -m serving ...`: the serving CLI (serve, predict, status, promote, rollback, label)."""
+"""`python -m serving ...`: serve, predict, status, labels, registry, rollout, proxy (see serving/cli.py)."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

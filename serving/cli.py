@@ -1,69 +1,23 @@
-"""Click CLI around the model server and the clients (`python -m serving --help`)."""
+"""`python -m serving ...`: registers the command families and holds the client's own commands.
+
+- `serve` (serving/server/cli.py): start a model server on the pushed models;
+- `predict`, `status` (here): talk to a running server over REST or gRPC;
+- `labels promote|rollback|set` (serving/delivery/cli.py): move version labels in models.config;
+- `registry`, `rollout ...`, `proxy` (serving/delivery/cli.py): the model registry and delivery through nginx.
+"""
 import json
-import os
 import sys
 
 import click
 
-from components.infra_validator import model_server_process
-from data.contract import MODEL_NAME
 from serving import client as serving_client
-from serving import local_server
-from serving import registry as model_registry
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PUSH_DIR = os.path.join(REPO_ROOT, "outputs", "serving_model", MODEL_NAME)
-DEFAULT_METADATA = os.path.join(REPO_ROOT, "outputs", "metadata.sqlite")
+from serving.cli_support import fail as _fail, model_option
+from serving.server.command import LOCAL_GRPC, LOCAL_REST
 
 
 @click.group()
 def main():
-    """Serve pushed flight-delay models with TF Serving's API and talk to a running server."""
-
-
-@main.command()
-@click.option("--model-base-path", default=DEFAULT_PUSH_DIR, show_default=True,
-              help="Push directory (numeric version sub-directories); the latest version is served.")
-@click.option("--model-name", default=MODEL_NAME, show_default=True)
-@click.option("--model-config-file", default="", help="ModelServerConfig text file (overrides the two above).")
-@click.option("--port", default=8500, show_default=True, help="gRPC port.")
-@click.option("--rest-api-port", default=8501, show_default=True, help="REST port (0 = off).")
-@click.option("--bind-address", default="127.0.0.1", show_default=True)
-@click.option("--monitoring-config-file", default="", help="MonitoringConfig text file (Prometheus).")
-@click.option("--binary", type=click.Choice(["auto", "local", "tensorflow_model_server"]), default="auto",
-              show_default=True, help="auto: the real binary when it is on PATH, else the local server.")
-def serve(model_base_path, model_name, model_config_file, port, rest_api_port, bind_address,
-          monitoring_config_file, binary):
-    """Serve the latest pushed model of a push directory (blocks; Ctrl-C stops)."""
-    from serving.server_core import list_versions
-    if not model_config_file:
-        versions = list_versions(model_base_path)
-        if not versions:
-            raise click.ClickException(
-                f"no numeric model version under {model_base_path!r}: run the pipeline (make run) or pass"
-                f" --model-base-path")
-        click.echo(f"Serving {model_name} version {versions[-1]} from {model_base_path}", err=True)
-    try:
-        if binary == "local":
-            command = model_server_process.resolve_command(local_server.COMMAND)
-        elif binary == "tensorflow_model_server":
-            real = model_server_process.real_binary()
-            if not real:
-                raise FileNotFoundError(f"{model_server_process.BINARY_NAME} is not on PATH and "
-                                        f"{model_server_process.BINARY_ENV} is not set")
-            command = [real]
-        else:
-            command = local_server.server_command()
-        flags = [f"--port={port}", f"--rest_api_port={rest_api_port}"] + model_server_process.model_flags(
-            model_name, "" if model_config_file else model_base_path, model_config_file)
-        env = model_server_process.child_env(command)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
-    if monitoring_config_file:
-        flags.append(f"--monitoring_config_file={monitoring_config_file}")
-    if not model_server_process.is_real_binary(command):
-        flags.append(f"--bind_address={bind_address}")  # a flag of the local server only
-    os.execve(command[0], command + flags, env)
+    """Serve pushed flight-delay models with TF Serving's API, talk to a server, deliver new versions."""
 
 
 def _rows(csv_path, json_path, limit):
@@ -81,10 +35,6 @@ def _rows(csv_path, json_path, limit):
     return rows
 
 
-def _fail(exc):
-    raise click.ClickException(str(exc)) from None
-
-
 @main.command()
 @click.option("--csv", "csv_path", help="CSV with the contract's feature columns (a span file works; '-' = stdin).")
 @click.option("--json", "json_path", help="JSON object / list of objects / {\"instances\": [...]}.")
@@ -92,53 +42,53 @@ def _fail(exc):
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
 @click.option("--examples/--raw-features", default=False,
               help="Send tf.Examples to serving_tf_example instead of raw features to serving_default.")
-@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501/8500).")
-@click.option("--model-name", default=MODEL_NAME, show_default=True)
+@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501 for REST, 127.0.0.1:8500 for gRPC).")
+@model_option
 @click.option("--version", type=int, default=None)
 @click.option("--label", default=None)
 def predict(csv_path, json_path, limit, protocol, examples, server, model_name, version, label):
     """Predict late_probability for CSV/JSON rows; prints one JSON line per row."""
-    from data import contract as features
+    from data import contract
     rows = _rows(csv_path, json_path, limit)
     try:
         if protocol == "rest":
-            rest = serving_client.RestClient(server or "http://127.0.0.1:8501", model_name)
+            rest = serving_client.RestClient(server or LOCAL_REST, model_name)
             if examples:
                 import base64
                 instances = [{"b64": base64.b64encode(serving_client.example_from_row(r).SerializeToString())
                               .decode()} for r in rows]
-                answer = rest.predict(instances=instances, signature_name=features.EXAMPLES_SIGNATURE,
+                answer = rest.predict(instances=instances, signature_name=contract.EXAMPLES_SIGNATURE,
                                       version=version, label=label)
             else:
                 answer = rest.predict(instances=rows, version=version, label=label)
             probabilities = answer["predictions"]
         else:
-            grpc_client = serving_client.GrpcClient(server or "127.0.0.1:8500", model_name)
+            grpc_client = serving_client.GrpcClient(server or LOCAL_GRPC, model_name)
             outputs = (grpc_client.predict_examples(rows, version, label) if examples else
                        grpc_client.predict(serving_client.columns_from_rows(rows), version=version, label=label))
-            probabilities = outputs[features.PREDICTION_KEY].tolist()
+            probabilities = outputs[contract.PREDICTION_KEY].tolist()
     except serving_client.ServingClientError as exc:
         _fail(exc)
     for row, p in zip(rows, probabilities):
-        p = p[features.PREDICTION_KEY] if isinstance(p, dict) else p
-        click.echo(json.dumps({features.PREDICTION_KEY: p, "late": int(p >= features.DECISION_THRESHOLD),
+        p = p[contract.PREDICTION_KEY] if isinstance(p, dict) else p
+        click.echo(json.dumps({contract.PREDICTION_KEY: p, "late": int(p >= contract.DECISION_THRESHOLD),
                                "carrier": row["carrier"], "flight": row["flight"]}))
 
 
 @main.command()
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
 @click.option("--server", default=None, help="REST base URL or gRPC host:port.")
-@click.option("--model-name", default=MODEL_NAME, show_default=True)
+@model_option
 @click.option("--metadata", is_flag=True, help="Print the signature metadata instead of the version status.")
 def status(protocol, server, model_name, metadata):
     """Version states (or metadata) of a served model."""
     from google.protobuf import json_format
     try:
         if protocol == "rest":
-            rest = serving_client.RestClient(server or "http://127.0.0.1:8501", model_name)
+            rest = serving_client.RestClient(server or LOCAL_REST, model_name)
             answer = rest.metadata() if metadata else rest.status()
         else:
-            grpc_client = serving_client.GrpcClient(server or "127.0.0.1:8500", model_name)
+            grpc_client = serving_client.GrpcClient(server or LOCAL_GRPC, model_name)
             answer = json_format.MessageToDict(
                 grpc_client.metadata() if metadata else grpc_client.status(), preserving_proto_field_name=True)
     except serving_client.ServingClientError as exc:
@@ -146,428 +96,11 @@ def status(protocol, server, model_name, metadata):
     click.echo(json.dumps(answer, indent=1))
 
 
-def _apply(config_path, model_name, server, change):
-    """Rewrite models.config with `change` and make the server reload it (HandleReloadConfigRequest)."""
-    try:
-        config = serving_client.read_model_config(config_path)
-        result = change(config)
-    except (OSError, ValueError) as exc:
-        _fail(f"{config_path}: {exc}")
-    if server:
-        try:
-            serving_client.GrpcClient(server, model_name).reload_config(config)
-        except serving_client.ServingClientError as exc:
-            _fail(f"server {server} rejected the new config (file left unchanged): {exc}")
-    serving_client.write_model_config(config_path, config)
-    return result
+def _register():
+    from serving.delivery.cli import labels, proxy, registry, rollout
+    from serving.server.cli import serve
+    for command in (serve, labels, registry, rollout, proxy):
+        main.add_command(command)
 
 
-_config_opt = click.option("--config", "config_path", required=True, help="models.config (ModelServerConfig text).")
-_server_opt = click.option("--server", default="127.0.0.1:8500", show_default=True,
-                           help="gRPC host:port to reload ('' = only rewrite the file).")
-_model_opt = click.option("--model-name", default=MODEL_NAME, show_default=True)
-
-
-def _registry_opts(fn):
-    fn = click.option("--reason", default="", help="Why (recorded in the registry with --metadata).")(fn)
-    return click.option("--metadata", default=None,
-                        help="MLMD store (SQLite path or mysql://...): record the change in the model registry.")(fn)
-
-
-def _open_registry(metadata):
-    from pipeline.metadata import is_mysql_spec, open_store
-    path = metadata[len("sqlite://"):] if metadata.startswith("sqlite://") else metadata
-    if not is_mysql_spec(metadata) and not os.path.exists(path):
-        _fail(f"no metadata store at {path!r}: run the pipeline (make run) or pass --metadata")
-    try:
-        return open_store(metadata)
-    except (RuntimeError, ValueError) as exc:
-        _fail(exc)
-
-
-def _label_stages(store, model_name, config):
-    labels = dict(serving_client.find_model(config, model_name).version_labels)
-    return model_registry.stages_from_labels(model_registry.current(store, model_name)["stages"], labels)
-
-
-def _registry_check(metadata, model_name, config_path, change):
-    """The registry store (None without --metadata), once it accepts the labels `change` would give."""
-    if not metadata:
-        return None
-    store = _open_registry(metadata)
-    try:
-        config = serving_client.read_model_config(config_path)
-        change(config)
-        model_registry.record(store, model_name, _label_stages(store, model_name, config), change="check",
-                              reason="", dry_run=True)
-    except (OSError, ValueError) as exc:  # RegistryError is a ValueError
-        _fail(f"registry: {exc} (nothing changed)")
-    return store
-
-
-def _record(store, model_name, config_path, change, reason):
-    """Record the labels now in `config_path` as the registry's stages (after the server took them)."""
-    if store is None:
-        return
-    stages = _label_stages(store, model_name, serving_client.read_model_config(config_path))
-    execution_id = model_registry.record(store, model_name, stages, change=change, reason=reason)
-    click.echo(f"registry: deployment {execution_id} recorded ({change})", err=True)
-
-
-@main.command()
-@_config_opt
-@_server_opt
-@_model_opt
-@_registry_opts
-def promote(config_path, server, model_name, metadata, reason):
-    """Point 'stable' at the 'canary' version."""
-    change = lambda c: serving_client.promote(c, model_name)  # noqa: E731
-    store = _registry_check(metadata, model_name, config_path, change)
-    old, new = _apply(config_path, model_name, server, change)
-    click.echo(f"{model_name}: stable {old} -> {new}")
-    _record(store, model_name, config_path, f"promote: stable {old} -> {new}", reason)
-
-
-@main.command()
-@_config_opt
-@_server_opt
-@_model_opt
-@click.option("--to-version", type=int, default=None, help="Default: the newest version older than stable.")
-@_registry_opts
-def rollback(config_path, server, model_name, to_version, metadata, reason):
-    """Point 'stable' back at an older version."""
-    change = lambda c: serving_client.rollback(c, model_name, to_version)  # noqa: E731
-    store = _registry_check(metadata, model_name, config_path, change)
-    old, new = _apply(config_path, model_name, server, change)
-    click.echo(f"{model_name}: stable {old} -> {new}")
-    _record(store, model_name, config_path, f"rollback: stable {old} -> {new}", reason)
-
-
-@main.command()
-@_config_opt
-@_server_opt
-@_model_opt
-@click.argument("label")
-@click.argument("version", type=int)
-@_registry_opts
-def label(config_path, server, model_name, label, version, metadata, reason):
-    """Point LABEL, for example canary, at VERSION (loading VERSION first if the policy lacks it)."""
-    store = _registry_check(metadata, model_name, config_path,
-                            lambda c: serving_client.set_label(c, model_name, label, version))
-    config = serving_client.read_model_config(config_path)
-    model = serving_client.find_model(config, model_name)
-    policy = model.model_version_policy
-    if server and policy.WhichOneof("policy_choice") == "specific" and version not in policy.specific.versions:
-        # TF Serving only accepts labels on AVAILABLE versions: load the version, wait, then label it.
-        _apply(config_path, model_name, server,
-               lambda c: serving_client.find_model(c, model_name).model_version_policy.specific.versions.append(version))
-        _wait_available(server, model_name, version)
-    _apply(config_path, model_name, server, lambda c: serving_client.set_label(c, model_name, label, version))
-    click.echo(f"{model_name}: {label} -> {version}")
-    _record(store, model_name, config_path, f"label {label} -> {version}", reason)
-
-
-def _wait_available(server, model_name, version, timeout=120.0):
-    import time
-    grpc_client = serving_client.GrpcClient(server, model_name)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            states = grpc_client.status(version).model_version_status
-            if states and states[0].state == 30:  # AVAILABLE
-                return
-            if states and states[0].state == 50:  # END
-                _fail(f"version {version} of {model_name} failed to load: {states[0].status.error_message}")
-        except serving_client.ServingClientError:
-            pass
-        time.sleep(0.5)
-    _fail(f"version {version} of {model_name} did not become AVAILABLE within {timeout:.0f}s")
-
-
-@main.group(invoke_without_command=True)
-@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
-@_model_opt
-@click.option("--server", default=None,
-              help="gRPC host:port of a live server: cross-check the stages with its GetModelStatus.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
-@click.pass_context
-def registry(ctx, metadata, model_name, server, as_json):
-    """List pushed versions, their stages and the deployment history (model registry in MLMD)."""
-    ctx.obj = {"metadata": metadata, "model_name": model_name}
-    if ctx.invoked_subcommand:
-        return
-    store = _open_registry(metadata)
-    state = model_registry.current(store, model_name)
-    live, mismatches = {}, []
-    if server:
-        try:
-            live = serving_client.version_states(server, model_name)
-        except serving_client.ServingClientError as exc:
-            _fail(f"server {server}: {exc}")
-        # A version served there must be AVAILABLE; the registry and the server disagree otherwise.
-        mismatches = model_registry.live_mismatches(model_registry.served(store, model_name), server, live)
-    versions = [{"version": v, "stage": stage, "traffic": state["traffic"].get(v, 0.0),
-                 **({"server_state": live.get(v, "NOT_LOADED")} if server else {})}
-                for v, stage in state["stages"].items()]
-    changes = model_registry.history(store, model_name)
-    if as_json:
-        click.echo(json.dumps({"model_name": model_name, "versions": versions, "history": changes,
-                               "mismatches": mismatches}, indent=1))
-    else:
-        click.echo(f"{model_name}: {len(versions)} pushed version(s)")
-        for v in versions:
-            extra = f"  {v['server_state']}" if server else ""
-            click.echo(f"  {v['version']:>12}  {v['stage']:<9}  traffic {v['traffic']:>4.0%}{extra}")
-        click.echo(f"history ({len(changes)} change(s)):")
-        for c in changes:
-            when = _iso(c["time_ms"])
-            staged = ", ".join(f"{v}={s}" for v, s in c["stages"].items() if s in model_registry.DEPLOYED)
-            click.echo(f"  {when}  {c['change']}  [{staged or 'nothing deployed'}]  {c['reason']}")
-    if mismatches:
-        _fail("registry and server disagree: " + "; ".join(mismatches))
-
-
-def _iso(ms):
-    import datetime
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@registry.command("set-stage")
-@click.argument("version", type=int)
-@click.argument("stage", type=click.Choice(model_registry.STAGES))
-@click.option("--reason", required=True, help="Why (recorded).")
-@click.option("--metrics", default="{}", help="JSON object of the figures the decision was made on.")
-@click.pass_obj
-def set_stage(obj, version, stage, reason, metrics):
-    """Record VERSION's new STAGE (a new stable archives the previous one)."""
-    try:
-        figures = json.loads(metrics)
-        if not isinstance(figures, dict):
-            raise ValueError("must be a JSON object")
-    except ValueError as exc:
-        raise click.BadParameter(f"{metrics!r}: {exc}", param_hint="--metrics") from None
-    store = _open_registry(obj["metadata"])
-    try:
-        execution_id = model_registry.set_stage(store, obj["model_name"], version, stage, reason=reason,
-                                                metrics=figures)
-    except model_registry.RegistryError as exc:
-        _fail(exc)
-    click.echo(f"{obj['model_name']}: version {version} -> {stage} (deployment {execution_id})")
-
-
-@main.group()
-@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
-@_model_opt
-@click.pass_context
-def rollout(ctx, metadata, model_name):
-    """Deliver a version through nginx: init, shadow, canary, promote, rollback, switch, analyze.
-
-    Each step checks the versions on the servers (GetModelStatus) and the config (nginx -t), reloads
-    nginx gracefully and records the change in the model registry.
-    """
-    ctx.obj = {"metadata": metadata, "model_name": model_name}
-
-
-_deployment_opt = click.option("--deployment", "deployments", multiple=True, metavar="NAME=REST,GRPC",
-                               help="Add or replace a deployment (a model server), e.g. "
-                                    "green=127.0.0.1:8601,127.0.0.1:8600. Repeatable.")
-_reason_opt = click.option("--reason", default="", help="Why (recorded in the registry).")
-
-
-def _rollout_step(obj, make, change, reason, deployments=(), metrics=None, first=False):
-    """Apply the routing `make(current routing with the added deployments)` (`make(None)` when `first`)."""
-    from serving import nginx, rollout as strategies
-    store = _open_registry(obj["metadata"])
-    try:
-        routing = None
-        if not first:
-            routing = strategies.current(store, obj["model_name"])
-            for text in deployments:
-                routing["deployments"].update(strategies.parse_deployment(text))
-        routing = make(routing)
-        execution_id = strategies.apply(store, obj["model_name"], routing, change=change(routing), reason=reason,
-                                        metrics=metrics)
-    except (strategies.RolloutError, nginx.NginxError, model_registry.RegistryError) as exc:
-        _fail(f"{exc} (nothing changed)")
-    click.echo(f"{obj['model_name']}: {strategies.describe(routing)}")
-    click.echo(f"registry: deployment {execution_id} recorded ({change(routing)})", err=True)
-    return routing
-
-
-@rollout.command("init")
-@click.option("--proxy-dir", required=True, help="nginx prefix directory (nginx.conf, pid, logs).")
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="Where nginx listens.")
-@_deployment_opt
-@click.option("--stable", "version", type=int, required=True, help="The version that takes all the traffic.")
-@click.option("--on", "deployment", required=True, help="Its deployment.")
-@_reason_opt
-@click.pass_obj
-def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reason):
-    """First routing: all traffic to one version on one deployment."""
-    from serving import rollout as strategies
-    try:
-        known = {}
-        for text in deployments:
-            known.update(strategies.parse_deployment(text))
-    except strategies.RolloutError as exc:
-        _fail(exc)
-    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment),
-                  lambda r: f"init: stable v{version} on {deployment}", reason, first=True)
-
-
-@rollout.command("shadow")
-@click.argument("version", type=int)
-@click.option("--on", "deployment", default=None, help="Deployment serving it (default: the stable one).")
-@_deployment_opt
-@_reason_opt
-@click.pass_obj
-def rollout_shadow(obj, version, deployment, deployments, reason):
-    """Mirror every request to VERSION; clients keep getting the stable answers."""
-    from serving import rollout as strategies
-    _rollout_step(obj, lambda r: strategies.with_shadow(r, version, deployment),
-                  lambda r: f"shadow v{version} on {r['shadow']['deployment']}", reason, deployments)
-
-
-@rollout.command("canary")
-@click.argument("version", type=int)
-@click.option("--percent", type=float, required=True, help="Share of the requests that VERSION answers.")
-@click.option("--on", "deployment", default=None, help="Deployment serving it (default: the stable one).")
-@_deployment_opt
-@_reason_opt
-@click.pass_obj
-def rollout_canary(obj, version, percent, deployment, deployments, reason):
-    """Send PERCENT % of the requests to VERSION (split_clients)."""
-    from serving import rollout as strategies
-    _rollout_step(obj, lambda r: strategies.with_canary(r, version, percent, deployment),
-                  lambda r: f"canary v{version} {percent:g}% on {r['canary']['deployment']}", reason, deployments)
-
-
-@rollout.command("promote")
-@_reason_opt
-@click.pass_obj
-def rollout_promote(obj, reason):
-    """The canary becomes stable and takes all the traffic."""
-    from serving import rollout as strategies
-    _rollout_step(obj, strategies.promoted, lambda r: f"promote: stable v{r['stable']['version']}", reason)
-
-
-@rollout.command("rollback")
-@_reason_opt
-@click.pass_obj
-def rollout_rollback(obj, reason):
-    """Drop the canary and shadow; with neither, go back to the previous stable version and deployment."""
-    from serving import rollout as strategies
-    store = _open_registry(obj["metadata"])
-    changes = model_registry.history(store, obj["model_name"])
-    _rollout_step(obj, lambda r: strategies.rolled_back(r, changes),
-                  lambda r: f"rollback: stable v{r['stable']['version']} on {r['stable']['deployment']}", reason)
-
-
-@rollout.command("switch")
-@click.argument("deployment")
-@click.option("--version", type=int, default=None, help="The version it serves (default: the stable version).")
-@_deployment_opt
-@_reason_opt
-@click.pass_obj
-def rollout_switch(obj, deployment, version, deployments, reason):
-    """Blue/green: all traffic to DEPLOYMENT at once (one graceful nginx reload)."""
-    from serving import rollout as strategies
-    _rollout_step(obj, lambda r: strategies.switched(r, deployment, version),
-                  lambda r: f"switch: stable v{r['stable']['version']} on {deployment}", reason, deployments)
-
-
-@main.command()
-@click.option("--metadata", default=DEFAULT_METADATA, show_default=True, help="MLMD store (SQLite path or mysql://...).")
-@_model_opt
-def proxy(metadata, model_name):
-    """Run nginx in the foreground with the registry's routing (`rollout init` first; Ctrl-C stops)."""
-    from serving import nginx, rollout as strategies
-    store = _open_registry(metadata)
-    try:
-        routing = strategies.current(store, model_name)
-        prefix = routing["proxy"]["prefix"]
-        nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
-        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"])
-    except (strategies.RolloutError, nginx.NginxError) as exc:
-        _fail(exc)
-    click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}", err=True)
-    try:
-        sys.exit(process.wait())
-    except KeyboardInterrupt:
-        process.stop()
-
-
-@rollout.command("analyze")
-@click.option("--window", type=float, default=60.0, show_default=True, help="Seconds of live traffic to compare.")
-@click.option("--predictions-log", default=None,
-              help='JSON lines {"time", "version", "prediction", "label"?} written by the clients.')
-@click.option("--metrics-path", default="/monitoring/prometheus/metrics", show_default=True,
-              help="Prometheus path of the servers (their --monitoring_config_file).")
-@click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of each test.")
-@click.option("--min-requests", type=int, default=100, show_default=True,
-              help="Fewer canary (or stable) requests in the window: wait, change nothing.")
-@click.option("--dry-run", is_flag=True, help="Decide and print, change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
-@click.pass_obj
-def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_requests, dry_run, as_json):
-    """Compare canary with stable over WINDOW seconds (errors, p99 latency, predictions, live AUC);
-    promote or roll back, recorded in the registry with the figures."""
-    import time
-    from serving import canary_analysis, nginx, rollout as strategies
-    store = _open_registry(obj["metadata"])
-    try:
-        routing = strategies.current(store, obj["model_name"])
-    except strategies.RolloutError as exc:
-        _fail(exc)
-    if not routing.get("canary"):
-        _fail("no canary to analyse (start one: rollout canary VERSION --percent P --on DEPLOYMENT)")
-    stable, canary = routing["stable"], routing["canary"]
-    shared = [(a, b) for a, b in (("canary", "stable"), ("shadow", "canary"), ("shadow", "stable"))
-              if (routing.get(a) or {}).get("deployment") and routing[a]["deployment"] == (routing.get(b) or {}).get("deployment")]
-    if shared:
-        a, b = shared[0]
-        _fail(f"{a} and {b} both run on deployment {routing[a]['deployment']!r}: TF Serving's Prometheus metrics are "
-              f"per model, not per version; run the canary on a deployment of its own (rollout canary ... --on NAME)"
-              + (" and the shadow elsewhere, or roll it back" if "shadow" in (a, b) else ""))
-    rest = {stage: routing["deployments"][routing[stage]["deployment"]]["rest"] for stage in ("stable", "canary")}
-    try:
-        before = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
-        start = time.time()
-        time.sleep(window)
-        after = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
-        end = time.time()
-    except OSError as exc:
-        _fail(f"Prometheus metrics at {metrics_path}: {exc}")
-    figures = {stage: canary_analysis.server_figures(before[stage], after[stage], obj["model_name"]) for stage in rest}
-    predictions = {}
-    if predictions_log:
-        try:
-            predictions = canary_analysis.read_predictions(
-                predictions_log, start, end, {stable["version"]: "stable", canary["version"]: "canary"})
-        except (OSError, ValueError) as exc:
-            _fail(exc)
-    result = canary_analysis.analyse(figures["stable"], figures["canary"], predictions, alpha=alpha,
-                                     min_requests=min_requests)
-    result.update(window_seconds=round(end - start, 3), stable_version=stable["version"],
-                  canary_version=canary["version"])
-    summary = (f"canary v{canary['version']} vs stable v{stable['version']} over {end - start:.0f}s "
-               f"({result['requests']['canary']} vs {result['requests']['stable']} requests): {result['decision']}"
-               + (f" (failed: {', '.join(result['failed'])})" if result["failed"] else ""))
-    if result["decision"] != "wait" and not dry_run:
-        make = strategies.promoted if result["decision"] == "promote" else (
-            lambda r: strategies.rolled_back(r, model_registry.history(store, obj["model_name"])))
-        try:
-            new = make(routing)
-            result["deployment_id"] = strategies.apply(
-                store, obj["model_name"], new, change=f"canary analysis: {result['decision']} v{canary['version']}",
-                reason=summary, metrics=result)
-        except (strategies.RolloutError, model_registry.RegistryError, nginx.NginxError) as exc:
-            _fail(f"{exc} (nothing changed)")
-    if as_json:
-        click.echo(json.dumps(result, indent=1, default=str))
-    else:
-        click.echo(summary)
-        for name, check in result["checks"].items():
-            figures_text = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in check.items()
-                                     if k not in ("test", "passed", "margin"))
-            click.echo(f"  {name:<12} {'pass' if check['passed'] else 'FAIL'}  {figures_text}  [{check['test']}]")
+_register()

@@ -1,19 +1,19 @@
-"""Clients for TF Serving's REST and gRPC APIs (real binary or serving.model_server alike).
+"""Clients for TF Serving's REST and gRPC APIs (real binary or serving.server.model_server alike).
 
     rest = RestClient("http://127.0.0.1:8501", "flight_delay")
     rest.predict(instances=[row, ...])                  # -> {"predictions": [...]}
     grpc_client = GrpcClient("127.0.0.1:8500", "flight_delay")
     grpc_client.predict(columns_from_rows([row, ...]))  # -> {"late_probability": ndarray}
 
-Plus the contract helpers (CSV/JSON rows -> typed feature columns / tf.Examples) and the
-models.config label helpers used by `python -m serving promote|rollback`.
+Plus the contract helpers (CSV/JSON rows -> typed feature columns / tf.Examples). Editing version
+labels in a models.config is delivery work: serving/delivery/labels.py.
 """
 import csv
 import io
 import json
 import os
 
-from data import contract as features
+from data import contract
 
 DEFAULT_GRPC_TIMEOUT = 30.0
 
@@ -28,12 +28,12 @@ class ServingClientError(Exception):
 
 
 # ---- feature rows ------------------------------------------------------------------------------
-tf_dtype = features.tf_dtype
+tf_dtype = contract.tf_dtype
 
 
 def coerce_value(feature: str, value):
     """A CSV/JSON value as the contract dtype of `feature`; errors name the feature and value."""
-    kind = features.tf_dtype_name(feature)
+    kind = contract.tf_dtype_name(feature)
     try:
         if kind == "string":
             return str(value)
@@ -50,10 +50,10 @@ def coerce_value(feature: str, value):
 
 def normalize_row(row: dict) -> dict:
     """Keep the model's features (drop the label/extra columns), typed per the contract."""
-    missing = [k for k in features.FEATURE_KEYS if k not in row]
+    missing = [k for k in contract.FEATURE_KEYS if k not in row]
     if missing:
         raise ValueError(f"row is missing feature(s) {missing}; got columns {sorted(row)}")
-    return {k: coerce_value(k, row[k]) for k in features.FEATURE_KEYS}
+    return {k: coerce_value(k, row[k]) for k in contract.FEATURE_KEYS}
 
 
 def rows_from_csv(text: str, limit: int = None) -> list:
@@ -83,10 +83,10 @@ def rows_from_json(text: str) -> list:
 
 def columns_from_rows(rows: list) -> dict:
     """{feature: list of values} (the columnar / gRPC layout)."""
-    return {k: [r[k] for r in rows] for k in features.FEATURE_KEYS}
+    return {k: [r[k] for r in rows] for k in contract.FEATURE_KEYS}
 
 
-example_from_row = features.example_from_row
+example_from_row = contract.example_from_row
 
 
 # ---- REST --------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class GrpcClient:
             if isinstance(value, tensor_pb2.TensorProto):
                 request.inputs[alias].CopyFrom(value)
                 continue
-            dtype = tf_dtype(alias) if alias in features.FEATURE_KEYS else None
+            dtype = tf_dtype(alias) if alias in contract.FEATURE_KEYS else None
             request.inputs[alias].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
         return request
 
@@ -226,7 +226,7 @@ class GrpcClient:
         """Predict on `serving_tf_example` with rows serialized as tf.Examples."""
         import numpy as np
         serialized = np.array([example_from_row(r).SerializeToString() for r in rows], dtype=object)
-        return self.predict({features.EXAMPLES_INPUT: serialized}, features.EXAMPLES_SIGNATURE,
+        return self.predict({contract.EXAMPLES_INPUT: serialized}, contract.EXAMPLES_SIGNATURE,
                             version, label, raw)
 
     def _input(self, examples, context=None):
@@ -260,77 +260,9 @@ class GrpcClient:
         self.channel.close()
 
 
-# ---- models.config -----------------------------------------------------------------------------
+# ---- a live server's version states -------------------------------------------------------------
 def version_states(target: str, model_name: str) -> dict:
     """{version: state name (AVAILABLE, LOADING...)} from a live server's GetModelStatus (gRPC)."""
     from tensorflow_serving.apis import get_model_status_pb2
     statuses = GrpcClient(target, model_name).status().model_version_status
     return {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in statuses}
-
-
-def read_model_config(path: str):
-    from serving import protos
-    return protos.model_server_config(path)
-
-
-def write_model_config(path: str, config) -> None:
-    """Write atomically (a polling server never reads half a file)."""
-    from google.protobuf import text_format
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text_format.MessageToString(config))
-    os.replace(tmp, path)
-
-
-def find_model(config, model_name: str):
-    for model in config.model_config_list.config:
-        if model.name == model_name:
-            return model
-    names = [m.name for m in config.model_config_list.config]
-    raise ValueError(f"model {model_name!r} is not in the model config (models: {names})")
-
-
-def set_label(config, model_name: str, label: str, version: int):
-    """Point `label` at `version`, adding the version to a `specific` policy when needed."""
-    model = find_model(config, model_name)
-    policy = model.model_version_policy
-    if policy.WhichOneof("policy_choice") == "specific" and version not in policy.specific.versions:
-        policy.specific.versions.append(version)
-    model.version_labels[label] = int(version)
-    return config
-
-
-def promote(config, model_name: str):
-    """stable <- canary (the canary version becomes stable). Returns (old stable, new stable)."""
-    model = find_model(config, model_name)
-    if "canary" not in model.version_labels:
-        raise ValueError(f"model {model_name!r} has no 'canary' label to promote")
-    old = model.version_labels.get("stable")
-    model.version_labels["stable"] = model.version_labels["canary"]
-    return old, model.version_labels["stable"]
-
-
-def rollback(config, model_name: str, version: int = None):
-    """stable <- `version`, or the highest served version below the current stable."""
-    model = find_model(config, model_name)
-    if "stable" not in model.version_labels:
-        raise ValueError(f"model {model_name!r} has no 'stable' label to roll back")
-    current = model.version_labels["stable"]
-    if version is None:
-        candidates = sorted(v for v in _known_versions(model) if v < current)
-        if not candidates:
-            raise ValueError(f"no version older than stable={current} to roll back to for {model_name!r}")
-        version = candidates[-1]
-    set_label(config, model_name, "stable", version)
-    return current, version
-
-
-def _known_versions(model) -> set:
-    from serving.server_core import list_versions
-    versions = set(model.version_labels.values())
-    policy = model.model_version_policy
-    if policy.WhichOneof("policy_choice") == "specific":
-        versions |= set(policy.specific.versions)
-    else:
-        versions |= set(list_versions(model.base_path))
-    return versions

@@ -1,7 +1,23 @@
-"""Suite-wide settings: the project's Keras choice for the test process and every process it starts
-(see pipeline/keras_choice.py), before any test module imports TensorFlow."""
+"""Suite-wide settings and fixtures: the project's Keras choice for the test process and every process it
+starts (see data/keras_choice.py), before any test module imports TensorFlow; metadata-store backends."""
 import os
 
-from pipeline import keras_choice  # noqa: F401
+import pytest
+
+from data import keras_choice  # noqa: F401
+from tests.mariadb_server import mariadb_server  # noqa: F401,E402  (session fixture)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BACKENDS = ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
+
+
+@pytest.fixture
+def new_spec(request, tmp_path_factory):
+    """Factory of empty-store specs for the backend named by the test's ``backend`` parameter."""
+    def make(backend: str, name: str = "mlmd") -> str:
+        if backend == "sqlite":
+            return str(tmp_path_factory.mktemp(name) / "metadata.sqlite")
+        server = request.getfixturevalue("mariadb_server")
+        return server.new_database(name)
+    return make

@@ -4,7 +4,7 @@
     python -m pipeline.lineage impact SPAN|id:ARTIFACT_ID            # which models saw it; serving?
     python -m pipeline.lineage runs [--pipeline NAME] [--last N]     # executed vs cached, verdicts, pushes
     python -m pipeline.lineage diff RUN_A RUN_B                      # run ids or model references
-    python -m pipeline.lineage.bench                                 # lineage API vs naive event walk
+    python -m pipeline.tools.lineage_bench                           # lineage API vs naive event walk
 
 Every command takes ``--metadata`` (SQLite path or ``mysql://user@host:port/db`` with the password
 in $MLMD_MYSQL_PASSWORD; default outputs/metadata.sqlite) and answers from MLMD alone;

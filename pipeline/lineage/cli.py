@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from pipeline import metadata as mlmd_config
+from data import mlmd_store
 
 DEFAULT_METADATA = os.path.join("outputs", "metadata.sqlite")
 
@@ -37,11 +37,11 @@ _output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, 
 
 def _open(spec: str):
     try:
-        read_only = not mlmd_config.is_mysql_spec(spec)
-        store = mlmd_config.open_store(spec, read_only=read_only)
-    except (mlmd_config.MetadataSpecError, RuntimeError) as e:
+        read_only = not mlmd_store.is_mysql_spec(spec)
+        store = mlmd_store.open_store(spec, read_only=read_only)
+    except (mlmd_store.MetadataSpecError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
-    store._lineage_where = mlmd_config.describe(spec)  # names the store in "not found" errors
+    store._lineage_where = mlmd_store.describe(spec)  # names the store in "not found" errors
     return store
 
 

@@ -2,7 +2,7 @@
 
 Every function takes a ``MetadataStore`` and returns plain JSON-serialisable dicts. Graph walks
 use MLMD's lineage API (``get_lineage_subgraph``) with CACHED executions as ending nodes; the
-in-memory :class:`~pipeline.lineage.records.Graph` then drops cache hits and cache contexts.
+in-memory :class:`~pipeline.mlmd.records.Graph` then drops cache hits and cache contexts.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from ml_metadata import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.lineage import records as R
+from pipeline.mlmd import records as R
 
 Options = metadata_store_pb2.LineageSubgraphQueryOptions
 UP, DOWN = "up", "down"
@@ -75,8 +75,8 @@ def _latest(store, filter_query: str) -> Optional[metadata_store_pb2.Artifact]:
 
 def served_models(store) -> Dict[str, metadata_store_pb2.Artifact]:
     """{stage: PushedModel artifact} of what is served: the model registry's stable (and canary, shadow)
-    versions (serving/registry.py), or the latest push when the registry recorded no deployment."""
-    from serving import registry
+    versions (serving/delivery/registry.py), or the latest push when the registry recorded no deployment."""
+    from serving.delivery import registry
     try:
         state = registry.served(store)
     except registry.RegistryError as e:
@@ -91,9 +91,10 @@ def served_model(store) -> Optional[metadata_store_pb2.Artifact]:
 
 
 def served_state(store, server: Optional[str] = None) -> Dict[str, Any]:
-    """The registry's answer to "what is served" (serving/registry.py:served); with ``server`` (gRPC
+    """The registry's answer to "what is served" (serving/delivery/registry.py:served); with ``server`` (gRPC
     host:port) also that server's GetModelStatus and the disagreements with it."""
-    from serving import client, registry
+    from serving import client
+    from serving.delivery import registry
     state = dict(registry.served(store))
     if server:
         if not state["model_name"]:
@@ -203,7 +204,7 @@ def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
 
 def file_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice headline metrics from a TFMA output folder (imports TFMA; opt-in: read_files)."""
-    from pipeline.lineage import evaluation  # lazy: TFMA/TF import costs seconds
+    from pipeline.mlmd import evaluation  # lazy: TFMA/TF import costs seconds
     return evaluation.headline_metrics(evaluation_uri)
 
 

@@ -49,7 +49,7 @@ def trace_text(t: Dict[str, Any]) -> str:
     out = [f"Trace of {tgt['type']} #{tgt['id']} ({t['reference']}){'  [SERVING]' if t['serving'] else ''}",
            f"  uri: {tgt['uri']}"]
     if t.get("served"):
-        from serving.registry import describe
+        from serving.delivery.registry import describe
         out.append(f"  served: {describe(t['served'])}")
     if t.get("pushed"):
         p = t["pushed"]

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from typing import List
 
-from pipeline import keras_choice
+from data import keras_choice
 from pipeline.vertex import spec as vertex_spec
 
 MODEL_SERVER = "tensorflow_model_server"

@@ -10,8 +10,8 @@ import tempfile
 
 import click
 
-from pipeline import runner
-from pipeline.cli import fail
+from pipeline.local import runner
+from pipeline.cli_support import fail
 from pipeline.vertex import spec as vertex_spec
 
 # Where check-image compiles a spec when given none (only the code it imports matters).

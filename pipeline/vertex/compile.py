@@ -78,8 +78,8 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.pipeline import create_pipeline
-    from pipeline.runner import REPO_ROOT
+    from pipeline.dag.pipeline import create_pipeline
+    from pipeline.local.runner import REPO_ROOT
 
     pipeline_def = create_pipeline(
         pipeline_root=pipeline_root, data_root=data_root, schema_path=schema_path,

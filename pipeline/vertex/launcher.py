@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
-from pipeline import metadata as mlmd_config
+from data import mlmd_store
 from pipeline.vertex import spec as vertex_spec
 
 CONTAINER_EXECUTION = "system.ContainerExecution"
@@ -99,7 +99,7 @@ class _Store:
 
     def __init__(self, spec: str, pipeline_name: str, run_id: str):
         from ml_metadata import metadata_store
-        self.store: metadata_store.MetadataStore = mlmd_config.open_store(mlmd_config.prepare_store(spec))
+        self.store: metadata_store.MetadataStore = mlmd_store.open_store(mlmd_store.prepare_store(spec))
         self.ids: Dict[str, int] = {}  # runtime artifact name -> MLMD id
         self.contexts = [self._context(PIPELINE_CONTEXT, pipeline_name), self._context(RUN_CONTEXT, run_id)]
 
@@ -241,7 +241,7 @@ def run(job: vertex_spec.Job, work_dir: str, *, metadata: Optional[str] = None,
                                         f"{executor.WhichOneof('spec')} is not supported by run-local")
         states[task_name] = COMPLETE
         progress(f"[{position}/{len(order)}] {task_name} {COMPLETE}")
-    return {"run_id": run_id, "metadata": mlmd_config.describe(metadata), "tasks": states,
+    return {"run_id": run_id, "metadata": mlmd_store.describe(metadata), "tasks": states,
             "pipeline_root": pipeline_root}
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from data import build_dataset as bd
-from data import contract as features
+from data import contract
 
 
 def flights_frame(rows):
@@ -66,9 +66,9 @@ def test_missing_source_column_is_reported():
 
 def test_output_is_exactly_the_contract_without_post_departure_columns():
     frame = bd.build_frame(flights_frame([{}, {"arr_delay": np.nan}]), weather_frame([{}]))
-    assert tuple(frame.columns) == features.CSV_COLUMNS
+    assert tuple(frame.columns) == contract.CSV_COLUMNS
     assert not set(bd.POST_DEPARTURE_COLUMNS) & set(frame.columns)
-    assert frame[features.LABEL_KEY].tolist() == [0, 1]
+    assert frame[contract.LABEL_KEY].tolist() == [0, 1]
 
 
 def test_post_departure_inputs_do_not_change_any_feature():
@@ -102,7 +102,7 @@ def test_join_uses_origin_and_scheduled_hour_and_keeps_missing_weather_empty():
     out = bd.join_weather(bd.derive_features(raw), weather).set_index("flight")
     assert out.loc[1, "temp"] == 30.0
     assert out.loc[2, "temp"] == 41.0 and math.isnan(out.loc[2, "pressure"])
-    assert out.loc[3, list(features.WEATHER_FEATURES)].isna().all()
+    assert out.loc[3, list(contract.WEATHER_FEATURES)].isna().all()
     assert len(out) == 3
 
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from data import build_dataset, spans_io
-from data import contract as features
+from data import contract
 
 from .conftest import CARD, FIXTURE_SPANS_DIR, SPANS_DIR
 
@@ -60,11 +60,11 @@ def test_span_content(committed_frames):
     for (where, span), frame in committed_frames.items():
         base = SPANS_DIR if where == "data" else FIXTURE_SPANS_DIR
         path = spans_io.span_path(base, span)
-        assert path.read_text().split("\n", 1)[0] == ",".join(features.CSV_COLUMNS)
+        assert path.read_text().split("\n", 1)[0] == ",".join(contract.CSV_COLUMNS)
         assert len(frame) > 0
         assert set(frame["month"]) == {span}, path
-        assert not [c for c in features.CSV_COLUMNS if frame[c].isna().all()], path
-        assert set(frame[features.LABEL_KEY]) == {0, 1}, path
+        assert not [c for c in contract.CSV_COLUMNS if frame[c].isna().all()], path
+        assert set(frame[contract.LABEL_KEY]) == {0, 1}, path
 
 
 def test_fixture_spans_are_stratified_samples_of_the_full_months(committed_frames):

@@ -7,7 +7,7 @@ import glob
 import pytest
 
 from data import schema_gen, spans_io
-from data import contract as features
+from data import contract
 
 from .conftest import FIXTURE_SPANS_DIR
 
@@ -46,9 +46,9 @@ def test_csv_example_gen_on_fixture_spans(tmp_path):
     assert len(examples) == len(expected) == 1500
     kinds = {"string": "bytes_list", "int64": "int64_list", "float32": "float_list"}
     for example in examples[:50]:
-        assert set(example.features.feature) == set(features.CSV_COLUMNS)
+        assert set(example.features.feature) == set(contract.CSV_COLUMNS)
         for name, feature in example.features.feature.items():
-            assert feature.WhichOneof("kind") == kinds[features.tf_dtype_name(name)], name
+            assert feature.WhichOneof("kind") == kinds[contract.tf_dtype_name(name)], name
     assert sorted(e.features.feature["flight"].int64_list.value[0] for e in examples) == sorted(
         expected["flight"].astype(int))
     assert sum(e.features.feature["late"].int64_list.value[0] for e in examples) == int(

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from data import schema_gen
-from data import contract as features
+from data import contract
 
 from .conftest import SPANS_DIR
 
@@ -32,10 +32,10 @@ def _anomalies(tfdv, frame, schema, environment=schema_gen.TRAINING):
 
 def test_schema_lists_exactly_the_contract_columns_with_their_types(schema):
     from tensorflow_metadata.proto.v0 import schema_pb2
-    assert tuple(f.name for f in schema.feature) == features.CSV_COLUMNS
+    assert tuple(f.name for f in schema.feature) == contract.CSV_COLUMNS
     expected = {"string": schema_pb2.BYTES, "int64": schema_pb2.INT, "float32": schema_pb2.FLOAT}
     for feature in schema.feature:
-        assert feature.type == expected[features.tf_dtype_name(feature.name)], feature.name
+        assert feature.type == expected[contract.tf_dtype_name(feature.name)], feature.name
 
 
 def test_checked_in_file_is_what_the_generator_makes(schema):
@@ -50,7 +50,7 @@ def test_curated_constraints(schema):
     domains = {d.name: list(d.value) for d in schema.string_domain}
     assert domains["origin"] == ["EWR", "JFK", "LGA"]
     assert len(domains["carrier"]) == 16 and len(domains["dest"]) == 105
-    for name in features.CATEGORICAL_FEATURES:
+    for name in contract.CATEGORICAL_FEATURES:
         assert by_name[name].domain == name
     ranges = {n: (by_name[n].int_domain.min, by_name[n].int_domain.max)
               for n in ("month", "day", "day_of_week", "sched_dep_hour", "sched_dep_minute",
@@ -59,7 +59,7 @@ def test_curated_constraints(schema):
                       "sched_dep_hour": (0, 23), "sched_dep_minute": (0, 59),
                       "sched_arr_hour": (0, 23), "late": (0, 1)}
     for name, feature in by_name.items():
-        if name in features.WEATHER_FEATURES:
+        if name in contract.WEATHER_FEATURES:
             assert feature.HasField("float_domain") and not feature.presence.min_fraction
             assert feature.value_count.max == 1
         else:
@@ -76,10 +76,10 @@ def test_every_committed_span_validates_without_anomalies(tfdv, schema, committe
 
 def test_serving_environment_excludes_the_label(tfdv, schema, committed_frames):
     frame = committed_frames["fixtures", 3]
-    serving = frame.drop(columns=[features.LABEL_KEY])
+    serving = frame.drop(columns=[contract.LABEL_KEY])
     assert _anomalies(tfdv, serving, schema, schema_gen.SERVING) == {}
     # The same label-less data is not valid training data.
-    assert features.LABEL_KEY in _anomalies(tfdv, serving, schema, schema_gen.TRAINING)
+    assert contract.LABEL_KEY in _anomalies(tfdv, serving, schema, schema_gen.TRAINING)
 
 
 def test_schema_rejects_impossible_or_unknown_values(tfdv, schema, committed_frames):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from data import spans_io
-from data import contract as features
+from data import contract
 
 
 def tiny_frame():
@@ -23,7 +23,7 @@ def test_exact_bytes_of_a_span_file(tmp_path):
     path = spans_io.write_span(tmp_path, 4, tiny_frame())
     assert path == tmp_path / "span-4" / "flights.csv"
     assert path.read_bytes() == (
-        ",".join(features.CSV_COLUMNS) + "\n"
+        ",".join(contract.CSV_COLUMNS) + "\n"
         "1,2,2,5,7,8,UA,1545,EWR,IAH,1400,39.02,28.04,64.43,270.0,10.35702,,0.0,1011.9,10.0,1\n"
         "1,2,2,5,7,8,UA,7,EWR,IAH,1400,,28.04,64.43,10.0,10.35702,,0.0,1011.9,10.0,0\n"
     ).encode()
@@ -32,9 +32,9 @@ def test_exact_bytes_of_a_span_file(tmp_path):
 def test_round_trip_keeps_values_and_contract_types(tmp_path):
     frame = tiny_frame()
     back = spans_io.read_span(spans_io.write_span(tmp_path, 1, frame))
-    assert tuple(back.columns) == features.CSV_COLUMNS
-    for name in features.CSV_COLUMNS:
-        kind = features.tf_dtype_name(name)
+    assert tuple(back.columns) == contract.CSV_COLUMNS
+    for name in contract.CSV_COLUMNS:
+        kind = contract.tf_dtype_name(name)
         assert {"int64": "Int64", "float32": "float64", "string": "string"}[kind] == str(
             back[name].dtype), name
     pd.testing.assert_frame_equal(back.astype(object).where(back.notna(), None),
@@ -43,7 +43,7 @@ def test_round_trip_keeps_values_and_contract_types(tmp_path):
 
 
 def test_missing_column_is_named(tmp_path):
-    columns = [c for c in features.CSV_COLUMNS if c != "distance"]
+    columns = [c for c in contract.CSV_COLUMNS if c != "distance"]
     path = spans_io.write_span(tmp_path, 1, tiny_frame(), columns=columns)
     assert path.read_text().splitlines()[0] == ",".join(columns)
     with pytest.raises(ValueError, match=r"span-1/flights.csv: header .*missing \['distance'\]"):
@@ -121,5 +121,5 @@ def test_read_then_write_reproduces_a_committed_span(tmp_path):
     frame.loc[0, "distance"] = pd.NA
     frame.loc[0, "carrier"] = pd.NA
     line = spans_io.write_span(tmp_path, 2, frame).read_text().splitlines()[1].split(",")
-    assert line[features.CSV_COLUMNS.index("distance")] == ""
-    assert line[features.CSV_COLUMNS.index("carrier")] == ""
+    assert line[contract.CSV_COLUMNS.index("distance")] == ""
+    assert line[contract.CSV_COLUMNS.index("carrier")] == ""

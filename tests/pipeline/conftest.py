@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from pipeline.runner import REPO_ROOT
+from pipeline.local.runner import REPO_ROOT
 
 FIXTURE_SPANS = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
 
@@ -15,7 +15,7 @@ def pipeline_history(tmp_path_factory):
 
     Returns {"layout", "metadata", "runs": [RunResult, ...]}.
     """
-    from pipeline import runner
+    from pipeline.local import runner
     data = tmp_path_factory.mktemp("history-spans")
     for span in (1, 2):
         shutil.copytree(os.path.join(FIXTURE_SPANS, f"span-{span}"), data / f"span-{span}")

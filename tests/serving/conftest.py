@@ -8,7 +8,7 @@ import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 
-from serving import contract_model  # noqa: E402
+from serving.tools import contract_model  # noqa: E402
 from serving.client import tf_dtype  # noqa: E402
 from tests.serving import saved_models  # noqa: E402
 from tests.serving.server_process import ServerProcess  # noqa: E402
@@ -40,13 +40,13 @@ class ModelLibrary:
     def expected(self, version: int, rows: list) -> list:
         """late_probability computed in-process by the same SavedModel (the reference answer)."""
         import tensorflow as tf
-        from data import contract as features
+        from data import contract
         if version not in self._loaded:
             self._loaded[version] = tf.saved_model.load(self.contract[version])
-        fn = self._loaded[version].signatures[features.SERVING_SIGNATURE]
+        fn = self._loaded[version].signatures[contract.SERVING_SIGNATURE]
         inputs = {k: tf.constant([r[k] for r in rows], dtype=tf_dtype(k))
-                  for k in features.FEATURE_KEYS}
-        return fn(**inputs)[features.PREDICTION_KEY].numpy().tolist()
+                  for k in contract.FEATURE_KEYS}
+        return fn(**inputs)[contract.PREDICTION_KEY].numpy().tolist()
 
 
 @pytest.fixture(scope="session")

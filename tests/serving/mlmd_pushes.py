@@ -1,7 +1,7 @@
 """PushedModel artifacts in a real MLMD store, as TFX's Pusher writes them (for the registry tests)."""
 from ml_metadata.proto import metadata_store_pb2
 
-from serving import registry
+from serving.delivery import registry
 
 
 def record_push(store, model_name: str, version: int, pushed: int = 1) -> int:

@@ -1,4 +1,4 @@
-"""A TF1 SavedModel for the serving tests (the contract model is serving/contract_model.py).
+"""A TF1 SavedModel for the serving tests (the contract model is serving/tools/contract_model.py).
 
 `write_tf1_classify_regress_model` is a TF1 graph (tf.compat.v1 SavedModelBuilder) with classify,
 regress and predict signatures over a float feature "x".

@@ -1,11 +1,11 @@
 """A model server for the tests: the real `tensorflow_model_server` when installed ($TF_SERVING_BINARY
-or PATH), else `python -m serving.model_server`, launched by the project's one launcher
+or PATH), else `python -m serving.server.model_server`, launched by the project's one launcher
 (components/infra_validator/model_server_process.py) on free ports."""
 import os
 import time
 
 from components.infra_validator import model_server_process as msp
-from serving import local_server
+from serving.server import command as local_server
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AVAILABLE, END = msp.AVAILABLE, msp.END

@@ -7,8 +7,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from data import contract as features
-from serving.contract_model import example_row
+from data import contract
+from serving.tools.contract_model import example_row
 
 ROWS = [example_row(i) for i in range(20)]
 
@@ -37,7 +37,7 @@ def post(listen: str, path: str, row_index: int, timeout: float = 30.0) -> dict:
                   "probability": None}
         if answer.status == 200:
             prediction = json.loads(text)["predictions"][0]
-            result["probability"] = prediction[features.PREDICTION_KEY] if isinstance(prediction, dict) else prediction
+            result["probability"] = prediction[contract.PREDICTION_KEY] if isinstance(prediction, dict) else prediction
         else:
             result["error"] = text[:300]
         return result

@@ -9,7 +9,7 @@ from components.behavior_validator import BehaviorValidationReport
 from components.behavior_validator import BehaviorValidator
 from components.behavior_validator import constants as c
 from components.behavior_validator import executor as executor_lib
-from pipeline import configs
+from pipeline.dag import configs
 from tests.components.behavior_validator import testdata
 
 _EXECUTOR_PATH = f"{executor_lib.Executor.__module__}.{executor_lib.Executor.__name__}"

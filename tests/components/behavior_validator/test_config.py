@@ -2,14 +2,14 @@
 import pytest
 
 from components.behavior_validator.config import BehaviorValidatorConfig
-from data import contract as features
-from pipeline import configs
+from data import contract
+from pipeline.dag import configs
 from tests.components.behavior_validator import testdata
 
 
 def test_config_parsing_and_errors():
     cfg = testdata.config()
-    assert set(cfg.invariance_values) == set(features.INVARIANT_FEATURES)
+    assert set(cfg.invariance_values) == set(contract.INVARIANT_FEATURES)
     assert BehaviorValidatorConfig.from_json(cfg.to_json()) == cfg
     assert testdata.config(min_slice_recall=0.3).min_slice_recall == 0.3
     with pytest.raises(ValueError, match="unknown key.*min_recall"):
@@ -50,6 +50,6 @@ def test_statistical_settings_are_checked():
 def test_pipeline_config_carries_the_flight_contract():
     cfg = testdata.config()
     assert (cfg.label_key, cfg.prediction_key, cfg.examples_signature, cfg.examples_input) == (
-        features.LABEL_KEY, features.PREDICTION_KEY, features.EXAMPLES_SIGNATURE, features.EXAMPLES_INPUT)
-    assert cfg.decision_threshold == features.DECISION_THRESHOLD
-    assert set(cfg.perturbable_features) == set(features.WEATHER_FEATURES)
+        contract.LABEL_KEY, contract.PREDICTION_KEY, contract.EXAMPLES_SIGNATURE, contract.EXAMPLES_INPUT)
+    assert cfg.decision_threshold == contract.DECISION_THRESHOLD
+    assert set(cfg.perturbable_features) == set(contract.WEATHER_FEATURES)

@@ -6,7 +6,7 @@ import tensorflow as tf
 from components.behavior_validator import constants as c
 from components.behavior_validator import scoring
 from components.behavior_validator import serving_checks
-from data import contract as features
+from data import contract
 from tests.components.behavior_validator import testdata
 from tests.components.behavior_validator.conftest import LENIENT_LATENCY
 
@@ -20,13 +20,13 @@ def test_signature_dtype_mismatch_and_unknown_schema_feature(models, eval_patter
     assert wrong.verdict == c.FAIL and "'flight'" in wrong.summary and "float32" in wrong.summary
     assert [r["feature"] for r in wrong.rows if r["verdict"] == c.FAIL] == ["flight"]
 
-    extended = scoring.serving_features_from_schema(testdata.make_schema(["tailnum"]), features.LABEL_KEY)
+    extended = scoring.serving_features_from_schema(testdata.make_schema(["tailnum"]), contract.LABEL_KEY)
     good = tf.saved_model.load(models[testdata.GOOD])
     missing = serving_checks.check_serving_signature(good, extended, sample, _CFG)
     assert missing.verdict == c.FAIL and "'tailnum'" in missing.summary
     ok = serving_checks.check_serving_signature(good, schema_features, sample, _CFG)
     assert ok.verdict == c.PASS
-    assert ok.figures["max_abs_diff_vs_" + features.EXAMPLES_SIGNATURE] <= 1e-4
+    assert ok.figures["max_abs_diff_vs_" + contract.EXAMPLES_SIGNATURE] <= 1e-4
 
 
 def test_signature_names_come_from_the_config(models, eval_pattern, schema_features):
@@ -44,7 +44,7 @@ def test_latency_and_size_budgets(models, eval_pattern, schema_features):
     over = serving_checks.check_latency(model, schema_features, example,
                                         _CFG.replace(latency_budget_ms=0.0, latency_calls=3))
     assert over.verdict == c.FAIL and over.figures["median_ms"] > 0
-    assert {f"median_ms_{s}" for s in (features.SERVING_SIGNATURE, features.EXAMPLES_SIGNATURE)} \
+    assert {f"median_ms_{s}" for s in (contract.SERVING_SIGNATURE, contract.EXAMPLES_SIGNATURE)} \
         <= set(over.figures)
     print(f"single-example median latency: {over.figures}")
 

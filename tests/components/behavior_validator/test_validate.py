@@ -8,7 +8,7 @@ import pytest
 
 from components.behavior_validator import constants as c
 from components.behavior_validator import validate
-from data import contract as features
+from data import contract
 from tests.components.behavior_validator import testdata
 from tests.components.behavior_validator.conftest import LENIENT_LATENCY
 
@@ -26,7 +26,7 @@ def test_good_model_is_blessed_with_figures(run):
     rows = testdata.generated_rows(400)
     assert result.check(c.CHECK_OUTPUT_RANGE).figures["examples"] == len(rows)
     inv = {r["feature"]: r for r in result.check(c.CHECK_INVARIANCE).rows}
-    assert set(inv) == set(features.INVARIANT_FEATURES)
+    assert set(inv) == set(contract.INVARIANT_FEATURES)
     assert all(r["examples"] == len(rows) and r["max_abs_delta"] < 1e-6 for r in inv.values())
     directional = {r["perturbation"]: r for r in result.check(c.CHECK_DIRECTIONAL).rows}
     # Only examples with the weather feature present are perturbed.
@@ -113,7 +113,7 @@ def test_missing_examples_signature_fails_data_checks_without_running_them(run):
     assert not result.blessed
     for name in (c.CHECK_OUTPUT_RANGE, c.CHECK_INVARIANCE, c.CHECK_DIRECTIONAL):
         assert result.check(name).verdict == c.FAIL
-        assert features.EXAMPLES_SIGNATURE in result.check(name).summary
+        assert contract.EXAMPLES_SIGNATURE in result.check(name).summary
 
 
 def test_bad_inputs_name_the_file(models, schema_features, tmp_path):

@@ -8,8 +8,8 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components.behavior_validator.config import BehaviorValidatorConfig
-from data import contract as features
-from pipeline import configs
+from data import contract
+from pipeline.dag import configs
 
 GOOD = "good"
 WEATHER_DECREASING = "weather_decreasing"   # ignores visibility, lower delay with more rain
@@ -26,7 +26,7 @@ CARRIERS = ("AA", "B6", "DL", "UA")
 
 
 def config(**overrides) -> BehaviorValidatorConfig:
-    """The pipeline's behaviour validator config (pipeline/configs.py) with some fields changed."""
+    """The pipeline's behaviour validator config (pipeline/dag/configs.py) with some fields changed."""
     return BehaviorValidatorConfig.from_dict({**configs.BEHAVIOR_VALIDATOR_CONFIG, **overrides})
 SPAN1_CSV = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "fixtures", "spans",
                          "span-1", "flights.csv")
@@ -42,7 +42,7 @@ def true_logit(precip, visib, sched_dep_hour, carrier_is_b6):
 
 
 def _tf_dtype(feature):
-    return tf.as_dtype(features.tf_dtype_name(feature))
+    return tf.as_dtype(contract.tf_dtype_name(feature))
 
 
 class _FlightModel(tf.Module):
@@ -51,13 +51,13 @@ class _FlightModel(tf.Module):
     def __init__(self, variant):
         super().__init__()
         self._variant = variant
-        self._dtypes = {f: _tf_dtype(f) for f in features.FEATURE_KEYS}
+        self._dtypes = {f: _tf_dtype(f) for f in contract.FEATURE_KEYS}
         if variant == WRONG_DTYPE:
             self._dtypes["flight"] = tf.float32
         self.serve_raw = tf.function(self._serve_raw, input_signature=[{
             f: tf.TensorSpec([None], d, name=f) for f, d in self._dtypes.items()}])
         self.serve_examples = tf.function(self._serve_examples, input_signature=[
-            tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
+            tf.TensorSpec([None], tf.string, name=contract.EXAMPLES_INPUT)])
 
     def _probability(self, f):
         precip, visib = f["precip"], f["visib"]
@@ -80,7 +80,7 @@ class _FlightModel(tf.Module):
         return p
 
     def _serve_raw(self, feats):
-        return {features.PREDICTION_KEY: self._probability(feats)}
+        return {contract.PREDICTION_KEY: self._probability(feats)}
 
     def _serve_examples(self, examples):
         spec = {}
@@ -90,7 +90,7 @@ class _FlightModel(tf.Module):
             spec[f] = tf.io.FixedLenFeature([], d, default_value=default)
         parsed = tf.io.parse_example(examples, spec)
         parsed = {f: tf.cast(v, self._dtypes[f]) for f, v in parsed.items()}
-        return {features.PREDICTION_KEY: self._probability(parsed)}
+        return {contract.PREDICTION_KEY: self._probability(parsed)}
 
 
 def build_saved_model(export_dir: str, variant: str) -> str:
@@ -98,9 +98,9 @@ def build_saved_model(export_dir: str, variant: str) -> str:
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}")
     m = _FlightModel(variant)
-    signatures = {features.SERVING_SIGNATURE: m.serve_raw}
+    signatures = {contract.SERVING_SIGNATURE: m.serve_raw}
     if variant != NO_EXAMPLES_SIGNATURE:
-        signatures[features.EXAMPLES_SIGNATURE] = m.serve_examples
+        signatures[contract.EXAMPLES_SIGNATURE] = m.serve_examples
     tf.saved_model.save(m, export_dir, signatures=signatures)
     return export_dir
 
@@ -139,9 +139,9 @@ def csv_rows(path: str = SPAN1_CSV, limit: Optional[int] = None) -> List[Dict[st
     with open(path, newline="") as f:
         for line_no, raw in enumerate(csv.DictReader(f), start=2):
             row = {}
-            for col in features.CSV_COLUMNS:
+            for col in contract.CSV_COLUMNS:
                 v = raw[col]
-                dtype = features.tf_dtype_name(col)
+                dtype = contract.tf_dtype_name(col)
                 try:
                     row[col] = None if v == "" else (v if dtype == "string" else
                                                      int(v) if dtype == "int64" else float(v))
@@ -155,9 +155,9 @@ def csv_rows(path: str = SPAN1_CSV, limit: Optional[int] = None) -> List[Dict[st
 
 def to_example(row: Dict[str, object]) -> tf.train.Example:
     """contract.example_from_row, with the label when it is not None (None = label missing)."""
-    ex = features.example_from_row(row)
-    if row.get(features.LABEL_KEY) is not None:
-        ex.features.feature[features.LABEL_KEY].int64_list.value.append(int(row[features.LABEL_KEY]))
+    ex = contract.example_from_row(row)
+    if row.get(contract.LABEL_KEY) is not None:
+        ex.features.feature[contract.LABEL_KEY].int64_list.value.append(int(row[contract.LABEL_KEY]))
     return ex
 
 
@@ -178,8 +178,8 @@ def make_schema(extra_features=()) -> schema_pb2.Schema:
     """Schema with every contract feature (+ label, + extra string features)."""
     types = {"string": schema_pb2.BYTES, "int64": schema_pb2.INT, "float32": schema_pb2.FLOAT}
     schema = schema_pb2.Schema()
-    for name in features.FEATURE_KEYS + (features.LABEL_KEY,):
-        schema.feature.add(name=name, type=types[features.tf_dtype_name(name)])
+    for name in contract.FEATURE_KEYS + (contract.LABEL_KEY,):
+        schema.feature.add(name=name, type=types[contract.tf_dtype_name(name)])
     for name in extra_features:
         schema.feature.add(name=name, type=schema_pb2.BYTES)
     return schema

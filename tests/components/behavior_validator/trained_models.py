@@ -1,4 +1,4 @@
-"""Real SavedModels of the project's trainer (pipeline/trainer.py) on the span-1 fixture, for the A/A
+"""Real SavedModels of the project's trainer (pipeline/model/trainer.py) on the span-1 fixture, for the A/A
 and weakened-candidate tests of the statistical gates.
 
 Trained in a child process (`python -m tests.components.behavior_validator.trained_models DIR NAME...`):
@@ -50,7 +50,7 @@ def train(root: str, names=tuple(MODELS)) -> Dict[str, str]:
 
 
 def _main(root: str, names: List[str]) -> None:
-    from pipeline import trainer  # pylint: disable=import-outside-toplevel
+    from pipeline.model import trainer  # pylint: disable=import-outside-toplevel
     for name in names:
         variant, seed = MODELS[name]
         split = os.path.join(root, "train", variant)

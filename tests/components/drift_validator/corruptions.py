@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.components.drift_validator.corruptions [--sample FRACTION] [--current N]
 
 Each kind is a function frame -> corrupted frame (the frame of a real span, numpy dtypes as
-pipeline.drift_calibration.read_frame gives) and the (check, feature) pairs expected among the
+pipeline.tools.drift_calibration.read_frame gives) and the (check, feature) pairs expected among the
 blocking findings of the drift validator run with the flight policy against the previous span. The
 command prints, per kind, every blocking finding with its figure (the README table).
 """
@@ -122,7 +122,7 @@ def _figure(value):
 
 def main(argv=None):
     import tensorflow_data_validation as tfdv  # pylint: disable=import-outside-toplevel
-    from pipeline import drift_calibration as cal  # pylint: disable=import-outside-toplevel
+    from pipeline.tools import drift_calibration as cal  # pylint: disable=import-outside-toplevel
     parser = argparse.ArgumentParser(description="corruption catalogue figures")
     parser.add_argument("--data", default=cal.DATA_ROOT)
     parser.add_argument("--current", type=int, default=6, help="span to corrupt (baseline: the one before)")

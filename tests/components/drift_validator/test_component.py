@@ -11,7 +11,7 @@ from tfx.types import artifact_utils
 
 from components.drift_validator import (COMPONENT_VERSION, PARAMETER_DEFAULTS, DriftReport,
                                         DriftValidator, drift_validator)
-from pipeline import configs
+from pipeline.dag import configs
 from tests.components.drift_validator.test_drift import BLOCKING, THRESHOLDS
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")

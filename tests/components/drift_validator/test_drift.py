@@ -35,7 +35,7 @@ def base():
 
 
 # Number thresholds (blocking per `blocking_features`) as the flight pipeline had them before the
-# warn/block calibration: tests of the mechanism, independent of pipeline/configs.py.
+# warn/block calibration: tests of the mechanism, independent of pipeline/dag/configs.py.
 THRESHOLDS = {"carrier": 0.1, "origin": 0.1, "dest": 0.1, "distance": 0.1, "sched_dep_hour": 0.1,
               "sched_arr_hour": 0.1, "day": 0.1, "day_of_week": 0.05, "flight": 0.1, "sched_dep_minute": 0.05,
               **{w: 0.3 for w in ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
@@ -250,9 +250,9 @@ def test_logic_module_does_not_import_tfx():
 
 def _fixture_span_stats(span):
     import pandas as pd  # pylint: disable=import-outside-toplevel
-    from data import contract as features  # pylint: disable=import-outside-toplevel
+    from data import contract  # pylint: disable=import-outside-toplevel
     path = os.path.join(REPO, "tests", "fixtures", "spans", f"span-{span}", "flights.csv")
-    frame = pd.read_csv(path, dtype={c: "float32" for c in features.WEATHER_FEATURES})
+    frame = pd.read_csv(path, dtype={c: "float32" for c in contract.WEATHER_FEATURES})
     return tfdv.generate_statistics_from_dataframe(frame)
 
 

@@ -1,4 +1,4 @@
-"""The flight policy of pipeline/configs.py on real data: 10% samples of the real 2013 months.
+"""The flight policy of pipeline/dag/configs.py on real data: 10% samples of the real 2013 months.
 
 Every real adjacent-month pair passes without a block; every kind of the corruption catalogue
 (corruptions.py) blocks, naming its check(s) and feature(s); the same checks compare serving data
@@ -8,7 +8,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from components.drift_validator import drift
-from pipeline import drift_calibration as cal
+from pipeline.tools import drift_calibration as cal
 from tests.components.drift_validator.corruptions import CORRUPTIONS, blocking_findings
 
 SAMPLE = 0.1  # ~2,500-2,900 rows per month

@@ -18,7 +18,7 @@ from tfx.orchestration import metadata
 
 from components.drift_validator import DriftReport, DriftValidator
 from components.drift_validator.resolver import latest_statistics_resolver, previous_span_statistics
-from pipeline import configs
+from pipeline.dag import configs
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -249,7 +249,8 @@ def test_corrupted_span_stops_training_and_the_served_model_stays(tmp_path):
     case that used to train and get blessed): the drift validator blocks it, naming the features,
     no Trainer runs, nothing is pushed and the served model's files are unchanged."""
     from data import spans_io  # pylint: disable=import-outside-toplevel
-    from pipeline import drift_calibration, runner  # pylint: disable=import-outside-toplevel
+    from pipeline.tools import drift_calibration  # pylint: disable=import-outside-toplevel
+    from pipeline.local import runner
     from tests.components.drift_validator.corruptions import CORRUPTIONS  # pylint: disable=import-outside-toplevel
     fixtures = os.path.join(REPO, "tests", "fixtures", "spans")
     data_root = tmp_path / "spans"

@@ -6,7 +6,7 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from components.drift_validator import DriftReport, DriftValidator
 from components.drift_validator.resolver import latest_statistics_resolver
-from pipeline import configs
+from pipeline.dag import configs
 from tests.components.drift_validator.test_pipeline_e2e import gated_marker
 
 

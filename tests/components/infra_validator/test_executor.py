@@ -15,15 +15,15 @@ from tfx.utils import proto_utils
 
 from components.infra_validator import executor as executor_lib
 from components.infra_validator import specs
-from data import contract as F
-from serving import local_server
+from data import contract
+from serving.server import command as local_server
 from tensorflow_serving.apis import prediction_log_pb2
 from tests.components.infra_validator import testdata as fx
 
 
 def _request_spec(**kwargs):
     """Requests on the contract's tf.Example signature (the flight pipeline's choice)."""
-    return specs.make_request_spec(signature_names=[F.EXAMPLES_SIGNATURE], **kwargs)
+    return specs.make_request_spec(signature_names=[contract.EXAMPLES_SIGNATURE], **kwargs)
 
 
 def _server_processes_mentioning(text: str):
@@ -97,14 +97,14 @@ def test_good_model_is_blessed_with_warmup(tmp_path, model_templates, examples_d
     for log in logs:
         request = log.predict_log.request
         assert request.model_spec.name == "flights"
-        assert request.model_spec.signature_name == F.EXAMPLES_SIGNATURE
-        serialized.extend(tf.make_ndarray(request.inputs[F.EXAMPLES_INPUT]))
+        assert request.model_spec.signature_name == contract.EXAMPLES_SIGNATURE
+        serialized.extend(tf.make_ndarray(request.inputs[contract.EXAMPLES_INPUT]))
     assert len(set(serialized)) == 5
     example = tf.train.Example.FromString(serialized[0])
-    assert set(F.FEATURE_KEYS) - set(example.features.feature) <= set(F.WEATHER_FEATURES)
+    assert set(contract.FEATURE_KEYS) - set(example.features.feature) <= set(contract.WEATHER_FEATURES)
     # The stamped model still answers in-process like the original.
-    loaded = tf.saved_model.load(stamped).signatures[F.EXAMPLES_SIGNATURE]
-    probs = loaded(examples=tf.constant(serialized))[F.PREDICTION_KEY].numpy()
+    loaded = tf.saved_model.load(stamped).signatures[contract.EXAMPLES_SIGNATURE]
+    probs = loaded(examples=tf.constant(serialized))[contract.PREDICTION_KEY].numpy()
     assert probs.shape == (5,) and ((probs > 0) & (probs < 1)).all()
     assert _server_processes_mentioning(tmp_dir) == []
 
@@ -153,7 +153,7 @@ def test_missing_examples_signature_not_blessed(tmp_path, model_templates, examp
         blessing, _ = _run(tmp_path, model_templates[fx.NO_EXAMPLES_SIGNATURE], examples_dir,
                            _request_spec())
     _assert_not_blessed(blessing)
-    assert any(F.EXAMPLES_SIGNATURE in r.getMessage() and "not found" in r.getMessage()
+    assert any(contract.EXAMPLES_SIGNATURE in r.getMessage() and "not found" in r.getMessage()
                for r in caplog.records)
 
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from components.infra_validator import model_server_process as msp
-from serving import local_server
+from serving.server import command as local_server
 
-FALLBACK = [msp.SYS_EXECUTABLE, "-m", "serving.model_server"]
+FALLBACK = [msp.SYS_EXECUTABLE, "-m", "serving.server.model_server"]
 
 
 def _executable(path):
@@ -21,7 +21,7 @@ def _executable(path):
 def test_server_command_prefers_tensorflow_model_server_on_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv(msp.BINARY_ENV, raising=False)
-    assert msp.server_command(FALLBACK) == [sys.executable, "-m", "serving.model_server"]
+    assert msp.server_command(FALLBACK) == [sys.executable, "-m", "serving.server.model_server"]
     assert not msp.is_real_binary(msp.server_command(FALLBACK))
     binary = _executable(tmp_path / "tensorflow_model_server")
     assert msp.server_command(FALLBACK) == [binary]
@@ -60,7 +60,7 @@ def test_model_flags_are_the_binarys():
 def test_child_env_puts_the_module_root_on_pythonpath(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     env = msp.child_env(msp.resolve_command(FALLBACK), {"EXTRA": "1"})
-    root = os.path.dirname(os.path.dirname(os.path.abspath(local_server.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(local_server.__file__))))
     assert env["PYTHONPATH"].split(os.pathsep) == [root, "/elsewhere"]
     assert env["EXTRA"] == "1"
     with pytest.raises(FileNotFoundError, match="no_such_package_xyz"):
@@ -82,7 +82,7 @@ def test_local_server_loads_a_model_and_stops(tmp_path, model_templates, monkeyp
     server = msp.ModelServerProcess(msp.server_command(FALLBACK),
                                     msp.model_flags("m", str(tmp_path / "m")),
                                     log_path=str(tmp_path / "server.log"))
-    assert server.args[:5] == [sys.executable, "-m", "serving.model_server",
+    assert server.args[:5] == [sys.executable, "-m", "serving.server.model_server",
                                f"--port={server.grpc_port}", f"--rest_api_port={server.rest_port}"]
     try:
         server.start()

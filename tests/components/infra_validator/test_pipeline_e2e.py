@@ -11,8 +11,8 @@ from components.infra_validator import LocalInfraValidator
 from components.infra_validator import make_request_spec
 from components.infra_validator import make_serving_spec
 from components.infra_validator import make_validation_spec
-from data import contract as F
-from serving import local_server
+from data import contract
+from serving.server import command as local_server
 from tensorflow_serving.apis import prediction_log_pb2
 from tests.components.infra_validator import testdata
 
@@ -36,8 +36,8 @@ def _run(tmp_path, model_uri, examples_uri, serving_dir):
         properties={"split_names": '["eval"]'}).with_id("examples_importer")
     validator = LocalInfraValidator(
         model=model.outputs["result"], examples=examples.outputs["result"],
-        serving_spec=make_serving_spec(model_name=F.MODEL_NAME),
-        request_spec=make_request_spec(num_examples=3, signature_names=[F.EXAMPLES_SIGNATURE]),
+        serving_spec=make_serving_spec(model_name=contract.MODEL_NAME),
+        request_spec=make_request_spec(num_examples=3, signature_names=[contract.EXAMPLES_SIGNATURE]),
         validation_spec=make_validation_spec(max_loading_time_seconds=120, num_tries=1),
         server_command=local_server.COMMAND)
     pusher = tfx.components.Pusher(
@@ -62,7 +62,7 @@ def _versions(serving_dir):
 
 def test_blessed_model_is_pushed_warmed_and_unblessed_is_not(tmp_path, model_templates,
                                                              examples_dir):
-    serving_dir = str(tmp_path / "serving" / F.MODEL_NAME)
+    serving_dir = str(tmp_path / "serving" / contract.MODEL_NAME)
 
     good = _model_uri(str(tmp_path / "models"), "good", model_templates[testdata.GOOD])
     blessing, pushed = _run(tmp_path, good, examples_dir, serving_dir)
@@ -79,10 +79,10 @@ def test_blessed_model_is_pushed_warmed_and_unblessed_is_not(tmp_path, model_tem
             for r in tf.data.TFRecordDataset(warmup)]
     assert len(logs) == 3
     assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
-        F.EXAMPLES_SIGNATURE}
-    assert {log.predict_log.request.model_spec.name for log in logs} == {F.MODEL_NAME}
+        contract.EXAMPLES_SIGNATURE}
+    assert {log.predict_log.request.model_spec.name for log in logs} == {contract.MODEL_NAME}
     signatures = tf.saved_model.load(pushed_dir).signatures
-    assert {F.SERVING_SIGNATURE, F.EXAMPLES_SIGNATURE} <= set(signatures)
+    assert {contract.SERVING_SIGNATURE, contract.EXAMPLES_SIGNATURE} <= set(signatures)
     pushed_pb = open(os.path.join(pushed_dir, "saved_model.pb"), "rb").read()
 
     broken_src = str(tmp_path / "broken_src")

@@ -8,7 +8,7 @@ from tfx.proto import infra_validator_pb2
 
 from components.infra_validator import specs
 from components.infra_validator.signature_check import find_request_problem
-from data import contract as F
+from data import contract
 from tests.components.infra_validator import testdata
 
 
@@ -44,8 +44,8 @@ def test_bad_specs_are_rejected_with_the_field_named():
 
 
 def test_request_spec_targets_the_examples_signature():
-    spec = specs.make_request_spec(signature_names=[F.EXAMPLES_SIGNATURE])
-    assert list(spec.tensorflow_serving.signature_names) == [F.EXAMPLES_SIGNATURE]
+    spec = specs.make_request_spec(signature_names=[contract.EXAMPLES_SIGNATURE])
+    assert list(spec.tensorflow_serving.signature_names) == [contract.EXAMPLES_SIGNATURE]
     assert spec.split_name == "eval" and spec.make_warmup
     # No project default: an unnamed signature list is TFX's (serving_default).
     assert list(specs.make_request_spec().tensorflow_serving.signature_names) == []
@@ -57,17 +57,17 @@ def test_serving_spec_has_no_project_model_name():
 
 def test_signature_check_accepts_contract_model(model_templates):
     assert find_request_problem(model_templates[testdata.GOOD],
-                                signature_names=[F.EXAMPLES_SIGNATURE]) is None
+                                signature_names=[contract.EXAMPLES_SIGNATURE]) is None
 
 
 def test_signature_check_reasons(model_templates, tmp_path):
     no_sig = model_templates[testdata.NO_EXAMPLES_SIGNATURE]
-    problem = find_request_problem(no_sig, signature_names=[F.EXAMPLES_SIGNATURE])
-    assert f"signature {F.EXAMPLES_SIGNATURE!r} not found" in problem
+    problem = find_request_problem(no_sig, signature_names=[contract.EXAMPLES_SIGNATURE])
+    assert f"signature {contract.EXAMPLES_SIGNATURE!r} not found" in problem
     assert os.path.join(no_sig, "saved_model.pb") in problem
 
     problem = find_request_problem(no_sig)  # default: serving_default, one input per feature
-    assert "exactly one input" in problem and f"it has {len(F.FEATURE_KEYS)}" in problem
+    assert "exactly one input" in problem and f"it has {len(contract.FEATURE_KEYS)}" in problem
 
     problem = find_request_problem(no_sig, tag_set=["gpu"])
     assert "no MetaGraph with tags ['gpu']" in problem
@@ -80,8 +80,8 @@ def test_signature_check_reasons(model_templates, tmp_path):
 
 def test_signature_check_agrees_with_tfx_request_builder(model_templates):
     """Where our check finds a problem, TFX's parser/builder raises (and vice versa)."""
-    for variant, names in [(testdata.GOOD, [F.EXAMPLES_SIGNATURE]),
-                           (testdata.NO_EXAMPLES_SIGNATURE, [F.EXAMPLES_SIGNATURE])]:
+    for variant, names in [(testdata.GOOD, [contract.EXAMPLES_SIGNATURE]),
+                           (testdata.NO_EXAMPLES_SIGNATURE, [contract.EXAMPLES_SIGNATURE])]:
         path = model_templates[variant]
         ours = find_request_problem(path, signature_names=names)
         try:

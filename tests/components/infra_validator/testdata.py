@@ -7,7 +7,7 @@ import shutil
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from data import contract as F
+from data import contract
 from serving.client import tf_dtype
 
 _DEFAULTS = {"string": "", "int64": 0, "float32": 0.0}
@@ -29,17 +29,17 @@ class _Model(tf.Module):
         x = tf.stack([tf.cast(feats["distance"], tf.float32) / 1000.0,
                       tf.cast(feats["sched_dep_hour"], tf.float32),
                       tf.cast(feats["precip"], tf.float32) * 10.0], axis=1)
-        return {F.PREDICTION_KEY: tf.sigmoid(tf.linalg.matvec(x, self.w) + self.b)}
+        return {contract.PREDICTION_KEY: tf.sigmoid(tf.linalg.matvec(x, self.w) + self.b)}
 
 
 def build_saved_model(export_dir: str, variant: str = GOOD) -> str:
     """Write a SavedModel with the contract's signatures (or a broken variant) to export_dir."""
     model = _Model()
     raw_specs = {k: tf.TensorSpec([None], tf_dtype(k), name=k)
-                 for k in F.FEATURE_KEYS}
+                 for k in contract.FEATURE_KEYS}
     parse_spec = {k: tf.io.FixedLenFeature([], tf_dtype(k),
-                                           default_value=_DEFAULTS[F.tf_dtype_name(k)])
-                  for k in F.FEATURE_KEYS}
+                                           default_value=_DEFAULTS[contract.tf_dtype_name(k)])
+                  for k in contract.FEATURE_KEYS}
     if variant == FAILS_ON_QUERY:
         parse_spec["not_in_examples"] = tf.io.FixedLenFeature([], tf.float32)  # required
 
@@ -47,13 +47,13 @@ def build_saved_model(export_dir: str, variant: str = GOOD) -> str:
     def serve_raw(feats):
         return model.predict(feats)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=F.EXAMPLES_INPUT)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=contract.EXAMPLES_INPUT)])
     def serve_examples(examples):
         return model.predict(tf.io.parse_example(examples, parse_spec))
 
-    signatures = {F.SERVING_SIGNATURE: serve_raw.get_concrete_function()}
+    signatures = {contract.SERVING_SIGNATURE: serve_raw.get_concrete_function()}
     if variant != NO_EXAMPLES_SIGNATURE:
-        signatures[F.EXAMPLES_SIGNATURE] = serve_examples.get_concrete_function()
+        signatures[contract.EXAMPLES_SIGNATURE] = serve_examples.get_concrete_function()
     tf.saved_model.save(model, export_dir, signatures=signatures)
     return export_dir
 
@@ -66,10 +66,10 @@ def make_example(rng: random.Random) -> tf.train.Example:
         "sched_dep_minute": rng.randint(0, 59), "sched_arr_hour": rng.randint(0, 23),
         "flight": rng.randint(1, 6000), "distance": rng.randint(80, 2500),
     }
-    for w in F.WEATHER_FEATURES:  # weather may be missing (None: left out of the Example)
+    for w in contract.WEATHER_FEATURES:  # weather may be missing (None: left out of the Example)
         values[w] = round(rng.uniform(0, 50), 2) if rng.random() > 0.1 else None
-    values[F.LABEL_KEY] = rng.randint(0, 1)
-    return F.example_from_row(values, with_label=True)
+    values[contract.LABEL_KEY] = rng.randint(0, 1)
+    return contract.example_from_row(values, with_label=True)
 
 
 def write_examples(uri: str, split: str = "eval", n: int = 20) -> str:

@@ -3,10 +3,10 @@ import multiprocessing
 
 import pytest
 
-from pipeline import metadata
+from data import mlmd_store
 from pipeline.lineage import query
-from pipeline.lineage.synthetic import pipeline_dag
-from tests.pipeline.lineage.conftest import BACKENDS
+from pipeline.tools.synthetic_lineage import pipeline_dag
+from tests.conftest import BACKENDS
 
 WRITERS, RUNS_EACH = 4, 4
 
@@ -18,9 +18,9 @@ def _span(r):
 def _writer(args):
     spec, w, dags = args
     from ml_metadata import errors
-    from pipeline import metadata as m
-    from pipeline.lineage.synthetic import SyntheticPipeline
-    store = m.open_store(spec)
+    from data import mlmd_store
+    from pipeline.tools.synthetic_lineage import SyntheticPipeline
+    store = mlmd_store.open_store(spec)
     # type/context registration races like TFX's: retry AlreadyExists the way TFX does
     for attempt in range(10):
         try:
@@ -40,7 +40,7 @@ def test_concurrent_writers_on_a_fresh_store(backend, new_spec):
     dags = {(_span(r), r): pipeline_dag(span=_span(r), epochs=r) for r in range(RUNS_EACH)}
     with multiprocessing.get_context("spawn").Pool(WRITERS) as pool:
         models = pool.map(_writer, [(spec, w, dags) for w in range(WRITERS)])
-    store = metadata.open_store(spec)
+    store = mlmd_store.open_store(spec)
     rows = query.runs(store)["runs"]
     assert len(rows) == WRITERS * RUNS_EACH
     assert all(not r["failed"] and r["executed"] + r["cached"] == len(DAG.nodes) for r in rows)

@@ -1,4 +1,4 @@
-"""Lineage over the real pipeline (pipeline.runner.run_local) on the fixture spans: SQLite and MariaDB.
+"""Lineage over the real pipeline (pipeline.local.runner.run_local) on the fixture spans: SQLite and MariaDB.
 
 Each pipeline run happens in a fresh spawned process (as a user would run it), so two runs can
 write to one MariaDB store at the same time.
@@ -10,10 +10,10 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from pipeline import metadata
+from data import mlmd_store
 from pipeline.lineage import query
 from pipeline.lineage.cli import lineage
-from pipeline.lineage.naive import collect_naive
+from pipeline.tools.naive_lineage import collect_naive
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ EPOCHS = 2
 def _run(args):
     """Child process: one pipeline run; returns what run_local reports."""
     span, output_dir, spec = args
-    from pipeline import runner
+    from pipeline.local import runner
     # 2 epochs, as tests/pipeline/conftest.py: with 1 the span-1 model can miss the AUC gate (then nothing
     # is pushed and there is no served model to trace)
     result = runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": EPOCHS},
@@ -52,18 +52,18 @@ def sqlite_world(tmp_path_factory):
     spec = os.path.join(out, "metadata.sqlite")
     with _pool(1) as pool:
         runs = [pool.apply(_run, ((span, out, spec),)) for span in (1, 1, 2)]
-    return spec, metadata.open_store(spec, read_only=True), runs
+    return spec, mlmd_store.open_store(spec, read_only=True), runs
 
 
 @pytest.fixture(scope="module")
 def mariadb_world(mariadb_server, tmp_path_factory):
     spec = mariadb_server.new_database("e2e")
-    metadata.prepare_store(spec)  # create the MLMD schema once, before concurrent writers
+    mlmd_store.prepare_store(spec)  # create the MLMD schema once, before concurrent writers
     outs = {span: str(tmp_path_factory.mktemp(f"e2e-mariadb-{span}")) for span in (1, 2)}
     with _pool(2) as pool:  # two pipeline runs at once against one store
         concurrent = pool.map(_run, [(span, outs[span], spec) for span in (1, 2)])
         rerun = pool.apply(_run, ((1, outs[1], spec),))
-    return spec, metadata.open_store(spec), concurrent + [rerun]
+    return spec, mlmd_store.open_store(spec), concurrent + [rerun]
 
 
 def _latest_push(runs):

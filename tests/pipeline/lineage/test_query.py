@@ -5,13 +5,13 @@ from xml.etree import ElementTree
 import pytest
 from click.testing import CliRunner
 
-from pipeline import metadata
+from data import mlmd_store
 from pipeline.lineage import query, render
 from pipeline.lineage.cli import lineage
-from pipeline.lineage.naive import collect_naive
-from pipeline.lineage.synthetic import SyntheticPipeline, pipeline_dag
-from pipeline.pipeline import PIPELINE_NAME, TRAINER_RUN_FN
-from tests.pipeline.lineage.conftest import BACKENDS
+from pipeline.tools.naive_lineage import collect_naive
+from pipeline.tools.synthetic_lineage import SyntheticPipeline, pipeline_dag
+from pipeline.dag.pipeline import PIPELINE_NAME, TRAINER_RUN_FN
+from tests.conftest import BACKENDS
 
 DAG = pipeline_dag()
 COMPONENTS = {n.id for n in DAG.nodes if not n.is_resolver}
@@ -27,7 +27,7 @@ def world(request, tmp_path_factory):
         spec = str(tmp_path_factory.mktemp("lineage") / "metadata.sqlite")
     else:
         spec = request.getfixturevalue("mariadb_server").new_database("lineage")
-    store = metadata.open_store(spec)
+    store = mlmd_store.open_store(spec)
     p = SyntheticPipeline(store)
     runs = {
         "r1": p.run(1, "r1", auc=0.70),

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from pipeline import keras_choice
-from pipeline.runner import REPO_ROOT
+from data import keras_choice
+from pipeline.local.runner import REPO_ROOT
 
 GS = dict(pipeline_root="gs://bucket/root", data_root="gs://bucket/spans", schema_path="gs://bucket/schema.pbtxt",
           serving_model_dir="gs://bucket/serving")
@@ -55,7 +55,7 @@ def test_missing_executor_and_artifact_class_are_named_with_their_task(spec_path
     assert any("executor class 'components.nowhere.Executor' (task Pusher): ModuleNotFoundError" in m for m in missing)
     assert any("artifact class of 'drift_report' 'components.NoSuchReport' (task DriftValidator): AttributeError"
                in m for m in missing)
-    assert completed.stderr.splitlines()[-1] == "ERROR: 2 problem(s): this image cannot run broken.json"
+    assert completed.stderr.splitlines()[-1] == "Error: 2 problem(s): this image cannot run broken.json"
 
 
 def test_an_image_without_the_keras_choice_in_its_environment_fails(spec_path):

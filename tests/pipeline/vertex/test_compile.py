@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pipeline.runner import REPO_ROOT
+from pipeline.local.runner import REPO_ROOT
 from pipeline.vertex import compile as vertex_compile
 from pipeline.vertex import spec as vertex_spec
 
@@ -40,7 +40,7 @@ def dataflow_job(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tfx_pipeline():
     """The TFX pipeline object the spec was compiled from."""
-    from pipeline.pipeline import create_pipeline
+    from pipeline.dag.pipeline import create_pipeline
     return create_pipeline(**GS, vertex=True)
 
 
@@ -150,7 +150,7 @@ def test_local_path_detection():
 def test_dataflow_needs_its_flags(tmp_path):
     completed = cli("vertex", "compile", *gs_args(tmp_path / "s.json"), "--beam-runner", "dataflow", "--project", "p")
     assert completed.returncode == 2
-    assert completed.stderr.strip() == "ERROR: --beam-runner dataflow needs --region, --temp-location"
+    assert completed.stderr.strip() == "Error: --beam-runner dataflow needs --region, --temp-location"
 
 
 def test_strict_parse_names_the_file(tmp_path):

@@ -8,8 +8,8 @@ import sys
 import pytest
 from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 
-from pipeline import metadata
-from pipeline.runner import REPO_ROOT
+from data import mlmd_store
+from pipeline.local.runner import REPO_ROOT
 from pipeline.vertex import launcher
 
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
@@ -36,14 +36,14 @@ def test_trigger_conditions():
 
 def test_placeholders():
     executor_input = pb.ExecutorInput()
-    executor_input.inputs.parameters["run_fn"].string_value = "pipeline.trainer.run_fn"
+    executor_input.inputs.parameters["run_fn"].string_value = "pipeline.model.trainer.run_fn"
     executor_input.outputs.artifacts["model"].artifacts.add(name="m", uri="/root/Trainer_1/model")
     executor_input.outputs.output_file = "/root/Trainer_1/executor_output.json"
     whole = launcher.fill_placeholders("{{$}}", executor_input)
     assert json.loads(whole)["outputs"]["outputFile"] == "/root/Trainer_1/executor_output.json"
     assert launcher.fill_placeholders("--uri={{$.outputs.artifacts['model'].uri}}", executor_input) == \
         "--uri=/root/Trainer_1/model"
-    assert launcher.fill_placeholders("{{$.inputs.parameters['run_fn']}}", executor_input) == "pipeline.trainer.run_fn"
+    assert launcher.fill_placeholders("{{$.inputs.parameters['run_fn']}}", executor_input) == "pipeline.model.trainer.run_fn"
     with pytest.raises(ValueError, match="not supported by run-local"):
         launcher.fill_placeholders("{{$.pipeline_job_name}}", executor_input)
 
@@ -73,7 +73,7 @@ def test_the_compiled_spec_runs_on_a_fixture_span(tmp_path):
     assert result["tasks"]["Pusher"] == launcher.COMPLETE
     [version] = os.listdir(serving)
     assert os.path.isfile(serving / version / "saved_model.pb")
-    store = metadata.open_store(result["metadata"], read_only=True)
+    store = mlmd_store.open_store(result["metadata"], read_only=True)
     executions = {e.name.split("/", 1)[1]: e for e in store.get_executions()}
     assert set(executions) == {t for t, state in result["tasks"].items() if state == launcher.COMPLETE}
     assert all(e.last_known_state == e.COMPLETE for e in executions.values())

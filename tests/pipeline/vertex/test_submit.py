@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipeline.runner import REPO_ROOT
+from pipeline.local.runner import REPO_ROOT
 from tests.pipeline.vertex.fake_vertex import ACCESS_TOKEN, BUCKET, CREATE, FakeVertex
 
 GS = dict(pipeline_root="gs://bucket/root", data_root="gs://bucket/spans", schema_path="gs://bucket/schema.pbtxt",
@@ -115,4 +115,4 @@ def test_bad_labels_are_a_one_line_error(spec_path):
         [sys.executable, "-m", "pipeline", "vertex", "submit", spec_path, "--project", PROJECT, "--region", REGION,
          "--labels", "team"], capture_output=True, text=True, cwd=REPO_ROOT)
     assert completed.returncode == 2 and completed.stdout == ""
-    assert completed.stderr.strip() == "ERROR: --labels: label 'team': expected KEY=VALUE"
+    assert completed.stderr.strip() == "Error: --labels: label 'team': expected KEY=VALUE"

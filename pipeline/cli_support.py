@@ -1,0 +1,34 @@
+"""What every `python -m pipeline ...` command shares: the one-line error, the `--metadata` check, `--window`."""
+import sys
+
+import click
+
+from data import mlmd_store
+from pipeline.dag.window import parse_window
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Ends the command with `Error: message` on stderr (no traceback)."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def check_metadata(metadata) -> None:
+    """Fails (exit 2) naming the problem when a given `--metadata` is not a usable store spec."""
+    if metadata is None:
+        return
+    try:
+        mlmd_store.connection_config(metadata, create_dirs=False)
+    except mlmd_store.MetadataSpecError as e:
+        fail(f"--metadata: {e}", code=2)
+
+
+class WindowType(click.ParamType):
+    """`--window K|all`."""
+    name = "K|all"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_window(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)

@@ -1,0 +1,1 @@
+"""The DAG: create_pipeline, its configs and resolvers."""

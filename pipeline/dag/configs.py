@@ -1,0 +1,141 @@
+"""Every knob of the flight-delay pipeline, in one place (TFX taxi template style).
+
+`create_pipeline` passes these to the generic components under components/, which know nothing about
+flights. Column names, signatures and the model name come from the leaf contract, data/contract.py.
+"""
+from data import contract
+from serving.server import command as local_server
+
+PIPELINE_NAME = "flight-delay"
+MODEL_NAME = contract.MODEL_NAME
+
+# ---- ExampleGen ------------------------------------------------------------------------------------
+# Train/eval split by this feature's value (all flights of a day on one side), 3:1.
+SPLIT_PARTITION_FEATURE = "day"
+
+# ---- Continuous training (pipeline/ct/replay.py) ---------------------------------------------------------
+# Default training window of `python -m pipeline ct`: K spans or "all" (chosen on the 2013 replay, README).
+CT_WINDOW = "all"
+
+# ---- Evaluator (TFMA) gates ---------------------------------------------------------------------
+MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
+MAX_AUC_DROP = 0.01     # allowed AUC drop vs the baseline model
+
+# ---- DriftValidator (components/drift_validator) ------------------------------------------------
+# Per-feature distance thresholds: {"warn": w, "block": b} (distance > threshold fires). String features
+# use TFDV's L-infinity distance, numeric ones its approximate Jensen-Shannon divergence (both in
+# [0, 1]). Calibrated on the 11 month-to-month transitions of 2013 (`python -m pipeline.tools.drift_calibration`,
+# figures in components/drift_validator/README.md): every feature has a block ceiling, seasonal weather
+# included, above the largest real distance with a margin. `month` is not compared: spans are months.
+DRIFT_FEATURE_THRESHOLDS = {
+    # categorical (L-infinity between value frequencies)
+    "carrier": {"warn": 0.05, "block": 0.1},
+    "origin": {"warn": 0.05, "block": 0.1},
+    "dest": {"warn": 0.05, "block": 0.1},
+    # schedule (Jensen-Shannon divergence)
+    "distance": {"warn": 0.06, "block": 0.1},
+    "sched_dep_hour": {"warn": 0.05, "block": 0.1},
+    "sched_arr_hour": {"warn": 0.05, "block": 0.1},
+    "sched_dep_minute": {"warn": 0.05, "block": 0.1},
+    # calendar and ids (Jan -> Feb: 31 -> 28 days moves `day` by 0.06)
+    "day": {"warn": 0.1, "block": 0.2},
+    "day_of_week": {"warn": 0.05, "block": 0.15},
+    "flight": {"warn": 0.1, "block": 0.2},
+    # weather: seasonal by nature, so the warn level is met by real months; the block ceilings sit
+    # above the largest real distance (temp 0.37, precip 0.47)
+    "temp": {"warn": 0.3, "block": 0.6},
+    "dewp": {"warn": 0.3, "block": 0.6},
+    "humid": {"warn": 0.2, "block": 0.4},
+    "wind_dir": {"warn": 0.2, "block": 0.4},
+    "wind_speed": {"warn": 0.15, "block": 0.3},
+    "wind_gust": {"warn": 0.2, "block": 0.4},
+    "precip": {"warn": 0.3, "block": 0.7},
+    "pressure": {"warn": 0.3, "block": 0.5},
+    "visib": {"warn": 0.2, "block": 0.4},
+}
+# Only for thresholds given as a number: those of these features block, the others warn.
+DRIFT_BLOCKING_FEATURES = ()
+# Label whose positive rate is compared (absolute change of the mean of the 0/1 label).
+DRIFT_LABEL_KEY = contract.LABEL_KEY
+# Monthly late rates of 2013 range over 0.15 (Sep) .. 0.35 (Dec); the largest change between adjacent
+# months is 0.17 (Nov -> Dec), 0.197 on the train split the pipeline compares. A larger jump points at a
+# labelling or data problem and blocks (an inverted label moves it by ~0.43).
+DRIFT_LABEL_SHIFT_THRESHOLD = 0.24
+# The DriftValidator's keyword arguments (create_pipeline passes them as they are).
+# Dataset-level checks against the previous span (same calibration; figures in the component's README).
+DRIFT_DATASET_CHECKS = {
+    # rows now / rows before; 2013 ranges over 0.87 (Jan -> Feb) .. 1.16 (Feb -> Mar, 28 -> 31 days)
+    "row_count": {"warn": [0.85, 1.2], "block": [0.7, 1.4]},
+    # share of the rows carried by carrier/origin/dest values that vanished / appeared (2013: <= 0.2%)
+    "categories_vanished": {"warn": 0.01, "block": 0.05},
+    "categories_appeared": {"warn": 0.01, "block": 0.05},
+    # rise of a feature's missing fraction; the origin weather misses hours (2013: <= 0.03), wind_gust
+    # and pressure are missing for many hours and vary more (<= 0.17 and 0.10)
+    "missing_rate": {"warn": 0.05, "block": 0.2},
+    "missing_rate_features": {"wind_gust": {"warn": 0.2, "block": 0.35},
+                              "pressure": {"warn": 0.15, "block": 0.3}},
+    # rows that repeat an earlier row (2013: none)
+    "duplicates": {"warn": 0.001, "block": 0.01},
+    # values outside the curated schema's physical ranges; a column that became constant
+    "schema_range": "block",
+    "constant": "block",
+    # ExampleValidator's anomalies against the curated schema: every kind blocks
+    "anomalies": {},
+    "anomaly_default": "block",
+}
+DRIFT_VALIDATOR = dict(
+    feature_thresholds=DRIFT_FEATURE_THRESHOLDS,
+    blocking_features=DRIFT_BLOCKING_FEATURES,
+    label_key=DRIFT_LABEL_KEY,
+    label_shift_threshold=DRIFT_LABEL_SHIFT_THRESHOLD,
+    dataset_checks=DRIFT_DATASET_CHECKS,
+)
+
+# ---- BehaviorValidator (components/behavior_validator) ------------------------------------------
+# The BehaviorValidator's `config` (create_pipeline passes it as it is; thresholds not listed take the
+# component's defaults, see its README). The model's contract comes from data/contract.py.
+BEHAVIOR_VALIDATOR_CONFIG = dict(
+    label_key=contract.LABEL_KEY,
+    prediction_key=contract.PREDICTION_KEY,
+    serving_signature=contract.SERVING_SIGNATURE,
+    examples_signature=contract.EXAMPLES_SIGNATURE,
+    examples_input=contract.EXAMPLES_INPUT,
+    decision_threshold=contract.DECISION_THRESHOLD,
+    # recall per carrier (and its regression versus the baseline)
+    slice_feature="carrier",
+    # features the model must not depend on (contract.INVARIANT_FEATURES), and the values each eval
+    # example is re-scored with
+    invariance_values={f: {"flight": [1, 1234, 4321, 6789], "sched_dep_minute": [0, 17, 30, 59]}[f]
+                       for f in contract.INVARIANT_FEATURES},
+    # worse weather at the origin must not lower the predicted delay probability: more precipitation
+    # (inches/hour), lower visibility (miles); only the float weather features may be perturbed
+    perturbable_features=list(contract.WEATHER_FEATURES),
+    directional_perturbations=[
+        {"name": "precip_up", "feature": "precip", "op": "add", "value": 0.5},
+        {"name": "visib_down", "feature": "visib", "op": "multiply", "value": 0.2},
+    ],
+)
+
+# ---- LocalInfraValidator (components/infra_validator) -------------------------------------------
+# Served under the model name of production; queried with serialized eval tf.Examples on the
+# examples signature (one DT_STRING [None] input, contract.EXAMPLES_INPUT: TFX finds its name).
+INFRA_SIGNATURE_NAMES = (contract.EXAMPLES_SIGNATURE,)
+INFRA_SPLIT = "eval"
+INFRA_NUM_EXAMPLES = 10           # requests sent, and warmup records written into the pushed model
+INFRA_MAX_LOADING_SECONDS = 300
+INFRA_NUM_TRIES = 2
+# Fallback when tensorflow_model_server is not installed: the project's server, same flags.
+INFRA_SERVER_COMMAND = local_server.COMMAND
+
+
+def infra_validator_args(model_name: str = MODEL_NAME) -> dict:
+    """The LocalInfraValidator's keyword arguments besides its channels."""
+    from components.infra_validator import make_request_spec, make_serving_spec, make_validation_spec
+    return dict(
+        serving_spec=make_serving_spec(model_name=model_name),
+        request_spec=make_request_spec(split_name=INFRA_SPLIT, num_examples=INFRA_NUM_EXAMPLES,
+                                       signature_names=INFRA_SIGNATURE_NAMES),
+        validation_spec=make_validation_spec(max_loading_time_seconds=INFRA_MAX_LOADING_SECONDS,
+                                             num_tries=INFRA_NUM_TRIES),
+        server_command=INFRA_SERVER_COMMAND,
+    )

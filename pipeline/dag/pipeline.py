@@ -1,0 +1,211 @@
+"""`create_pipeline`: the one DAG definition used by every orchestrator (local and Vertex).
+
+Pure: it reads no files and no environment; every path and option is an argument.
+"""
+from typing import Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from google.protobuf.wrappers_pb2 import BoolValue
+from tfx import v1 as tfx
+
+from data import contract
+from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
+from components.infra_validator import LocalInfraValidator
+from components.behavior_validator import BehaviorValidator
+from pipeline.dag import configs
+from pipeline.dag.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
+
+PIPELINE_NAME = configs.PIPELINE_NAME
+SPAN_PATTERN = "span-{SPAN}/*"
+TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
+# The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
+# baseline and the Trainer's warm-start base model.
+BASELINE_RESOLVER_ID = "serving_model_resolver"
+
+
+def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.MAX_AUC_DROP) -> tfma.EvalConfig:
+    """AUC, AUC-PR, precision/recall/F1 at the decision threshold, calibration and counts, ROC/PR and
+    calibration plots, overall and by carrier and origin; AUC gates blessing (absolute floor, and no
+    worse than baseline)."""
+    at_threshold = '{"thresholds": [%s]}' % contract.DECISION_THRESHOLD
+    # 1,000 buckets (TFMA's default is 10,000) resolve AUC to 1e-3 and cut the per-slice histogram work.
+    curve = '{"num_thresholds": 1000}'
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_auc_drop}))
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC", config=curve, per_slice_thresholds=[  # gate on the overall slice only
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)]),
+        tfma.MetricConfig(class_name="AUCPrecisionRecall", config=curve),
+        tfma.MetricConfig(class_name="Precision", config=at_threshold),
+        tfma.MetricConfig(class_name="Recall", config=at_threshold),
+        tfma.MetricConfig(class_name="F1Score", config=at_threshold),
+        tfma.MetricConfig(class_name="Calibration"),
+        tfma.MetricConfig(class_name="MeanLabel"),
+        tfma.MetricConfig(class_name="MeanPrediction"),
+        # For the report pages' ROC, precision-recall and calibration plots (pipeline/pages/run_pages.py).
+        tfma.MetricConfig(class_name="ConfusionMatrixPlot", config='{"num_thresholds": 100}'),
+        tfma.MetricConfig(class_name="CalibrationPlot", config='{"num_buckets": 20}'),
+    ]
+    return tfma.EvalConfig(
+        # Signature-based evaluation of a generic SavedModel: naming the type spares TFMA a trial
+        # load of the model as Keras just to find out.
+        model_specs=[tfma.ModelSpec(signature_name=contract.EXAMPLES_SIGNATURE, label_key=contract.LABEL_KEY,
+                                    prediction_key=contract.PREDICTION_KEY, model_type=tfma.TF_GENERIC)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["carrier"]),
+                       tfma.SlicingSpec(feature_keys=["origin"])],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        # The metrics above are all we report; TFMA's default "compiled Keras metrics" would load the
+        # Keras model once per combiner (~1.5 s each) just to recompute the training metrics.
+        options=tfma.Options(include_default_metrics=BoolValue(value=False)))
+
+
+def create_pipeline(
+    pipeline_root: str,
+    data_root: str,
+    schema_path: str,
+    serving_model_dir: str,
+    *,
+    pipeline_name: str = PIPELINE_NAME,
+    metadata_connection_config=None,
+    span: Optional[int] = None,
+    window: int = 1,
+    beam_pipeline_args: Optional[List[str]] = None,
+    hparams: Optional[Dict] = None,
+    code_version: str = "",
+    min_auc: float = configs.MIN_AUC,
+    max_auc_drop: float = configs.MAX_AUC_DROP,
+    model_name: str = configs.MODEL_NAME,
+    vertex: bool = False,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """Builds the flight-delay pipeline.
+
+    Args:
+      pipeline_root: where artifacts are written.
+      data_root: folder holding `span-N/*.csv` span folders.
+      schema_path: the curated schema (schema.pbtxt).
+      serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
+      span: train on this span; None = latest span.
+      window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
+        evaluation and validation use `span` alone. Needs `span`.
+      code_version: digest of the trainer code; part of the Trainer's cache key.
+      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
+    """
+    range_config = None
+    if span is not None:
+        range_config = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)],
+            # Split by day: flights of one day (same weather, same delay cascades) never sit on both
+            # sides, so the eval split estimates next-month quality instead of memorised hours.
+            partition_feature_name=configs.SPLIT_PARTITION_FEATURE)),
+        range_config=range_config)
+
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+
+    # Drift of this span's statistics against the previous span's (none on the first span).
+    if vertex:  # KubeflowV2 compiles Resolver nodes, not resolver functions
+        previous_statistics = latest_statistics_resolver(statistics_gen)
+        statistics_gen.add_upstream_node(previous_statistics)
+        baseline_statistics = previous_statistics.outputs["statistics"]
+    else:
+        previous_statistics = None
+        baseline_statistics = previous_span_statistics(statistics_gen.outputs["statistics"])
+    drift_validator = DriftValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=baseline_statistics,
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],  # gated per anomaly kind (configs)
+        examples=example_gen.outputs["examples"],          # read to count duplicated rows
+        **configs.DRIFT_VALIDATOR)
+
+    baseline_resolver = tfx.dsl.Resolver(
+        # With a known span: the model being served, pushed for an earlier span (pipeline/dag/resolvers.py);
+        # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
+        **(dict(strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
+                pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel))
+           if span is not None and not vertex
+           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+                     model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))),
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+    ).with_id(BASELINE_RESOLVER_ID)
+
+    training_examples = example_gen.outputs["examples"]
+    window_resolver = None
+    if window > 1:
+        if span is None:
+            raise ValueError("window > 1 needs an explicit span")
+        window_resolver = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy, config={"last_span": span, "num_spans": window},
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+                                     producer_component_id=example_gen.id),
+        ).with_id("training_window_resolver")
+        window_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+        training_examples = window_resolver.outputs["examples"]
+
+    # A blocking drift, label shift, dataset check or schema anomaly stops training on this span.
+    with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
+        trainer = tfx.components.Trainer(
+            run_fn=TRAINER_RUN_FN,
+            examples=training_examples,
+            schema=schema_gen.outputs["schema"],
+            base_model=baseline_resolver.outputs["model"],  # warm start from the serving model
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config={"hparams": hparams or {}, "code_version": code_version})
+
+        evaluator = tfx.components.Evaluator(
+            examples=example_gen.outputs["examples"],
+            model=trainer.outputs["model"],
+            baseline_model=baseline_resolver.outputs["model"],
+            eval_config=eval_config(min_auc, max_auc_drop))
+
+        # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
+        behavior_validator = BehaviorValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            schema=schema_gen.outputs["schema"],
+            baseline_model=baseline_resolver.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            config=configs.BEHAVIOR_VALIDATOR_CONFIG)
+
+        infra_validator = LocalInfraValidator(
+            model=trainer.outputs["model"],
+            examples=example_gen.outputs["examples"],
+            **configs.infra_validator_args(model_name))
+
+        # Pusher needs all three verdicts: Evaluator's (folded into the behaviour validator's blessing)
+        # and InfraValidator's; it pushes the warmed-up model InfraValidator stamped. (A Cond nested in
+        # the drift Cond would fail input resolution when the drift gate skips the validators.)
+        pusher = tfx.components.Pusher(
+            model_blessing=behavior_validator.outputs["blessing"],
+            infra_blessing=infra_validator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+
+    components = [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
+                  baseline_resolver, trainer, evaluator, behavior_validator, infra_validator, pusher]
+    if previous_statistics is not None:
+        components.insert(2, previous_statistics)
+    if window_resolver is not None:
+        components.insert(1, window_resolver)
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

@@ -1,0 +1,1 @@
+"""Local runs: LocalDagRunner, span checks, the run summary, the `run` command."""

@@ -1,0 +1,1 @@
+"""Reading ML-Metadata: records (artifacts, executions, the graph) and TFMA results."""

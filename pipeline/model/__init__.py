@@ -1,0 +1,1 @@
+"""The model code the Trainer loads."""

@@ -1,0 +1,1 @@
+"""HTML pages: one page shell, the run pages, the report site, charts."""

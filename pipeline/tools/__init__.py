@@ -1,0 +1,1 @@
+"""Benchmarks and studies (nothing in production imports them)."""

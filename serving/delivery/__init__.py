@@ -1,0 +1,1 @@
+"""Delivery: the registry, version labels, rollouts through nginx, canary analysis."""

@@ -1,0 +1,1 @@
+"""The TF-Serving-compatible model server (REST + gRPC) and its start command."""

@@ -1,0 +1,1 @@
+"""Serving benchmark and test support (nothing in production imports them)."""
