@@ -14,6 +14,7 @@ before starting concurrent TFX runs against a fresh SQLite file.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -208,15 +209,23 @@ def with_retry(fn: Callable[[], _T], *, attempts: int = 8, base_delay: float = 0
     raise AssertionError("unreachable")
 
 
+class NamedStore(metadata_store.MetadataStore):
+    """A MetadataStore that knows how to name itself in messages (`where`: the spec, password redacted)."""
+
+    def __init__(self, config: metadata_store_pb2.ConnectionConfig):
+        super().__init__(config)
+        self.where = redact(config)
+
+
 def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
-               read_only: bool = False, attempts: int = 8, **kwargs) -> metadata_store.MetadataStore:
+               read_only: bool = False, attempts: int = 8, **kwargs) -> NamedStore:
     """MetadataStore for a spec or config; retries schema creation races between writers."""
     config = (spec if isinstance(spec, metadata_store_pb2.ConnectionConfig)
               else connection_config(spec, read_only=read_only, **kwargs))
     if config.HasField("mysql") and not config.mysql.password:
         _LOG.debug("no password set: connecting to %s without one", redact(config))
     try:
-        return with_retry(lambda: metadata_store.MetadataStore(config), attempts=attempts,
+        return with_retry(lambda: NamedStore(config), attempts=attempts,
                           what=f"opening {redact(config)}")
     except (mlmd_errors.StatusError, RuntimeError) as e:
         hint = ""
@@ -224,6 +233,38 @@ def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
             hint = (f" (check that the server is up at {config.mysql.host}:{config.mysql.port}, the user "
                     f"{config.mysql.user!r}, the database and ${PASSWORD_ENV})")
         raise RuntimeError(f"cannot open metadata store {redact(config)}: {e}{hint}") from None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """MLMD's C++ layer writes its own lines to fd 2 when a server is unreachable; our error says it all."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class StoreUnreadable(RuntimeError):
+    """An existing store cannot be read; the message is one line naming it."""
+
+
+def open_for_reading(spec: str) -> NamedStore:
+    """An existing store, opened to be read: SQLite read-only (a mistyped path is not created), MySQL
+    probed once (a reachable server with a broken database fails here). StoreUnreadable names it."""
+    where = redact(spec)
+    try:
+        with _quiet_stderr():
+            store = open_store(spec, read_only=not is_mysql_spec(spec))
+            store.get_context_types()
+    except Exception as e:  # MetadataSpecError, RuntimeError, MLMD's own errors: all mean "cannot read it"
+        message = " ".join(str(e).split()) or type(e).__name__
+        raise StoreUnreadable(message if where in message else f"cannot read metadata store {where}: {message}") \
+            from None
+    return store
 
 
 def prepare_store(spec: Union[str, metadata_store_pb2.ConnectionConfig]) -> metadata_store_pb2.ConnectionConfig:

@@ -172,8 +172,8 @@ def _serving_model(store) -> Optional[_Model]:
     if not pushes:
         return None
     model = store.get_artifacts_by_id([pushes[0]["model_id"]])[0]
-    version = pushes[0]["pushed_model"].custom_properties.get("pushed_version")
-    return _Model(model.id, model.uri, int(version.string_value or version.int_value) if version else None)
+    from serving.delivery.registry import pushed_version
+    return _Model(model.id, model.uri, pushed_version(pushes[0]["pushed_model"]))
 
 
 def _gates(summary: Dict) -> Dict[str, str]:

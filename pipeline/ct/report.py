@@ -11,6 +11,7 @@ import os
 from typing import Dict, List, Optional
 
 from pipeline.ct import replay as ct
+from pipeline.pages import shell
 
 
 def _forward_series(forward: List[Dict], spans: List[int]) -> Dict[str, List[Optional[float]]]:
@@ -153,11 +154,7 @@ def write_report(store, replay_name: str, output_dir: str) -> Dict[str, str]:
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     means = figures["mean_forward_auc"]
     mean_line = ", ".join(f"{role}: {v:.4f}" for role, v in means.items() if v is not None) or "not enough spans"
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Continuous training {html.escape(replay_name)}</title>
-<style>body{{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:3px 6px;vertical-align:top}}th{{background:#f3f3f3}}img{{max-width:100%}}</style></head><body>
-<h1>Continuous training replay <code>{html.escape(replay_name)}</code></h1>
-<p>Spans {figures['spans'][0] if figures['spans'] else '-'}..{figures['spans'][-1] if figures['spans'] else '-'};
+    body = f"""<p>Spans {figures['spans'][0] if figures['spans'] else '-'}..{figures['spans'][-1] if figures['spans'] else '-'};
 {figures['pushes']} push(es). Mean forward AUC over spans {html.escape(str(figures['common_spans']))}: {html.escape(mean_line)}.</p>
 <h2>Forward AUC per span</h2>
 <p>Each span's flights (both splits; no model below saw them) scored by the model serving when the span
@@ -169,7 +166,9 @@ arrived, by the previous span's candidate, and by the model frozen after the fir
 <table><tr><th>span</th><th>trained on</th><th>serving version when it arrived</th><th>forward AUC: served</th>
 <th>previous candidate</th><th>frozen</th><th>drift</th><th>gates</th><th>decision</th><th>reasons</th></tr>
 {''.join(rows)}</table>
-</body></html>"""
+"""
+    page = shell.page(f"Continuous training {replay_name}", body,
+                      heading=f"Continuous training replay <code>{html.escape(replay_name)}</code>")
     with open(paths["html"], "w") as f:
         f.write(page)
     return paths

@@ -19,6 +19,8 @@ from tfx.dsl.components.common import resolver
 from tfx.types import standard_artifacts
 
 from components.drift_validator.spans import artifact_span
+from data import contract
+from serving.delivery import registry
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
@@ -71,8 +73,7 @@ def pushed_models(store: mlmd.MetadataStore) -> List[Dict]:
     serves}. The Model is the one the Pusher's blessings were given for: a blessing's
     `current_model_id` (Evaluator) or the `model` input of the execution that wrote the blessing."""
     pushed_type = standard_artifacts.PushedModel.TYPE_NAME
-    pushes = [a for a in store.get_artifacts_by_type(pushed_type)
-              if "pushed" in a.custom_properties and a.custom_properties["pushed"].int_value == 1]
+    pushes = [a for a in store.get_artifacts_by_type(pushed_type) if registry.is_pushed(a)]
     if not pushes:
         return []
     producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids([a.id for a in pushes])
@@ -102,16 +103,13 @@ def pushed_models(store: mlmd.MetadataStore) -> List[Dict]:
 
 
 def _version(push: Dict) -> Optional[int]:
-    value = push["pushed_model"].custom_properties.get("pushed_version")
-    return int(value.string_value or value.int_value) if value is not None else None
+    return registry.pushed_version(push["pushed_model"])
 
 
 def serving_pushes(store: mlmd.MetadataStore, before_span: Optional[int] = None) -> List[Dict]:
     """Pushes in the order they count as "the model being served", most likely first: the registry's
     stable version when a deployment change was recorded (serving/delivery/registry.py: a rollback or a promotion
     decides), then the latest pushes. With `before_span`, only models trained on spans < before_span."""
-    from data import contract
-    from serving.delivery import registry
     pushes = list(reversed(pushed_models(store)))
     try:
         state = registry.served(store, contract.MODEL_NAME)

@@ -37,12 +37,9 @@ _output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, 
 
 def _open(spec: str):
     try:
-        read_only = not mlmd_store.is_mysql_spec(spec)
-        store = mlmd_store.open_store(spec, read_only=read_only)
-    except (mlmd_store.MetadataSpecError, RuntimeError) as e:
+        return mlmd_store.open_for_reading(spec)
+    except mlmd_store.StoreUnreadable as e:
         raise click.ClickException(str(e)) from None
-    store._lineage_where = mlmd_store.describe(spec)  # names the store in "not found" errors
-    return store
 
 
 def _emit(result, fmt: str, output, title: str):

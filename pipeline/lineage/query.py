@@ -64,7 +64,7 @@ def merge(*graphs: metadata_store_pb2.LineageGraph) -> metadata_store_pb2.Lineag
 
 # --- resolving references ---------------------------------------------------------------------
 def _where(store) -> str:
-    return getattr(store, "_lineage_where", "the metadata store")
+    return getattr(store, "where", "the metadata store")
 
 
 def _latest(store, filter_query: str) -> Optional[metadata_store_pb2.Artifact]:
@@ -424,7 +424,7 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
     g = collector(store, starts, DOWN)
     arts, execs = set(starts), set()
     for s in starts:
-        a2, e2 = _descendants(g, s)
+        a2, e2 = g.descendants(s, BASELINE_KEYS)
         arts |= a2
         execs |= e2
     served = served_model(store)
@@ -432,7 +432,7 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
     served_ids = {a.id for a in served_models(store).values()}
     models = []
     for m in g.of_type(R.MODEL, arts):
-        m_arts, _ = _descendants(g, m)
+        m_arts, _ = g.descendants(m, BASELINE_KEYS)
         trainer = g.producers.get(m, [None])[0]
         pushes = []
         for p in g.of_type(R.PUSHED_MODEL, m_arts):
@@ -465,26 +465,6 @@ def impact(store, ref: Union[str, int], collector: Collector = collect_api) -> D
                        sorted(execs, key=lambda x: (g.executions[x].create_time_since_epoch, x))],
         "graph": g.to_dict(arts, execs),
     }
-
-
-def _descendants(g: R.Graph, start: int):
-    """Downstream within g, not following a model's use as someone else's baseline."""
-    arts, execs = set(), set()
-    todo = [start]
-    while todo:
-        a = todo.pop()
-        for e in g.consumers.get(a, []):
-            if any(src == a and k in BASELINE_KEYS for src, k in g.inputs.get(e, [])):
-                if not any(src == a and k not in BASELINE_KEYS for src, k in g.inputs.get(e, [])):
-                    continue
-            if e in execs:
-                continue
-            execs.add(e)
-            for dst, _ in g.outputs.get(e, []):
-                if dst not in arts:
-                    arts.add(dst)
-                    todo.append(dst)
-    return arts, execs
 
 
 # --- runs ---------------------------------------------------------------------------------------

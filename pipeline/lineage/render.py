@@ -265,13 +265,6 @@ def to_svg(graph: Dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-STYLE = ("body{font-family:Helvetica,Arial,sans-serif;margin:20px;color:#222} table{border-collapse:collapse;"
-         "margin:6px 0 16px} td,th{border:1px solid #ccc;padding:3px 7px;font-size:13px;text-align:left;"
-         "vertical-align:top} th{background:#f3f3f3} .legend span{padding:2px 8px;margin-right:6px;"
-         "border:1px solid #445;font-size:12px} .pass{color:#17692a;font-weight:bold} "
-         ".fail{color:#b00020;font-weight:bold} code{font-size:12px}")
-
-
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """An HTML table; cells are escaped text (via _fmt), except ``Markup`` cells."""
     def cell(v):
@@ -327,6 +320,5 @@ def to_html(result: Dict[str, Any], title: str) -> str:
     graph = result.get("graph") or {"nodes": [], "edges": []}
     details = (trace_html(result) if result.get("question") == "trace"
                else f"<pre>{html.escape(to_text(result))}</pre>")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{LEGEND}"
-            f"{to_svg(graph)}\n<h2>Details</h2>{details}</body></html>\n")
+    from pipeline.pages.shell import page
+    return page(title, f"{LEGEND}{to_svg(graph)}\n<h2>Details</h2>{details}")

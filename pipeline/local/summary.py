@@ -101,10 +101,8 @@ def summarize(record: R.RunRecord, where: str) -> Dict:
 
 def summarize_run(metadata_spec: str, run_id: str) -> Dict:
     """Summary of one pipeline run, from MLMD and the artifacts."""
-    store = mlmd_store.open_store(metadata_spec)
-    where = mlmd_store.describe(metadata_spec)
-    store._lineage_where = where  # names the store in "not found" errors
-    return summarize(query.read_run(store, run_id), where)
+    store = mlmd_store.open_for_reading(metadata_spec)
+    return summarize(query.read_run(store, run_id), store.where)
 
 
 def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:

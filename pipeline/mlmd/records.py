@@ -266,13 +266,16 @@ class Graph:
                     todo.append(src)
         return arts, execs
 
-    def descendants(self, artifact_id: int) -> Tuple[Set[int], Set[int]]:
+    def descendants(self, artifact_id: int, skip_input_keys: Iterable[str] = ()) -> Tuple[Set[int], Set[int]]:
+        """(artifact ids, execution ids) downstream of an artifact within this graph; an execution that takes
+        an artifact only under a key in `skip_input_keys` (a baseline, say) is not followed from it."""
+        skip = set(skip_input_keys)
         arts, execs = set(), set()
         todo = [artifact_id]
         while todo:
             a = todo.pop()
             for e in self.consumers.get(a, []):
-                if e in execs:
+                if e in execs or (skip and all(k in skip for src, k in self.inputs.get(e, []) if src == a)):
                     continue
                 execs.add(e)
                 for dst, _ in self.outputs.get(e, []):

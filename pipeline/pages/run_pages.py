@@ -8,27 +8,12 @@ import os
 from typing import Dict, List, Optional, Sequence
 
 from pipeline.pages import charts
+from pipeline.pages.shell import page
 from pipeline.mlmd import evaluation
 
 SLICE_METRICS = ("example_count", "auc", "auc_precision_recall", "precision", "recall", "f1_score",
                  "calibration")
 metrics_by_slice = evaluation.metrics_by_slice
-STYLE = ("body{font-family:Helvetica,Arial,sans-serif;margin:18px;color:#222;max-width:1400px}"
-         "table{border-collapse:collapse;margin:6px 0 18px}td,th{border:1px solid #ccc;padding:3px 7px;"
-         "font-size:13px;vertical-align:top}th{background:#f3f3f3;text-align:left}td.n{text-align:right}"
-         ".pass{color:#17692a;font-weight:bold}.fail{color:#b00020;font-weight:bold}.warn{color:#9a5b00}"
-         "nav a,nav b{margin-right:14px}nav{margin-bottom:10px;padding-bottom:6px;border-bottom:1px solid #ddd}"
-         ".charts{display:flex;flex-wrap:wrap;gap:10px}.note{color:#555;font-size:13px}"
-         "details{margin:4px 0}summary{cursor:pointer}"
-         ".legend span{padding:2px 8px;margin-right:6px;border:1px solid #445;font-size:12px}")
-
-
-def page(title: str, body: str, nav: str = "") -> str:
-    """A whole HTML document."""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{nav}<h1>{html.escape(title)}</h1>{body}</body></html>\n")
-
-
 def run_folder(run_id: str) -> str:
     """A run id as a folder name (no ':')."""
     return run_id.replace(":", "-")

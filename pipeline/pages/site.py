@@ -8,7 +8,6 @@ little plain JavaScript and reads the same without it. ``runs/<run id>/`` holds 
 evaluation, drift, behaviour and lineage pages. Every page is one self-contained HTML file (inline CSS and SVG):
 it opens from disk and can be attached to a ticket.
 """
-import contextlib
 import html
 import json
 import os
@@ -18,6 +17,7 @@ import click
 
 from data import mlmd_store
 from pipeline.pages import run_pages as reports
+from pipeline.pages.shell import page
 from pipeline.local import summary
 from pipeline.lineage import query, render
 from pipeline.mlmd import records as R
@@ -61,32 +61,13 @@ class ReportError(RuntimeError):
     """The store cannot be read; the message is one line naming it."""
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """MLMD's C++ layer writes its own lines to fd 2 when a server is unreachable; the error we raise says it."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def open_store(metadata_spec: str):
     """(store, description) of an existing store, read-only for SQLite; ReportError naming it otherwise."""
-    where = mlmd_store.describe(metadata_spec)
     try:
-        with _quiet_stderr():
-            store = mlmd_store.open_store(metadata_spec, read_only=not mlmd_store.is_mysql_spec(metadata_spec))
-            store.get_context_types()  # a reachable server with a broken database fails here
-    except Exception as e:  # MetadataSpecError, RuntimeError, MLMD's own errors: all mean "cannot read it"
-        message = " ".join(str(e).split()) or type(e).__name__
-        raise ReportError(message if where in message else f"cannot read metadata store {where}: {message}") \
-            from None
-    store._lineage_where = where  # names the store in "not found" errors
-    return store, where
+        store = mlmd_store.open_for_reading(metadata_spec)
+    except mlmd_store.StoreUnreadable as e:
+        raise ReportError(str(e)) from None
+    return store, store.where
 
 
 # --- pieces ------------------------------------------------------------------------------------------------
@@ -190,11 +171,11 @@ def overview_page(run: Run) -> str:
             f"<p class='fail'>{html.escape(run.problem)}</p>" if run.problem else "",
             "<h2>Nodes</h2>" + render.html_table(["node", "state", "seconds", "verdict"], nodes),
             "<h2>Summary</h2><pre style='white-space:pre-wrap'>" + html.escape(summary.format_summary(s)) + "</pre>"]
-    return reports.page(f"Run {run.run_id}", "".join(body), _nav(run.run_id, "index"))
+    return page(f"Run {run.run_id}", "".join(body), _nav(run.run_id, "index"))
 
 
 def _missing(run: Run, here: str, what: str) -> str:
-    return reports.page(f"{dict(PAGES)[here]}: run {run.run_id}",
+    return page(f"{dict(PAGES)[here]}: run {run.run_id}",
                         f"<p class='note'>Not available: {html.escape(what)}.</p>", _nav(run.run_id, here))
 
 
@@ -204,7 +185,7 @@ def statistics_page(run: Run) -> str:
         return _missing(run, "statistics", "StatisticsGen wrote no statistics in this run")
     body = (f"<p class='note'>Span {html.escape(_cell(run.summary.get('spans')))}; {html.escape(uri)}</p>"
             + reports.statistics_section(uri, run.summary.get("splits") or ("train", "eval")))
-    return reports.page(f"Statistics: run {run.run_id}", body, _nav(run.run_id, "statistics"))
+    return page(f"Statistics: run {run.run_id}", body, _nav(run.run_id, "statistics"))
 
 
 def evaluation_page(run: Run) -> str:
@@ -213,7 +194,7 @@ def evaluation_page(run: Run) -> str:
         return _missing(run, "evaluation", "the Evaluator did not run (training skipped or failed before it)")
     body = (f"<p class='note'>{html.escape(uri)}</p>"
             + reports.evaluation_section(uri, run.summary.get("gates")))
-    return reports.page(f"Evaluation: run {run.run_id}", body, _nav(run.run_id, "evaluation"))
+    return page(f"Evaluation: run {run.run_id}", body, _nav(run.run_id, "evaluation"))
 
 
 def drift_page(run: Run, site_dir: str) -> str:
@@ -233,7 +214,7 @@ def drift_page(run: Run, site_dir: str) -> str:
     if label:
         body.append("<h2>Label rate</h2>" + _rows_table([label], "label"))
     body.append("<h2>Features</h2>" + (_rows_table(features, "drift") or "<p class='note'>no feature compared</p>"))
-    return reports.page(f"Drift: run {run.run_id}", "".join(body), _nav(run.run_id, "drift"))
+    return page(f"Drift: run {run.run_id}", "".join(body), _nav(run.run_id, "drift"))
 
 
 def behavior_page(run: Run, site_dir: str) -> str:
@@ -265,7 +246,7 @@ def behavior_page(run: Run, site_dir: str) -> str:
             body.append(f"<details data-check='{html.escape(str(check.get('name')))}'{opened}><summary>"
                         f"{html.escape(str(check.get('name')))}: {html.escape(str(check.get('verdict')))}</summary>"
                         f"{''.join(parts)}</details>")
-    return reports.page(f"Behaviour: run {run.run_id}", "".join(body), _nav(run.run_id, "behavior"))
+    return page(f"Behaviour: run {run.run_id}", "".join(body), _nav(run.run_id, "behavior"))
 
 
 def lineage_page(run: Run, store) -> str:
@@ -301,7 +282,7 @@ def lineage_page(run: Run, store) -> str:
                 ["id", "node", "role", "state", "seconds", "inputs (key #artifact)", "outputs / picks"], rows),
             "<h2>Artifacts</h2>" + render.html_table(["id", "type", "made by", "verdict", "properties", "uri"],
                                                      artifacts)]
-    return reports.page(f"Lineage: run {run.run_id}", "".join(body), _nav(run.run_id, "lineage"))
+    return page(f"Lineage: run {run.run_id}", "".join(body), _nav(run.run_id, "lineage"))
 
 
 # --- the index ---------------------------------------------------------------------------------------------
@@ -350,7 +331,7 @@ def index_page(runs: List[Run], where: str) -> str:
             f"#runs .pages{{font-size:11px}}#runs .pages a{{margin-right:5px}}</style>"
             f"<table id='runs' class='sortable'><thead><tr>{head_html}</tr></thead><tbody>{''.join(rows)}</tbody>"
             f"</table><script>{_JS}</script>")
-    return reports.page("Pipeline runs", body, _nav(None, "index"))
+    return page("Pipeline runs", body, _nav(None, "index"))
 
 
 def build_site(metadata_spec: str, output_dir: str) -> Dict:

@@ -29,15 +29,26 @@ class RegistryError(ValueError):
     """A change the registry refuses (the message names the version, stage or share at fault)."""
 
 
+def is_pushed(artifact) -> bool:
+    """Whether a PushedModel artifact records a successful push (TFX's Pusher sets `pushed` = 1)."""
+    props = artifact.custom_properties
+    return "pushed" in props and props["pushed"].int_value == 1
+
+
+def pushed_version(artifact) -> Optional[int]:
+    """The version a PushedModel was pushed as (`pushed_version`: a string in TFX 1.16, an int in older
+    stores), or None."""
+    value = artifact.custom_properties.get("pushed_version")
+    return int(value.string_value or value.int_value) if value is not None else None
+
+
 def pushed_versions(store) -> Dict[int, object]:
-    """{version: PushedModel artifact} of every successful push (custom property pushed = 1)."""
+    """{version: PushedModel artifact} of every successful push."""
     result = {}
     for artifact in store.get_artifacts_by_type(PUSHED_MODEL_TYPE):
-        props = artifact.custom_properties
-        if "pushed" not in props or props["pushed"].int_value != 1 or "pushed_version" not in props:
-            continue
-        value = props["pushed_version"]
-        result[int(value.string_value or value.int_value)] = artifact
+        version = pushed_version(artifact)
+        if is_pushed(artifact) and version is not None:
+            result[version] = artifact
     return dict(sorted(result.items()))
 
 
