@@ -21,3 +21,10 @@ def new_spec(request, tmp_path_factory):
         server = request.getfixturevalue("mariadb_server")
         return server.new_database(name)
     return make
+
+
+@pytest.fixture(scope="session")
+def gbt_model(tmp_path_factory):
+    """A gradient-boosted SavedModel trained on the fixture spans (tests/gbt_model.py)."""
+    from tests import gbt_model as gbt
+    return gbt.train(str(tmp_path_factory.mktemp("gbt_model")))

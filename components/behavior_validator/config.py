@@ -22,6 +22,9 @@ class BehaviorValidatorConfig:
     decision_threshold: float       # a prediction >= threshold counts as positive (recall)
     slice_feature: str              # recall is checked per value of this feature
     serving_signature: str = "serving_default"  # signature taking raw feature tensors, each [None]
+    # modules whose import registers custom ops (e.g. tensorflow_decision_forests); imported only when
+    # a SavedModel fails to load for an unregistered op
+    op_modules: List[str] = dataclasses.field(default_factory=list)
     batch_size: int = 256
     # invariance: replace each feature by each value; max |prediction delta| must stay <= tolerance.
     invariance_values: Dict[str, List[Union[int, float, str]]] = dataclasses.field(default_factory=dict)
@@ -95,6 +98,8 @@ class BehaviorValidatorConfig:
                 isinstance(f, str) and f for f in self.perturbable_features):
             raise ValueError(f"{_WHERE}: perturbable_features must be a list of feature names, "
                              f"got {self.perturbable_features!r}")
+        if not isinstance(self.op_modules, list) or not all(isinstance(m, str) and m for m in self.op_modules):
+            raise ValueError(f"{_WHERE}: op_modules must be a list of module names, got {self.op_modules!r}")
         names = set()
         for i, p in enumerate(self.directional_perturbations):
             where = f"{_WHERE}: directional_perturbations[{i}]"

@@ -3,6 +3,7 @@
 Every signature, input and output name comes from the BehaviorValidatorConfig; feature dtypes come
 from the schema (`serving_features_from_schema`).
 """
+import importlib
 import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -69,9 +70,22 @@ def _abs_delta(a: float, b: float) -> float:
 # Models
 
 
+def load_saved_model(model_path: str, cfg: BehaviorValidatorConfig):
+    """tf.saved_model.load; a model with ops this process has not registered is loaded again after
+    importing `cfg.op_modules` (so a model of core ops never pays for those imports)."""
+    try:
+        return tf.saved_model.load(model_path)
+    except RuntimeError as e:  # "Op type not registered 'X' in binary running on ..."
+        if not cfg.op_modules or "Op type not registered" not in str(e):
+            raise
+    for module in cfg.op_modules:
+        importlib.import_module(module)
+    return tf.saved_model.load(model_path)
+
+
 def load_examples_fn(model_path: str, cfg: BehaviorValidatorConfig):
     """(loaded SavedModel, its examples signature); ValueError when the signature is missing."""
-    model = tf.saved_model.load(model_path)
+    model = load_saved_model(model_path, cfg)
     if cfg.examples_signature not in model.signatures:
         raise ValueError(f"SavedModel {model_path} has no signature {cfg.examples_signature!r} "
                          f"(has {sorted(model.signatures.keys())})")

@@ -47,7 +47,7 @@ def validate_model(
     _require_saved_model(model_path, "SavedModel")
     if baseline_model_path:
         _require_saved_model(baseline_model_path, "baseline SavedModel")
-    model = tf.saved_model.load(model_path)
+    model = scoring.load_saved_model(model_path, cfg)
     sample = scoring.read_sample(file_pattern, cfg.signature_sample_size)
     results = [serving_checks.check_serving_signature(model, schema_features, sample, cfg)]
     try:

@@ -8,6 +8,7 @@ from data import mlmd_store
 from pipeline.cli_support import WindowType, check_metadata, fail
 from pipeline.dag import configs
 from pipeline.local import runner
+from pipeline.model import families
 
 
 @click.command("ct")
@@ -24,11 +25,13 @@ from pipeline.local import runner
 @click.option("--metadata", default=None, help="MLMD store (SQLite path or mysql://...); default <output>/metadata.sqlite.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the trainer's).")
 @click.option("--no-warm-start", is_flag=True, help="Train every candidate from scratch.")
+@click.option("--family", "model_family", type=click.Choice(sorted(families.FAMILIES)), default=configs.MODEL_FAMILY,
+              show_default=True, help="Model family the Trainer fits (gbt: TF-DF gradient-boosted trees, always cold).")
 @click.option("--name", "replay_name", default=None, help="Name of the replay's MLMD context (default: ct-<time>).")
 @click.option("--verbose", "-v", is_flag=True, help="Also show what the runs log, on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="stdout: one JSON array, one object per span.")
 def ct_command(first, last, window, data_root, schema_path, output_dir, metadata, epochs, no_warm_start,
-               replay_name, verbose, as_json):
+               model_family, replay_name, verbose, as_json):
     """Replay spans FROM..TO in order in one process: train, gate, push; forward figures and a report."""
     from pipeline.ct import replay as ct, report as ct_report
     from pipeline.local.span_check import BadSpanError
@@ -45,6 +48,7 @@ def ct_command(first, last, window, data_root, schema_path, output_dir, metadata
     try:
         result = ct.replay(first, last, window=window, output_dir=output_dir, metadata=metadata,
                            data_root=data_root, schema_path=schema_path, hparams=hparams or None,
+                           model_family=model_family,
                            replay_name=replay_name, verbose=verbose,  # node progress: stderr
                            on_span=lambda row: click.echo(ct.format_row(row), file=out))
     except (BadSpanError, runner.PipelineRunError, ValueError, LookupError) as e:

@@ -23,6 +23,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from data import contract
 from pipeline.dag import configs
+from serving.server import custom_ops
 from pipeline.dag.window import Window, parse_window, window_for  # noqa: F401 (ct.window_for)
 
 REPLAY_CONTEXT = "ct_replay"
@@ -46,7 +47,7 @@ def score_examples(model_dir: str, examples_uri: str, splits: Sequence[str] = ("
         f for split in splits for f in glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz")))
     if not files:
         raise FileNotFoundError(f"no example files for splits {list(splits)} under {examples_uri}")
-    signature = tf.saved_model.load(model_dir).signatures[contract.EXAMPLES_SIGNATURE]
+    signature = custom_ops.load(model_dir).signatures[contract.EXAMPLES_SIGNATURE]
     label_spec = {contract.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
     labels, scores = [], []
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size):
@@ -219,7 +220,8 @@ def _headline(metrics: Optional[Dict]) -> Optional[Dict[str, float]]:
 
 def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_dir: str = "outputs",
            metadata: Optional[str] = None, data_root: Optional[str] = None, schema_path: Optional[str] = None,
-           hparams: Optional[Dict] = None, replay_name: Optional[str] = None, beam_mode: str = "in_process",
+           hparams: Optional[Dict] = None, model_family: str = configs.MODEL_FAMILY,
+           replay_name: Optional[str] = None, beam_mode: str = "in_process",
            progress: Optional[Callable[[str], None]] = None, verbose: bool = False,
            on_span: Callable[[Dict], None] = lambda row: None) -> Dict:
     """Runs spans first..last in order; returns {"replay": name, "spans": [row per span]}."""
@@ -241,7 +243,7 @@ def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_
             **({"data_root": data_root} if data_root else {}),
             **({"schema_path": schema_path} if schema_path else {}),
             output_dir=output_dir, span=span, window=window_for(span, window), metadata=metadata,
-            hparams=hparams, beam_mode=beam_mode, progress=progress, verbose=verbose)
+            hparams=hparams, model_family=model_family, beam_mode=beam_mode, progress=progress, verbose=verbose)
         summary = result.summary
         store = mlmd_store.open_store(mlmd_store.prepare_store(metadata_spec))
         record = query.read_run(store, result.run_id)

@@ -5,6 +5,7 @@ flights. Column names, signatures and the model name come from the leaf contract
 """
 from data import contract
 from serving.server import command as local_server
+from serving.server import custom_ops
 
 PIPELINE_NAME = "flight-delay"
 MODEL_NAME = contract.MODEL_NAME
@@ -16,6 +17,11 @@ SPLIT_PARTITION_FEATURE = "day"
 # ---- Continuous training (pipeline/ct/replay.py) ---------------------------------------------------------
 # Default training window of `python -m pipeline ct`: K spans or "all" (chosen on the 2013 replay, README).
 CT_WINDOW = "all"
+
+# ---- Trainer (pipeline/model) -------------------------------------------------------------------
+# Model family (pipeline/model/families.py): "keras" (trainer.py) or "gbt" (TF-DF gradient-boosted trees,
+# gbt.py), chosen on the forward figures of `python -m pipeline.tools.model_selection` (README).
+MODEL_FAMILY = "keras"
 
 # ---- Evaluator (TFMA) gates ---------------------------------------------------------------------
 MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
@@ -114,6 +120,8 @@ BEHAVIOR_VALIDATOR_CONFIG = dict(
         {"name": "precip_up", "feature": "precip", "op": "add", "value": 0.5},
         {"name": "visib_down", "feature": "visib", "op": "multiply", "value": 0.2},
     ],
+    # custom ops a model may need (TF-DF's), imported only for a model that has them
+    op_modules=list(custom_ops.OP_MODULES),
 )
 
 # ---- LocalInfraValidator (components/infra_validator) -------------------------------------------

@@ -18,6 +18,7 @@ from pipeline.dag.resolvers import LatestPushedModelFromEarlierSpanStrategy, Spa
 PIPELINE_NAME = configs.PIPELINE_NAME
 SPAN_PATTERN = "span-{SPAN}/*"
 TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
+EVALUATOR_MODULE = "pipeline.dag.tfma_loader"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
 # baseline and the Trainer's warm-start base model.
 BASELINE_RESOLVER_ID = "serving_model_resolver"
@@ -74,6 +75,7 @@ def create_pipeline(
     window: int = 1,
     beam_pipeline_args: Optional[List[str]] = None,
     hparams: Optional[Dict] = None,
+    model_family: str = configs.MODEL_FAMILY,
     code_version: str = "",
     min_auc: float = configs.MIN_AUC,
     max_auc_drop: float = configs.MAX_AUC_DROP,
@@ -91,6 +93,7 @@ def create_pipeline(
       span: train on this span; None = latest span.
       window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
         evaluation and validation use `span` alone. Needs `span`.
+      model_family: the Trainer's model family (pipeline/model/families.py).
       code_version: digest of the trainer code; part of the Trainer's cache key.
       vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
     """
@@ -164,13 +167,14 @@ def create_pipeline(
             base_model=baseline_resolver.outputs["model"],  # warm start from the serving model
             train_args=tfx.proto.TrainArgs(splits=["train"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-            custom_config={"hparams": hparams or {}, "code_version": code_version})
+            custom_config={"hparams": hparams or {}, "code_version": code_version, "family": model_family})
 
         evaluator = tfx.components.Evaluator(
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             baseline_model=baseline_resolver.outputs["model"],
-            eval_config=eval_config(min_auc, max_auc_drop))
+            eval_config=eval_config(min_auc, max_auc_drop),
+            module_path=EVALUATOR_MODULE)  # registers a model's custom ops (TF-DF) before TFMA loads it
 
         # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
         behavior_validator = BehaviorValidator(

@@ -24,7 +24,9 @@ DEFAULT_DATA_ROOT = SPANS_DIR
 DEFAULT_SCHEMA = SCHEMA_PATH
 MODEL_NAME = configs.MODEL_NAME
 # The files whose content is the model code (part of the Trainer's cache key).
-MODEL_CODE = (os.path.join(REPO_ROOT, "pipeline", "model", "trainer.py"), os.path.join(REPO_ROOT, "data", "contract.py"))
+MODEL_CODE = tuple(os.path.join(REPO_ROOT, *p) for p in (
+    ("pipeline", "model", "trainer.py"), ("pipeline", "model", "gbt.py"), ("pipeline", "model", "families.py"),
+    ("data", "contract.py")))
 
 
 def beam_pipeline_args(mode: str = "in_process", workers: Optional[int] = None) -> List[str]:
@@ -195,7 +197,7 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
               span: Optional[int] = None, window: int = 1, schema_path: str = DEFAULT_SCHEMA,
               beam_mode: str = "in_process", workers: Optional[int] = None,
               metadata: Optional[str] = None, hparams: Optional[Dict] = None,
-              enable_cache: bool = True, min_auc: float = configs.MIN_AUC, verbose: bool = False,
+              model_family: str = configs.MODEL_FAMILY, enable_cache: bool = True, min_auc: float = configs.MIN_AUC, verbose: bool = False,
               progress: Optional[Callable[[str], None]] = None, run_id: Optional[str] = None) -> RunResult:
     """Checks the span, runs the pipeline with LocalDagRunner and returns its summary.
 
@@ -208,14 +210,16 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     with captured_output(layout.log_path(run_id), verbose) as show, _program_name_only_in_argv():
         result = _run(layout, run_id, show if progress is None else progress, os.path.abspath(data_root),
                       span=span, window=window, schema_path=schema_path, beam_mode=beam_mode, workers=workers,
-                      metadata=metadata, hparams=hparams, enable_cache=enable_cache, min_auc=min_auc)
+                      metadata=metadata, hparams=hparams, model_family=model_family, enable_cache=enable_cache,
+                      min_auc=min_auc)
     result.summary["log"] = result.log_path
     return result
 
 
 def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], data_root: str, *,
          span: Optional[int], window: int, schema_path: str, beam_mode: str, workers: Optional[int],
-         metadata: Optional[str], hparams: Optional[Dict], enable_cache: bool, min_auc: float) -> RunResult:
+         metadata: Optional[str], hparams: Optional[Dict], model_family: str, enable_cache: bool,
+         min_auc: float) -> RunResult:
     span_dir = span_check.select_span(data_root, span)
     progress(f"Checking {span_dir} against {schema_path} ...")
     span_check.check_span(span_dir, schema_path)
@@ -239,7 +243,8 @@ def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], dat
         serving_model_dir=layout.serving_model_dir,
         metadata_connection_config=metadata_config,
         span=span_check.span_number(span_dir), window=window, beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
-        hparams=hparams, code_version=code_version(), min_auc=min_auc, enable_cache=enable_cache)
+        hparams=hparams, model_family=model_family, code_version=code_version(), min_auc=min_auc,
+        enable_cache=enable_cache)
     ir = compiler.Compiler().compile(pipeline_def)
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})

@@ -297,8 +297,9 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str,
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point (GenericExecutor)."""
+    """TFX Trainer entry point (GenericExecutor): trains the custom config's model family."""
+    from pipeline.model import families  # lazy: families imports this module
     custom = fn_args.custom_config or {}
-    train_and_export(fn_args.train_files, fn_args.schema_path,
-                     fn_args.serving_model_dir, hparams=custom.get("hparams"),
-                     log_dir=fn_args.model_run_dir, base_model_dir=fn_args.base_model)
+    train = families.train_fn(custom.get("family", families.DEFAULT))
+    train(fn_args.train_files, fn_args.schema_path, fn_args.serving_model_dir, hparams=custom.get("hparams"),
+          log_dir=fn_args.model_run_dir, base_model_dir=fn_args.base_model)

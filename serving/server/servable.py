@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from serving.server import errors
+from serving.server import custom_ops, errors
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -120,7 +120,7 @@ class Servable:
                 f" To inspect available tag-sets in the SavedModel, please use the SavedModel CLI:"
                 f" `saved_model_cli`")
         self.signature_defs = dict(meta_graphs[0].signature_def)
-        self._loaded = tf.saved_model.load(path, tags=list(tags))
+        self._loaded = custom_ops.load(path, tags=list(tags))  # TF-DF's ops when the model has them
         self._functions = dict(self._loaded.signatures)
         self._batching = batching  # BatchingOptions or None
         self._batchers = {}
