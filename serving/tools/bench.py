@@ -23,6 +23,7 @@ from components.infra_validator import model_server_process  # noqa: E402
 from data import contract  # noqa: E402
 from serving import client as serving_client  # noqa: E402
 from serving.server import command as local_server  # noqa: E402
+from serving.server import custom_ops  # noqa: E402
 from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
 from data.paths import REPO_ROOT  # noqa: E402
 
@@ -121,7 +122,7 @@ def main(model_base_path, model_name, requests_count, batch_sizes, concurrency, 
             click.echo(f"no pushed model found: benchmarking the tiny contract model in {model_base_path}",
                        err=True)
         version = list_versions(model_base_path)[-1]
-        loaded = tf.saved_model.load(os.path.join(model_base_path, str(version)))
+        loaded = custom_ops.load(os.path.join(model_base_path, str(version)))  # a TF-DF model too
         fn = loaded.signatures[contract.SERVING_SIGNATURE]
         extra = []
         if enable_batching:

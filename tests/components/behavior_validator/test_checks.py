@@ -14,7 +14,7 @@ from tests.components.behavior_validator import testdata
 from tests.components.behavior_validator import trained_models as tm
 from tests.components.behavior_validator.conftest import LENIENT_LATENCY
 
-_CFG = testdata.config(**LENIENT_LATENCY)
+_CFG = testdata.config(**LENIENT_LATENCY, op_modules=["tensorflow_decision_forests"])  # for the gbt_ models
 _STATISTICAL = (c.CHECK_DIRECTIONAL, c.CHECK_SLICE_RECALL, c.CHECK_SLICE_REGRESSION)
 
 
@@ -110,6 +110,24 @@ def test_candidate_blind_to_one_carrier_fails_slice_regression_naming_it(compare
     check = result.check(c.CHECK_SLICE_REGRESSION)
     assert [r["carrier"] for r in check.rows if r["verdict"] == c.FAIL] == ["UA"]
     assert "UA" in check.summary
+
+
+@pytest.mark.parametrize("candidate,baseline", [(tm.GBT_SEED_A, tm.GBT_SEED_A), (tm.GBT_SEED_B, tm.GBT_SEED_A)])
+def test_gradient_boosted_a_a_passes_every_gate(compare, candidate, baseline):
+    """The TF-DF family (loaded through `op_modules`): itself and its seed twin pass every gate."""
+    result = compare(candidate, baseline)
+    assert result.behavior_checks_passed, result.failed_checks
+    assert _min_adjusted_p(result) > _CFG.alpha
+
+
+def test_gradient_boosted_models_keep_rain_monotone_and_fail_when_blind_to_a_carrier(compare):
+    precip = next(r for r in compare(tm.GBT_RAIN_ON_TIME, tm.GBT_SEED_A).check(c.CHECK_DIRECTIONAL).rows
+                  if r["perturbation"] == "precip_up")
+    assert precip["verdict"] == c.PASS and precip["mean_delta"] >= -1e-6  # monotonic constraint
+    result = compare(tm.GBT_UA_NEVER_LATE, tm.GBT_SEED_A)
+    assert c.CHECK_SLICE_REGRESSION in result.failed_checks
+    check = result.check(c.CHECK_SLICE_REGRESSION)
+    assert "UA" in [r["carrier"] for r in check.rows if r["verdict"] == c.FAIL]
 
 
 def test_statistical_tests_form_one_holm_family_and_are_deterministic():

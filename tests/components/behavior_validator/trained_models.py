@@ -1,5 +1,5 @@
-"""Real SavedModels of the project's trainer (pipeline/model/trainer.py) on the span-1 fixture, for the A/A
-and weakened-candidate tests of the statistical gates.
+"""Real SavedModels of the project's trainer (pipeline/model/trainer.py, and gbt.py for the `gbt_` ones) on
+the span-1 fixture, for the A/A and weakened-candidate tests of the statistical gates.
 
 Trained in a child process (`python -m tests.components.behavior_validator.trained_models DIR NAME...`):
 the trainer turns on TensorFlow's op determinism, which must not leak into the test process.
@@ -21,9 +21,13 @@ SEED_B = "seed_7"                # same data and hyperparameters, another seed
 FIVE_PERCENT = "five_percent"    # 5% of the span (75 flights)
 RAIN_ON_TIME = "rain_on_time"    # label bug: every flight with precipitation labelled on time
 UA_NEVER_LATE = "ua_never_late"  # label bug: no UA flight labelled late
-# name -> (training rows variant, seed)
-MODELS = {SEED_A: ("span", 42), SEED_B: ("span", 7), FIVE_PERCENT: ("five_percent", 42),
-          RAIN_ON_TIME: ("rain_on_time", 42), UA_NEVER_LATE: ("ua_never_late", 42)}
+GBT_SEED_A, GBT_SEED_B = "gbt_seed_42", "gbt_seed_7"  # gradient-boosted trees (TF-DF)
+GBT_RAIN_ON_TIME, GBT_UA_NEVER_LATE = "gbt_rain_on_time", "gbt_ua_never_late"
+# name -> (training rows variant, seed, model family)
+MODELS = {SEED_A: ("span", 42, "keras"), SEED_B: ("span", 7, "keras"), FIVE_PERCENT: ("five_percent", 42, "keras"),
+          RAIN_ON_TIME: ("rain_on_time", 42, "keras"), UA_NEVER_LATE: ("ua_never_late", 42, "keras"),
+          GBT_SEED_A: ("span", 42, "gbt"), GBT_SEED_B: ("span", 7, "gbt"),
+          GBT_RAIN_ON_TIME: ("rain_on_time", 42, "gbt"), GBT_UA_NEVER_LATE: ("ua_never_late", 42, "gbt")}
 
 
 def span_rows(span: int) -> List[Dict[str, object]]:
@@ -50,14 +54,14 @@ def train(root: str, names=tuple(MODELS)) -> Dict[str, str]:
 
 
 def _main(root: str, names: List[str]) -> None:
-    from pipeline.model import trainer  # pylint: disable=import-outside-toplevel
+    from pipeline.model import families  # pylint: disable=import-outside-toplevel
     for name in names:
-        variant, seed = MODELS[name]
+        variant, seed, family = MODELS[name]
         split = os.path.join(root, "train", variant)
         if not os.path.exists(split):
             testdata.write_split(split, training_rows(variant), shards=1)
-        trainer.train_and_export([os.path.join(split, "*")], SCHEMA, os.path.join(root, "models", name),
-                                 hparams={"seed": seed})
+        families.train_fn(family)([os.path.join(split, "*")], SCHEMA, os.path.join(root, "models", name),
+                                  hparams={"seed": seed})
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ def test_good_model_is_blessed_with_warmup(tmp_path, model_templates, examples_d
     assert _server_processes_mentioning(tmp_dir) == []
 
 
+def test_gradient_boosted_model_is_blessed(tmp_path, gbt_model, examples_dir):
+    """A TF-DF model (pipeline/model/gbt.py): the model server registers its ops, loads and answers it."""
+    blessing, _ = _run(tmp_path, gbt_model.path, examples_dir, _request_spec(num_examples=3))
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert tf.saved_model.contains_saved_model(os.path.join(blessing.uri, "stamped_model"))
+
+
 def test_unloadable_variables_not_blessed_and_server_stopped(tmp_path, model_templates,
                                                              examples_dir, caplog):
     broken = str(tmp_path / "broken")
