@@ -24,7 +24,7 @@ from data import contract  # noqa: E402
 from serving import client as serving_client  # noqa: E402
 from serving.server import command as local_server  # noqa: E402
 from serving.server import custom_ops  # noqa: E402
-from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
+from serving.cli_support import DEFAULT_PUSH_DIR  # noqa: E402
 from data.paths import REPO_ROOT  # noqa: E402
 
 

@@ -120,10 +120,8 @@ def test_gradient_boosted_a_a_passes_every_gate(compare, candidate, baseline):
     assert _min_adjusted_p(result) > _CFG.alpha
 
 
-def test_gradient_boosted_models_keep_rain_monotone_and_fail_when_blind_to_a_carrier(compare):
-    precip = next(r for r in compare(tm.GBT_RAIN_ON_TIME, tm.GBT_SEED_A).check(c.CHECK_DIRECTIONAL).rows
-                  if r["perturbation"] == "precip_up")
-    assert precip["verdict"] == c.PASS and precip["mean_delta"] >= -1e-6  # monotonic constraint
+def test_gradient_boosted_candidate_blind_to_one_carrier_fails_slice_regression(compare):
+    """(Worse weather never lowering a score is the forest's monotonic constraint: tests/pipeline/model/test_gbt.py.)"""
     result = compare(tm.GBT_UA_NEVER_LATE, tm.GBT_SEED_A)
     assert c.CHECK_SLICE_REGRESSION in result.failed_checks
     check = result.check(c.CHECK_SLICE_REGRESSION)
