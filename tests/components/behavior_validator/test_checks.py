@@ -14,7 +14,7 @@ from tests.components.behavior_validator import testdata
 from tests.components.behavior_validator import trained_models as tm
 from tests.components.behavior_validator.conftest import LENIENT_LATENCY
 
-_CFG = testdata.config(**LENIENT_LATENCY, op_modules=["tensorflow_decision_forests"])  # for the gbt_ models
+_CFG = testdata.config(**LENIENT_LATENCY)  # op_modules from the pipeline: the gbt_ models load
 _STATISTICAL = (c.CHECK_DIRECTIONAL, c.CHECK_SLICE_RECALL, c.CHECK_SLICE_REGRESSION)
 
 

@@ -21,6 +21,8 @@ def test_config_parsing_and_errors():
             {"name": "x", "feature": "carrier", "op": "add", "value": 1}])
     with pytest.raises(ValueError, match="not valid JSON"):
         BehaviorValidatorConfig.from_json("{min_slice_recall: 1")
+    with pytest.raises(ValueError, match="op_modules must be a list of module names, got 'tensorflow_decision_forests'"):
+        testdata.config(op_modules="tensorflow_decision_forests")
 
 
 def test_the_models_contract_has_no_default():
@@ -53,3 +55,4 @@ def test_pipeline_config_carries_the_flight_contract():
         contract.LABEL_KEY, contract.PREDICTION_KEY, contract.EXAMPLES_SIGNATURE, contract.EXAMPLES_INPUT)
     assert cfg.decision_threshold == contract.DECISION_THRESHOLD
     assert set(cfg.perturbable_features) == set(contract.WEATHER_FEATURES)
+    assert cfg.op_modules == ["tensorflow_decision_forests"]  # a TF-DF model's ops, imported when needed
