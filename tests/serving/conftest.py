@@ -70,19 +70,41 @@ def start_server(tmp_path):
 
 
 def write_config(path: str, models: dict) -> str:
-    """models: name -> (base_path, policy text or '', {label: version})."""
+    """models: name -> (base_path, policy text or '', {label: version}[, logging_config() text])."""
     parts = ["model_config_list {"]
-    for name, (base_path, policy, labels) in models.items():
+    for name, (base_path, policy, labels, *logging) in models.items():
         parts.append(f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow"')
         if policy:
             parts.append(f"    model_version_policy {{ {policy} }}")
         for label, version in labels.items():
             parts.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        parts += [f"    {text}" for text in logging if text]
         parts.append("  }")
     parts.append("}")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(parts) + "\n")
     return path
+
+
+def logging_config(prefix: str, rate: float = 1.0, kind: str = "tfrecord") -> str:
+    """A ModelConfig's logging_config (request logs: serving/server/request_log.py), as text."""
+    return (f'logging_config {{ log_collector_config {{ type: "{kind}" filename_prefix: "{prefix}" }}'
+            f" sampling_config {{ sampling_rate: {rate} }} }}")
+
+
+def write_monitoring_config(root: str, path: str = "/monitoring/prometheus/metrics") -> str:
+    """<root>/monitoring.config turning Prometheus on at `path`."""
+    target = os.path.join(root, "monitoring.config")
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(f'prometheus_config {{ enable: true path: "{path}" }}\n')
+    return target
+
+
+def logged(path: str, model: str = None) -> list:
+    """The PredictionLogs under a request log directory/prefix/file (of `model`); [] when none yet."""
+    from serving.server import request_log
+    found = list(request_log.read_logs(path)) if request_log.log_files(path) else []
+    return [r for r in found if model is None or r.log_metadata.model_spec.name == model]
 
 
 def serve_flight_and_tf1(library, root: str, flags=(), local_flags=()):

@@ -18,40 +18,13 @@ from serving import client as serving_client
 from serving.delivery.canary_analysis import parse_metrics
 from serving.server import protos, request_log
 from serving.tools import contract_model
+from tests.serving.conftest import logged, logging_config, write_config, write_monitoring_config
 from tests.serving.server_process import ServerProcess
 
 ROWS = [contract_model.example_row(i) for i in range(20)]
 METRICS_PATH = "/monitoring/prometheus/metrics"
 LOG_COUNT = ":tensorflow:serving:request_log_count"
 MAX_FILE_BYTES = 20000
-
-
-def logging_block(prefix: str, rate: float = 1.0, kind: str = "tfrecord") -> str:
-    return (f'logging_config {{ log_collector_config {{ type: "{kind}" filename_prefix: "{prefix}" }}'
-            f" sampling_config {{ sampling_rate: {rate} }} }}")
-
-
-def write_models_config(path: str, models: dict) -> str:
-    """models: name -> (base_path, logging block or ''); every version on disk is served."""
-    lines = ["model_config_list {"]
-    for name, (base, logging) in models.items():
-        lines.append(f'  config {{ name: "{name}" base_path: "{base}" model_platform: "tensorflow"'
-                     f" model_version_policy {{ all {{}} }} {logging} }}")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines + ["}"]) + "\n")
-    return path
-
-
-def write_monitoring_config(root: str) -> str:
-    path = os.path.join(root, "monitoring.config")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
-    return path
-
-
-def records(path: str, model: str = None) -> list:
-    found = list(request_log.read_logs(path)) if request_log.log_files(path) else []
-    return [r for r in found if model is None or r.log_metadata.model_spec.name == model]
 
 
 def log_counts(server, model: str) -> dict:
@@ -88,13 +61,14 @@ class LoggingWorld:
             library.push(library.contract[1], bases[name], 1)
         library.push(library.contract[2], bases["flight"], 2)
         library.push(library.tf1, bases["tf1"], 1)
-        flight_logging = logging_block(os.path.join(self.logs, "requests"))
-        self.models = {"flight": (bases["flight"], flight_logging), "tf1": (bases["tf1"], flight_logging),
-                       "half": (bases["half"], logging_block(os.path.join(self.half_logs, "half"), 0.5)),
-                       "lost": (bases["lost"], logging_block(self.lost_prefix))}
-        self.config = write_models_config(os.path.join(root, "models.config"), self.models)
+        flight_logging = logging_config(os.path.join(self.logs, "requests"))
+        self.models = {"flight": (bases["flight"], "all {}", {}, flight_logging),
+                       "tf1": (bases["tf1"], "all {}", {}, flight_logging),
+                       "half": (bases["half"], "", {}, logging_config(os.path.join(self.half_logs, "half"), 0.5)),
+                       "lost": (bases["lost"], "", {}, logging_config(self.lost_prefix))}
+        self.config = write_config(os.path.join(root, "models.config"), self.models)
         self.server = ServerProcess(root, [f"--model_config_file={self.config}",
-                                           f"--monitoring_config_file={write_monitoring_config(root)}"],
+                                           f"--monitoring_config_file={write_monitoring_config(root, METRICS_PATH)}"],
                                     [f"--request_log_max_file_bytes={MAX_FILE_BYTES}"])
         assert self.server.is_local, "tensorflow_model_server cannot log requests (serving/README.md)"
         self.server.start(list(self.models))
@@ -133,11 +107,11 @@ def test_concurrent_rest_and_grpc_requests_give_exactly_one_record_each_with_the
     with ThreadPoolExecutor(8) as pool:
         sent = list(pool.map(lambda i: _send(world.server, KINDS[i % len(KINDS)], i), range(n)))
     assert settle(world.server, "flight", n) == {"OK": n}
-    logged = records(world.logs, "flight")
-    assert len(logged) == n
+    written = logged(world.logs, "flight")
+    assert len(written) == n
     expected = {v: library.expected(v, ROWS) for v in (1, 2)}
     by_version, examples = {1: 0, 2: 0}, 0
-    for record in logged:
+    for record in written:
         spec = record.log_metadata.model_spec
         assert record.WhichOneof("log_type") == "predict_log"
         assert record.predict_log.request.model_spec == spec == record.predict_log.response.model_spec
@@ -155,12 +129,12 @@ def test_concurrent_rest_and_grpc_requests_give_exactly_one_record_each_with_the
 
 
 def test_rest_classify_and_regress_are_logged_as_their_grpc_requests(world):
-    before = len(records(world.logs, "tf1"))
+    before = len(logged(world.logs, "tf1"))
     rest = serving_client.RestClient(world.server.rest_url, "tf1")
     rest.classify([{"x": 1.0}, {"x": 2.0}], signature_name="classify_x")
     rest.regress([{"x": 3.0}], signature_name="regress_x")
     settle(world.server, "tf1", before + 2)
-    classify, regress = records(world.logs, "tf1")[before:]
+    classify, regress = logged(world.logs, "tf1")[before:]
     assert (classify.WhichOneof("log_type"), regress.WhichOneof("log_type")) == ("classify_log", "regress_log")
     assert classify.log_metadata.model_spec.signature_name == "classify_x"
     assert len(classify.classify_log.request.input.example_list.examples) == 2
@@ -179,11 +153,11 @@ def test_sampling_rate_one_half_logs_about_half_the_requests(world):
     client.close()
     time.sleep(1.5)  # the writer has had its turn (the count is exact once written)
     counts = log_counts(world.server, "half")
-    logged = len(records(world.half_logs))
-    print(f"\nsampling rate 0.5: {logged} of {n} requests logged")
-    assert counts == {"OK": logged}
+    written = len(logged(world.half_logs))
+    print(f"\nsampling rate 0.5: {written} of {n} requests logged")
+    assert counts == {"OK": written}
     # Binomial(400, 0.5) has sd 10: a correct sampler falls outside 5 sd with probability < 1e-6.
-    assert abs(logged - n * 0.5) <= 5 * math.sqrt(n * 0.25)
+    assert abs(written - n * 0.5) <= 5 * math.sqrt(n * 0.25)
 
 
 def test_an_unwritable_log_directory_fails_no_request_and_the_drops_are_counted(world):
@@ -204,11 +178,11 @@ def test_rotation_by_size_gives_several_readable_files(world):
     total = 0
     for path in files:
         assert os.path.basename(path).startswith("requests-") and path.endswith(".tfrecord")
-        count = len(records(path))
+        count = len(logged(path))
         assert count > 0
         assert os.path.getsize(path) <= MAX_FILE_BYTES
         total += count
-    assert total == len(records(world.logs))
+    assert total == len(logged(world.logs))
 
 
 def test_a_reload_changes_the_logging_and_a_bad_logging_config_changes_nothing(world):
@@ -228,7 +202,7 @@ def test_a_reload_changes_the_logging_and_a_bad_logging_config_changes_nothing(w
         client.predict(serving_client.columns_from_rows(ROWS[:1]))
     time.sleep(1.5)
     assert log_counts(world.server, "flight") == {"OK": written + 1}
-    assert len(records(world.logs, "flight")) == written + 1
+    assert len(logged(world.logs, "flight")) == written + 1
     client.reload_config(protos.model_server_config(world.config))  # back to the file's config
     client.close()
 
@@ -239,10 +213,10 @@ def test_a_full_queue_fails_no_request_and_every_record_is_written_or_counted(li
     base = str(tmp_path / "flight")
     library.push(library.contract[1], base, 1)
     logs = str(tmp_path / "logs")
-    config = write_models_config(str(tmp_path / "models.config"),
-                                 {"flight": (base, logging_block(os.path.join(logs, "requests")))})
+    config = write_config(str(tmp_path / "models.config"),
+                          {"flight": (base, "", {}, logging_config(os.path.join(logs, "requests")))})
     server = ServerProcess(str(tmp_path), [f"--model_config_file={config}",
-                                           f"--monitoring_config_file={write_monitoring_config(str(tmp_path))}"],
+                                           f"--monitoring_config_file={write_monitoring_config(str(tmp_path), METRICS_PATH)}"],
                            ["--request_log_queue_size=1"])
     server.start(["flight"])
     try:
@@ -260,7 +234,7 @@ def test_a_full_queue_fails_no_request_and_every_record_is_written_or_counted(li
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(send, range(n)))
         counts = settle(server, "flight", n)
-        written = len(records(logs))
+        written = len(logged(logs))
         print(f"\nqueue of 1 record, {n} requests from 16 threads: {written} written, "
               f"{counts.get('RESOURCE_EXHAUSTED', 0)} dropped")
         assert failures == []
@@ -300,7 +274,7 @@ def test_the_collector_drops_what_does_not_fit_its_queue_without_waiting(tmp_pat
     release.set()
     collector.close()
     assert counts == {"RESOURCE_EXHAUSTED": 3, "OK": 3}
-    assert [r.log_metadata.model_spec.version.value for r in records(str(tmp_path / "logs"))] == [1, 2, 3]
+    assert [r.log_metadata.model_spec.version.value for r in logged(str(tmp_path / "logs"))] == [1, 2, 3]
 
 
 def test_the_collector_rotates_by_age_and_readers_skip_a_partly_written_last_record(tmp_path):
@@ -310,15 +284,15 @@ def test_the_collector_rotates_by_age_and_readers_skip_a_partly_written_last_rec
         time.sleep(0.5)
     collector.close()
     files = request_log.log_files(str(tmp_path / "r"))
-    assert len(files) == 3 and [len(records(f)) for f in files] == [1, 1, 1]
+    assert len(files) == 3 and [len(logged(f)) for f in files] == [1, 1, 1]
     with open(files[-1], "ab") as handle:  # a record being appended: its first bytes only
         handle.write(open(files[0], "rb").read()[:20])
-    assert len(records(str(tmp_path))) == 3
+    assert len(logged(str(tmp_path))) == 3
     with open(files[0], "r+b") as handle:  # a damaged record in the middle of a file is an error
         handle.seek(14)
         handle.write(b"\xff\xff")
     with pytest.raises(ValueError, match=os.path.basename(files[0])):
-        records(str(tmp_path))
+        logged(str(tmp_path))
 
 
 def test_bad_logging_configs_are_refused_with_tf_servings_messages():
@@ -329,12 +303,12 @@ def test_bad_logging_configs_are_refused_with_tf_servings_messages():
     def config(logging):
         return text_format.Parse(f'model_config_list {{ config {{ name: "m" base_path: "/m" model_platform: '
                                  f'"tensorflow" {logging} }} }}', model_server_config_pb2.ModelServerConfig())
-    request_log.validate(config(logging_block("/logs/r", kind="")))
+    request_log.validate(config(logging_config("/logs/r", kind="")))
     for logging, code, message in (
-            (logging_block("/logs/r", kind="kafka"), grpc.StatusCode.NOT_FOUND,
+            (logging_config("/logs/r", kind="kafka"), grpc.StatusCode.NOT_FOUND,
              "Cannot find LogCollector::Factory for type: kafka"),
-            (logging_block(""), grpc.StatusCode.INVALID_ARGUMENT, "filename_prefix is empty"),
-            (logging_block("/logs/r", rate=1.5), grpc.StatusCode.INVALID_ARGUMENT, "sampling_rate 1.5 is not in [0, 1]")):
+            (logging_config(""), grpc.StatusCode.INVALID_ARGUMENT, "filename_prefix is empty"),
+            (logging_config("/logs/r", rate=1.5), grpc.StatusCode.INVALID_ARGUMENT, "sampling_rate 1.5 is not in [0, 1]")):
         with pytest.raises(errors.ServingError, match=message.replace("[", r"\[").replace("]", r"\]")) as caught:
             request_log.validate(config(logging))
         assert caught.value.code == code
