@@ -379,8 +379,12 @@ def proxy(metadata, model_name):
 
 @rollout.command("analyze")
 @click.option("--window", type=float, default=60.0, show_default=True, help="Seconds of live traffic to compare.")
-@click.option("--predictions-log", default=None,
-              help='JSON lines {"time", "version", "prediction", "label"?} written by the clients.')
+@click.option("--request-logs", multiple=True,
+              help="The servers' request logs (their logging_config): a directory of *.tfrecord files, a"
+                   " filename_prefix or a file; repeat for several. Gives the prediction and live AUC checks.")
+@click.option("--labels", "labels_path", default=None,
+              help="CSV with the flights' natural key and label (a span file, or `replay --labels-out`) for"
+                   " the live AUC.")
 @click.option("--metrics-path", default="/monitoring/prometheus/metrics", show_default=True,
               help="Prometheus path of the servers (their --monitoring_config_file).")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of each test.")
@@ -389,10 +393,11 @@ def proxy(metadata, model_name):
 @click.option("--dry-run", is_flag=True, help="Decide and print, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
-def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_requests, dry_run, as_json):
+def rollout_analyze(obj, window, request_logs, labels_path, metrics_path, alpha, min_requests, dry_run, as_json):
     """Compare canary with stable over WINDOW seconds (errors, p99 latency, predictions, live AUC);
     promote or roll back, recorded in the registry with the figures."""
     import time
+    from data import spans_io
     from serving.delivery import canary_analysis, nginx, rollout as strategies
     store = _open_registry(obj["metadata"])
     try:
@@ -410,6 +415,12 @@ def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_reque
               f"per model, not per version; run the canary on a deployment of its own (rollout canary ... --on NAME)"
               + (" and the shadow elsewhere, or roll it back" if "shadow" in (a, b) else ""))
     rest = {stage: routing["deployments"][routing[stage]["deployment"]]["rest"] for stage in ("stable", "canary")}
+    if labels_path and not request_logs:
+        _fail("--labels needs --request-logs (the labels are joined to the logged requests)")
+    try:
+        labels = spans_io.read_labels(labels_path) if labels_path else None
+    except (OSError, ValueError) as exc:
+        _fail(exc)
     try:
         before = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
         start = time.time()
@@ -420,10 +431,11 @@ def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_reque
         _fail(f"Prometheus metrics at {metrics_path}: {exc}")
     figures = {stage: canary_analysis.server_figures(before[stage], after[stage], obj["model_name"]) for stage in rest}
     predictions = {}
-    if predictions_log:
+    if request_logs:
         try:
-            predictions = canary_analysis.read_predictions(
-                predictions_log, start, end, {stable["version"]: "stable", canary["version"]: "canary"})
+            predictions = canary_analysis.read_request_logs(
+                list(request_logs), start, end, {stable["version"]: "stable", canary["version"]: "canary"},
+                obj["model_name"], labels)
         except (OSError, ValueError) as exc:
             _fail(exc)
     result = canary_analysis.analyse(figures["stable"], figures["canary"], predictions, alpha=alpha,

@@ -14,10 +14,10 @@ from pipeline.lineage.cli import lineage
 from data.mlmd_store import open_store
 from serving import cli
 from serving.delivery import nginx, registry
-from tests.serving.conftest import write_config
+from tests.serving.conftest import logging_config, write_config, write_monitoring_config
 from tests.serving.mlmd_pushes import record_push
 from tests.serving.server_process import ServerProcess
-from tests.serving.traffic import Answers, Load, send_many
+from tests.serving.traffic import Answers, Load, send_many, write_labels
 
 MODEL = "flight"
 ROUTED = f"/v1/models/{MODEL}:predict"
@@ -25,12 +25,15 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @pytest.fixture(scope="module")
-def servers(library, tmp_path_factory):
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("deployments")
+
+
+@pytest.fixture(scope="module")
+def servers(library, root):
     """Two deployments, blue and green, each serving versions 1, 2, 3 and 4 (= 1 retrained to the same
-    answers) with Prometheus metrics on."""
-    root = tmp_path_factory.mktemp("deployments")
-    monitoring = root / "monitoring.config"
-    monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
+    answers) with Prometheus metrics on, logging every request under <root>/request-logs."""
+    monitoring = write_monitoring_config(str(root), METRICS_PATH)
     started = {}
     try:
         for name in ("blue", "green"):
@@ -38,7 +41,8 @@ def servers(library, tmp_path_factory):
             for version in (1, 2, 3):
                 library.push(library.contract[version], base, version)
             library.push(library.contract[1], base, 4)
-            config = write_config(str(root / name / "models.config"), {MODEL: (base, "all {}", {})})
+            config = write_config(str(root / name / "models.config"), {
+                MODEL: (base, "all {}", {}, logging_config(str(root / "request-logs" / name)))})
             server = ServerProcess(str(root / name), [f"--model_config_file={config}",
                                                       f"--monitoring_config_file={monitoring}"])
             started[name] = server
@@ -235,23 +239,24 @@ def test_refused_steps_change_nothing(world, servers, tmp_path):
     assert nginx.answered_id(world.listen) == nginx.config_id(config)
 
 
-def _analyze(world, load_args, *args):
-    """`rollout analyze` over a 4-second window while a load with a prediction log runs."""
-    log = os.path.join(world.prefix, "predictions.jsonl")
-    with Load(world.listen, ROUTED, threads=4, prediction_log=log, **load_args):
-        out = world.run("analyze", "--window", "4", "--predictions-log", log, "--min-requests", "80", "--json", *args)
+def _analyze(world, labels, *args):
+    """`rollout analyze` over a 4-second window of load, on the servers' request logs and `labels`."""
+    with Load(world.listen, ROUTED, threads=4):
+        out = world.run("analyze", "--window", "4", "--request-logs", world.request_logs, "--labels", labels,
+                        "--min-requests", "80", "--json", *args)
     return json.loads(out[out.index("{"):])
 
 
-def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(world, answers):
+def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(world, answers, root):
     world.init(1, "blue")
     world.start_proxy()
-    load = {"label_probability": answers.expected[1]}  # labels drawn from version 1's probabilities
+    world.request_logs = str(root / "request-logs")
+    labels = write_labels(str(root / "labels.csv"), answers.expected[1])  # labels drawn from version 1's probabilities
     world.run("canary", "4", "--percent", "30")  # on the stable's deployment: no per-version metrics
     assert "run the canary on a deployment of its own" in world.run("analyze", "--window", "0", ok=False)
     world.run("canary", "4", "--percent", "30", "--on", "green")
     send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 40)  # warm the new version up first
-    result = _analyze(world, load)
+    result = _analyze(world, labels)
     print(f"\nhealthy canary: {result['requests']}, decision {result['decision']}, "
           f"p-values { {k: round(c['p_value'], 3) for k, c in result['checks'].items() if 'p_value' in c} }, "
           f"latency shares above stable p99 {result['checks']['latency_p99']['stable_share_above']:.3f} / "
@@ -267,7 +272,7 @@ def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(
 
     world.run("canary", "3", "--percent", "30", "--on", "blue")  # version 3 answers higher probabilities
     send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 40)
-    result = _analyze(world, load)
+    result = _analyze(world, labels)
     assert result["decision"] == "rollback" and "predictions" in result["failed"], result
     assert result["checks"]["predictions"]["canary_mean"] > result["checks"]["predictions"]["stable_mean"]
     world.check_agreement(stable=4)
