@@ -42,6 +42,7 @@ DEFAULT_MAX_FILE_BYTES = 64 << 20
 DEFAULT_MAX_FILE_SECONDS = 3600
 DEFAULT_QUEUE_SIZE = 10000
 _BATCH = 256  # records written between two flushes at most
+_BATCH_WAIT = 0.005  # after a record arrives the writer waits this long: the answer goes out first, records batch
 _RETRY_SECONDS = 1.0  # after a failed write, records are dropped (and counted) this long before a retry
 _STOP = object()
 _SEQUENCE = itertools.count()  # process-wide: two collectors on one prefix never share a file name
@@ -138,6 +139,8 @@ class TFRecordCollector:
             except queue.Empty:
                 self._rotate_if_old()
                 continue
+            if item is not _STOP:
+                time.sleep(_BATCH_WAIT)
             batch = [item]
             while len(batch) < _BATCH and item is not _STOP:
                 try:
@@ -158,6 +161,7 @@ class TFRecordCollector:
                 records.append((model_name, build(when).SerializeToString()))
             except Exception as exc:  # a record that cannot be built is dropped, never the writer
                 self._count(model_name, errors.from_exception(exc).code.name, 1, f"cannot build a record: {exc}")
+            time.sleep(0)  # let a request thread have the GIL between two records
         if not records:
             return
         if time.monotonic() < self._retry_at:
@@ -327,10 +331,10 @@ class ServerRequestLogger:
             entry = record.predict_log
             entry.request.model_spec.CopyFrom(spec)
             for alias, array in inputs.items():
-                entry.request.inputs[alias].CopyFrom(ndarray_to_tensor_proto(array))
+                ndarray_to_tensor_proto(array, entry.request.inputs[alias])
             entry.response.model_spec.CopyFrom(spec)
             for alias, array in outputs.items():
-                entry.response.outputs[alias].CopyFrom(ndarray_to_tensor_proto(array))
+                ndarray_to_tensor_proto(array, entry.response.outputs[alias])
         logger.maybe_log(spec, fill)
 
     @_never_raises

@@ -23,7 +23,7 @@ from components.infra_validator import model_server_process  # noqa: E402
 from data import contract  # noqa: E402
 from serving import client as serving_client  # noqa: E402
 from serving.server import command as local_server  # noqa: E402
-from serving.cli import DEFAULT_PUSH_DIR  # noqa: E402
+from serving.cli_support import DEFAULT_PUSH_DIR  # noqa: E402
 from data.paths import REPO_ROOT  # noqa: E402
 
 
