@@ -4,7 +4,8 @@
 - `predict`, `status` (here): talk to a running server over REST or gRPC;
 - `replay` (here): send a span's rows to a server as live traffic (serving/replay.py);
 - `labels promote|rollback|set` (serving/delivery/cli.py): move version labels in models.config;
-- `registry`, `rollout ...`, `proxy` (serving/delivery/cli.py): the model registry and delivery through nginx.
+- `registry`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry and delivery
+  through nginx (and request logs for servers that cannot log).
 """
 import json
 import sys
@@ -142,9 +143,9 @@ def replay(csv_path, rate, protocol, target, limit, max_seconds, concurrency, la
 
 
 def _register():
-    from serving.delivery.cli import labels, proxy, registry, rollout
+    from serving.delivery.cli import labels, proxy, proxy_logger, registry, rollout
     from serving.server.cli import serve
-    for command in (serve, labels, registry, rollout, proxy):
+    for command in (serve, labels, registry, rollout, proxy, proxy_logger):
         main.add_command(command)
 
 

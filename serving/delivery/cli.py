@@ -280,9 +280,11 @@ def _rollout_step(obj, make, change, reason, deployments=(), metrics=None, first
 @_deployment_opt
 @click.option("--stable", "version", type=int, required=True, help="The version that takes all the traffic.")
 @click.option("--on", "deployment", required=True, help="Its deployment.")
+@click.option("--request-log", default=None, help="HOST:PORT of a `proxy-logger` to mirror every routed predict"
+              " request to (request logs for servers that cannot log, e.g. tensorflow_model_server).")
 @_reason_opt
 @click.pass_obj
-def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reason):
+def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, request_log, reason):
     """First routing: all traffic to one version on one deployment."""
     from serving.delivery import rollout as strategies
     try:
@@ -291,7 +293,8 @@ def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reaso
             known.update(strategies.parse_deployment(text))
     except strategies.RolloutError as exc:
         _fail(exc)
-    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment),
+    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment,
+                                                   request_log),
                   lambda r: f"init: stable v{version} on {deployment}", reason, first=True)
 
 
@@ -375,6 +378,35 @@ def proxy(metadata, model_name):
         sys.exit(process.wait())
     except KeyboardInterrupt:
         process.stop()
+
+
+@click.command("proxy-logger")
+@click.option("--listen", default="127.0.0.1:8090", show_default=True, help="Where nginx sends the copies (loopback).")
+@click.option("--filename-prefix", required=True, help="Log files: <prefix>-<UTC start>-<pid>-<seq>.tfrecord.")
+@click.option("--sampling-rate", type=float, default=1.0, show_default=True)
+@click.option("--max-file-bytes", type=int, default=64 << 20, show_default=True, help="Rotate at this size...")
+@click.option("--max-file-seconds", type=float, default=3600, show_default=True, help="... or this age.")
+def proxy_logger(listen, filename_prefix, sampling_rate, max_file_bytes, max_file_seconds):
+    """Write the requests nginx mirrors here as PredictionLog files (request only: no answer; the version
+    from nginx's route). For servers that cannot log (tensorflow_model_server); blocks, Ctrl-C stops."""
+    from serving.delivery.proxy_logger import ProxyLogger
+    if not 0.0 <= sampling_rate <= 1.0:
+        _fail(f"--sampling-rate {sampling_rate}: not in [0, 1]")
+    try:
+        logger = ProxyLogger(listen, filename_prefix, sampling_rate, max_file_bytes=max_file_bytes,
+                             max_file_seconds=max_file_seconds)
+    except (OSError, ValueError) as exc:
+        _fail(f"--listen {listen}: {exc}")
+    click.echo(f"proxy logger on {listen}: {filename_prefix}-*.tfrecord (sampling rate {sampling_rate:g})", err=True)
+    import signal
+    import threading
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=logger.server.shutdown, daemon=True).start())
+    try:
+        logger.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        logger.close()
 
 
 @rollout.command("analyze")

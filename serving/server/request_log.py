@@ -223,10 +223,14 @@ class RequestLogger:
         self.collector = collector
         self._uniform = random.Random().random
 
+    def sample(self) -> bool:
+        """RequestLogger's UniformSampler: uniform[0, 1) < sampling_rate."""
+        return self._uniform() < self.rate
+
     def maybe_log(self, model_spec, fill) -> None:
         """Sample; if kept, enqueue a PredictionLog with this metadata, filled by `fill(record)` on the writer
         thread (the request thread only decides and enqueues)."""
-        if not self._uniform() < self.rate:
+        if not self.sample():
             return
 
         def build(when):

@@ -2,22 +2,26 @@
 blue/green switch and rollback under load, and the registry's agreement with GetModelStatus."""
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
 
-from components.infra_validator.model_server_process import free_ports
+from components.infra_validator.model_server_process import child_env, free_ports, port_open
 from pipeline.lineage import query
 from pipeline.lineage.cli import lineage
 from data.mlmd_store import open_store
 from serving import cli
+from data import contract
 from serving.delivery import nginx, registry
-from tests.serving.conftest import logging_config, write_config, write_monitoring_config
+from serving.server import request_log
+from tests.serving.conftest import logged, logging_config, write_config, write_monitoring_config
 from tests.serving.mlmd_pushes import record_push
 from tests.serving.server_process import ServerProcess
-from tests.serving.traffic import Answers, Load, send_many, write_labels
+from tests.serving.traffic import ROWS, Answers, Load, send_many, write_labels
 
 MODEL = "flight"
 ROUTED = f"/v1/models/{MODEL}:predict"
@@ -77,9 +81,9 @@ class World:
         assert (result.exit_code == 0) == ok, result.output
         return result.output
 
-    def init(self, version=1, on="blue"):
+    def init(self, version=1, on="blue", *args):
         return self.run("init", "--proxy-dir", self.prefix, "--listen", self.listen, *self.deployments,
-                        "--stable", str(version), "--on", on)
+                        "--stable", str(version), "--on", on, *args)
 
     def start_proxy(self):
         self.proxy = nginx.NginxProcess(self.prefix).start(self.listen)
@@ -279,3 +283,38 @@ def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(
     stages = registry.current(open_store(world.metadata), MODEL)["stages"]
     assert (stages[3], stages[4]) == ("archived", "stable")
     assert registry.history(open_store(world.metadata), MODEL)[-1]["change"] == "canary analysis: rollback v3"
+
+
+def test_a_proxy_logger_writes_every_routed_request_with_the_version_nginx_chose(world, answers, tmp_path):
+    """For servers that cannot log (the binary): nginx mirrors each predict request to `proxy-logger`, which
+    writes it as a PredictionLog without the answer, its version from the route nginx chose."""
+    port = free_ports(1)[0]
+    logs = str(tmp_path / "proxy-logs")
+    command = [sys.executable, "-m", "serving", "proxy-logger", "--listen", f"127.0.0.1:{port}",
+               "--filename-prefix", os.path.join(logs, "proxy")]
+    logger = subprocess.Popen(command, env=child_env(command), stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "proxy-logger.log", "wb"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open(port) and time.monotonic() < deadline:
+            assert logger.poll() is None, open(tmp_path / "proxy-logger.log").read()
+            time.sleep(0.1)
+        world.init(1, "blue", "--request-log", f"127.0.0.1:{port}")
+        world.start_proxy()
+        world.run("canary", "2", "--percent", "30", "--on", "green")
+        got = send_many(world.listen, ROUTED, 200) + send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 20)
+        sent = sorted((a["row"], answers.version_of(a["row"], a["probability"])) for a in got)
+        assert all(a["status"] == 200 for a in got) and {v for _, v in sent} == {1, 2}
+        records, deadline = [], time.monotonic() + 60
+        while len(records) < len(got) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            records = logged(logs)
+    finally:
+        logger.terminate()
+        logger.wait(30)
+    row_of = {contract.natural_key(row): i for i, row in enumerate(ROWS)}
+    seen = sorted((row_of[contract.natural_key(row)], record.log_metadata.model_spec.version.value)
+                  for record in records for row, outputs in request_log.rows(record) if not outputs)
+    assert seen == sent
+    assert all(not r.predict_log.HasField("response") and r.predict_log.request.model_spec.version.value
+               for r in records)
