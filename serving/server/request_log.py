@@ -34,7 +34,7 @@ import time
 
 from serving.server import errors
 
-log = logging.getLogger("serving.model_server")
+log = logging.getLogger("serving.server.model_server")
 
 COLLECTOR_TYPES = ("tfrecord", "")  # "" = the default collector
 FILE_SUFFIX = ".tfrecord"
@@ -168,6 +168,9 @@ class TFRecordCollector:
             for model_name, _ in records:
                 self._count(model_name, self._failure, 1)
             return
+        if self._writer is not None and not os.path.exists(self._path):
+            log.warning("Request log %s was removed while open: starting a new file", self._path)
+            self._close_file()
         written = 0
         try:
             for _, data in records:
