@@ -19,7 +19,9 @@ status_code}` (request_logger.cc's metric): OK when written, else why it was dro
 (RESOURCE_EXHAUSTED: queue full; PERMISSION_DENIED, NOT_FOUND, ...: the write failed).
 
 Files: `<filename_prefix>-<UTC start YYYYMMDDTHHMMSSZ>-<pid>-<seq>.tfrecord`, a new one when the current
-one reaches max_file_bytes or is max_file_seconds old; flushed after each batch of records.
+one reaches max_file_bytes, is max_file_seconds old or was removed; flushed after each batch of records.
+Unlike the binary (no request-logger creator: any logging_config fails its start-up), the configs are
+checked with the rest of a config, before it changes anything.
 """
 import errno
 import functools
@@ -121,10 +123,6 @@ class TFRecordCollector:
         except queue.Full:
             pass
         self._thread.join(timeout)
-
-    @property
-    def current_file(self):
-        return self._path
 
     def _count(self, model_name, status, n, warning=None):
         if warning and status not in self._warned:
