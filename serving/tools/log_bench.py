@@ -1,9 +1,11 @@
 """Request logging's cost: p50/p99 latency with logging on and off, side by side in one run.
 
-    python -m serving.tools.log_bench [--requests 2000] [--rounds 10] [--batch-sizes 1,64] [--concurrency 1]
+    python -m serving.tools.log_bench [--requests 2000] [--rounds 40] [--batch-sizes 1,64] [--concurrency 1]
+                                      [--sampling-rate 1]
 
 One local model server (the real binary cannot log) serves the same SavedModel twice: `flight_off`
-without and `flight_on` with a logging_config (sampling rate 1, every request written). The cases
+without and `flight_on` with a logging_config (sampling rate 1: every request written; 0: an A/A
+control, the same configs with nothing sampled). The cases
 alternate in rounds (off/on, then on/off, ...), so a change of machine load hits both alike.
 Printed figures only; the target is at most +10% p50 with logging on.
 """
@@ -30,14 +32,14 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 MODELS = {"off": "flight_off", "on": "flight_on"}
 
 
-def write_configs(workdir: str, base_path: str, log_prefix: str) -> tuple:
+def write_configs(workdir: str, base_path: str, log_prefix: str, sampling_rate: float = 1.0) -> tuple:
     """(models.config, monitoring.config): two models on one base path, the second logged."""
     models = os.path.join(workdir, "models.config")
     with open(models, "w", encoding="utf-8") as handle:
         handle.write("model_config_list {\n")
         for case, name in MODELS.items():
             logging = (f' logging_config {{ log_collector_config {{ type: "tfrecord" filename_prefix: "{log_prefix}" }}'
-                       f" sampling_config {{ sampling_rate: 1.0 }} }}" if case == "on" else "")
+                       f" sampling_config {{ sampling_rate: {sampling_rate} }} }}" if case == "on" else "")
             handle.write(f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow"{logging} }}\n')
         handle.write("}\n")
     monitoring = os.path.join(workdir, "monitoring.config")
@@ -80,8 +82,10 @@ def log_counts(rest_url: str) -> dict:
 @click.option("--rounds", default=40, show_default=True, help="Alternations of logging off and on.")
 @click.option("--batch-sizes", default="1,64", show_default=True)
 @click.option("--concurrency", default=1, show_default=True, help="Client threads.")
+@click.option("--sampling-rate", type=float, default=1.0, show_default=True,
+              help="flight_on's sampling rate (0: an A/A control, nothing written).")
 @click.option("--json-out", default=None, help="Also write the figures as JSON here.")
-def main(requests_count, rounds, batch_sizes, concurrency, json_out):
+def main(requests_count, rounds, batch_sizes, concurrency, sampling_rate, json_out):
     """Print p50/p99 latency of REST and gRPC predict with request logging off and on."""
     from serving.tools import contract_model
     workdir = tempfile.mkdtemp(prefix="log-bench-")
@@ -91,7 +95,7 @@ def main(requests_count, rounds, batch_sizes, concurrency, json_out):
         os.makedirs(base_path)
         contract_model.write_contract_model(os.path.join(base_path, "1"))
         log_dir = os.path.join(workdir, "logs")
-        models, monitoring = write_configs(workdir, base_path, os.path.join(log_dir, "requests"))
+        models, monitoring = write_configs(workdir, base_path, os.path.join(log_dir, "requests"), sampling_rate)
         command = model_server_process.resolve_command(local_server.COMMAND)
         server = model_server_process.ModelServerProcess(
             command, [f"--model_config_file={models}", f"--monitoring_config_file={monitoring}"],
@@ -107,7 +111,8 @@ def main(requests_count, rounds, batch_sizes, concurrency, json_out):
         records = sum(1 for _ in request_log.read_logs(log_dir)) if request_log.log_files(log_dir) else 0
         files = len(request_log.log_files(log_dir))
         click.echo(f"server: serving.server.model_server (local; the binary cannot log), contract model,"
-                   f" {concurrency} client thread(s), {os.cpu_count()} cores, {rounds} alternating rounds;"
+                   f" {concurrency} client thread(s), {os.cpu_count()} cores, {rounds} alternating rounds,"
+                   f" sampling rate {sampling_rate:g};"
                    f" load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
         click.echo(f"{'protocol':<9}{'batch':>6}{'reqs':>6}{'p50 off':>9}{'p50 on':>9}{'p50 +%':>8}"
                    f"{'p99 off':>9}{'p99 on':>9}{'p99 +%':>8}")
