@@ -27,7 +27,7 @@ def server(library, tmp_path_factory):
     logs = os.path.join(root, "logs")
     config = write_config(os.path.join(root, "models.config"), {
         contract.MODEL_NAME: (base, "", {}, logging_config(os.path.join(logs, "requests")))})
-    started = ServerProcess(root, [f"--model_config_file={config}"]).start([contract.MODEL_NAME])
+    started = ServerProcess(root, [f"--model_config_file={config}"], local=True).start([contract.MODEL_NAME])
     started.logs = logs
     yield started
     started.stop()

@@ -47,8 +47,10 @@ def servers(library, root):
             library.push(library.contract[1], base, 4)
             config = write_config(str(root / name / "models.config"), {
                 MODEL: (base, "all {}", {}, logging_config(str(root / "request-logs" / name)))})
+            # The local server even where the binary is installed: the canary analysis reads the servers'
+            # request logs, and the binary refuses any logging_config (serving/README.md).
             server = ServerProcess(str(root / name), [f"--model_config_file={config}",
-                                                      f"--monitoring_config_file={monitoring}"])
+                                                      f"--monitoring_config_file={monitoring}"], local=True)
             started[name] = server
             server.start([MODEL])
         yield started

@@ -69,8 +69,7 @@ class LoggingWorld:
         self.config = write_config(os.path.join(root, "models.config"), self.models)
         self.server = ServerProcess(root, [f"--model_config_file={self.config}",
                                            f"--monitoring_config_file={write_monitoring_config(root, METRICS_PATH)}"],
-                                    [f"--request_log_max_file_bytes={MAX_FILE_BYTES}"])
-        assert self.server.is_local, "tensorflow_model_server cannot log requests (serving/README.md)"
+                                    [f"--request_log_max_file_bytes={MAX_FILE_BYTES}"], local=True)
         self.server.start(list(self.models))
 
 
@@ -217,7 +216,7 @@ def test_a_full_queue_fails_no_request_and_every_record_is_written_or_counted(li
                           {"flight": (base, "", {}, logging_config(os.path.join(logs, "requests")))})
     server = ServerProcess(str(tmp_path), [f"--model_config_file={config}",
                                            f"--monitoring_config_file={write_monitoring_config(str(tmp_path), METRICS_PATH)}"],
-                           ["--request_log_queue_size=1"])
+                           ["--request_log_queue_size=1"], local=True)
     server.start(["flight"])
     try:
         columns = serving_client.columns_from_rows([ROWS[i % len(ROWS)] for i in range(64)])
