@@ -16,6 +16,7 @@ import pandas as pd
 from data import contract
 from data import mlmd_store
 from data import spans_io
+from serving.delivery import registry
 from pipeline.mlmd import records as R
 from pipeline.monitor import checks, logs as logs_io, page, records, served as served_io, statistics
 from pipeline.monitor.window import BadInput, default_output, window_id
@@ -56,13 +57,9 @@ def _version(found: logs_io.Logs, store, requested: Optional[int]) -> Dict[str, 
     stable = query.served_models(store).get("stable")
     if stable is None:
         raise BadInput(f"{found.files[0]}: the logs name no model version and nothing is served according to "
-                       f"{mlmd_store.describe(store_spec_of(store))}")
-    return {"version": int(R.prop(stable, "pushed_version")), "source": "served (logs name no version)",
+                       f"{store.where}")
+    return {"version": registry.pushed_version(stable), "source": "served (logs name no version)",
             "counts": counts}
-
-
-def store_spec_of(store) -> str:
-    return getattr(store, "_lineage_where", "the metadata store")
 
 
 def _predictions_frame(values: np.ndarray) -> pd.DataFrame:
@@ -98,7 +95,6 @@ def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, outp
     except Exception as e:  # MetadataSpecError, MLMD's own errors: all mean "cannot read it"
         raise BadInput(f"--metadata {metadata}: cannot open the metadata store ({' '.join(str(e).split())})") \
             from None
-    store._lineage_where = mlmd_store.describe(metadata)
     chosen = _version(found, store, version)
     model_version = chosen["version"]
     try:

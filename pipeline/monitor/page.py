@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 from components.drift_validator import checks as drift_checks
 from components.drift_validator import drift, report_html
 from data import contract
-from pipeline.pages import run_pages
+from pipeline.pages.shell import page
 
 
 def _fmt(value) -> str:
@@ -150,7 +150,7 @@ def write(path: str, result: Dict[str, Any], serving_stats, training_stats, pred
                 + feature_pictures(serving_stats, training_stats, result["skew"]))
     style = "<style>.pic{display:inline-block;vertical-align:top;margin:4px 8px}.pic h3{margin:2px 0;font-size:14px}" \
             "tr.fail td{background:#fde7ea}tr.warn td{background:#fff4e0}</style>"
-    text = run_pages.page(f"Monitoring: {result['model_name']} v{result['model_version']}, window {result['window']}",
+    text = page(f"Monitoring: {result['model_name']} v{result['model_version']}, window {result['window']}",
                           style + "".join(body))
     with open(path, "w") as f:
         f.write(text)

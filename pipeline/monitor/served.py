@@ -37,7 +37,7 @@ def served_model(store, version: int) -> ServedModel:
     pushes = registry.pushed_versions(store)
     if version not in pushes:
         raise LineageError(f"model version {version} was never pushed according to "
-                           f"{query._where(store)} (pushed versions: {sorted(pushes) or 'none'})")
+                           f"{store.where} (pushed versions: {sorted(pushes) or 'none'})")
     pushed = pushes[version]
     t = query.trace(store, pushed.id, read_files=True)
     if not t["model"]:
