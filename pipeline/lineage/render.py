@@ -65,7 +65,8 @@ def trace_text(t: Dict[str, Any]) -> str:
     for trigger in t.get("triggered_by") or []:
         out.append(f"  triggered by: monitoring alert MonitoringReport #{trigger['alert']} on version "
                    f"{_fmt(trigger['served_version'])} ({'; '.join(trigger['reasons'] or [])}); retraining "
-                   f"MonitorRetrain #{trigger['execution']} on span {_fmt(trigger['span'])}; page {_fmt(trigger['page'])}")
+                   f"MonitorRetrain #{trigger['execution']} on span {_fmt(trigger['span'])}; "
+                   f"page {_fmt(trigger['page'])}")
     out.append("\nExamples")
     out.append(table(["id", "span", "splits", "producer", "used by", "uri"],
                      [[e["id"], e["span"], e["splits"], e["producer"], e["used_by"], e["uri"]] for e in t["examples"]]))

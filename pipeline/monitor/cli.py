@@ -55,7 +55,8 @@ def monitor(logs_dir, metadata, labels_path, output_dir, version, retrain, data_
 
 def summary(result) -> str:
     lines = [("ALERT: " + "; ".join(result["reasons"])) if result["alert"] else "No alert.",
-             f"Model {result['model_name']} v{result['model_version']} (trained on spans {result['training']['spans']}), "
+             f"Model {result['model_name']} v{result['model_version']} "
+             f"(trained on spans {result['training']['spans']}), "
              f"{result['logs']['rows']} logged rows."]
     for name in ("skew", "drift"):
         fired = [f for f in result[name] if f["status"] != "ok"]

@@ -52,9 +52,13 @@ def _version(found: logs_io.Logs, store, requested: Optional[int]) -> Dict[str, 
                            f"(versions in the logs: {sorted(counts) or 'none'})")
         return {"version": requested, "source": "--version", "counts": counts}
     if counts:
-        return {"version": served_io.newest_version(counts, counts), "source": "logs", "counts": counts}
+        # the version that answered the most rows (ties: the newest)
+        return {"version": max(counts, key=lambda v: (counts[v], v)), "source": "logs", "counts": counts}
     from pipeline.lineage import query
-    stable = query.served_models(store).get("stable")
+    try:
+        stable = query.served_models(store).get("stable")
+    except query.LineageError as e:
+        raise BadInput(str(e)) from None
     if stable is None:
         raise BadInput(f"{found.files[0]}: the logs name no model version and nothing is served according to "
                        f"{store.where}")
@@ -67,8 +71,8 @@ def _predictions_frame(values: np.ndarray) -> pd.DataFrame:
 
 
 def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, output_dir: Optional[str] = None,
-        version: Optional[int] = None, retrain: bool = False, window: Optional[str] = None, data_root: Optional[str] = None,
-        pipeline_output: Optional[str] = None, beam_args: Optional[List[str]] = None,
+        version: Optional[int] = None, retrain: bool = False, window: Optional[str] = None,
+        data_root: Optional[str] = None, pipeline_output: Optional[str] = None, beam_args: Optional[List[str]] = None,
         progress: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
     """Monitors one window of logs; returns the result (the `--json` document). BadInput on unusable input."""
     from pipeline.ct import replay

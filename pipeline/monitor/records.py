@@ -103,7 +103,8 @@ def previous_windows(store, model_name: str) -> List[Dict[str, Any]]:
     out = []
     for e in executions:
         mine = [ev for ev in events if ev.execution_id == e.id]
-        stats = [artifacts[ev.artifact_id] for ev in mine if ev.type == pb.Event.INPUT and R.event_key(ev) == "statistics"]
+        stats = [artifacts[ev.artifact_id] for ev in mine
+                 if ev.type == pb.Event.INPUT and R.event_key(ev) == "statistics"]
         report = [artifacts[ev.artifact_id] for ev in mine if ev.type == pb.Event.OUTPUT]
         out.append({"execution": e, "statistics": stats[0] if stats else None, "report": report[0] if report else None,
                     "values": {k: R.json_value(v) for k, v in e.custom_properties.items()}})

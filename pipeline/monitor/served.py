@@ -3,7 +3,7 @@
 Evaluator's validation figures."""
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from pipeline.lineage import query
 from pipeline.mlmd import records as R
@@ -65,8 +65,3 @@ def served_model(store, version: int) -> ServedModel:
                        span=span, examples=examples, statistics=stats, validation=validation, runs=t["runs"],
                        schema_uri=t["schema"][-1]["uri"])
 
-
-def newest_version(versions, counts: Optional[Dict[int, int]] = None) -> int:
-    """The version that answered the most rows (ties: the newest)."""
-    counts = counts or {}
-    return max(versions, key=lambda v: (counts.get(v, 0), v))

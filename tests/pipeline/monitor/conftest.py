@@ -34,8 +34,8 @@ def served(tmp_path_factory):
 @pytest.fixture(scope="session")
 def request_logs(served, tmp_path_factory):
     """Log folders answered by the served model: its newest training span ("normal"), the same rows with
-    temp and dewp in °C ("shifted"), the next month ("later"); and label files of the next month: real,
-    inverted on 60% of its days ("drop"), inverted on one day ("one_bad_day")."""
+    temp and dewp in °C ("shifted"), the next month ("later"); and label files of the next month: real, and
+    inverted on 60% of its days ("drop")."""
     from tests.components.drift_validator.corruptions import CORRUPTIONS
     root = tmp_path_factory.mktemp("monitor-logs")
     answer = traffic.model_answers(served["model_dir"])
@@ -47,7 +47,7 @@ def request_logs(served, tmp_path_factory):
         traffic.write_logs(folders[name], frame, answer, served["version"])
     csv = pd.read_csv(os.path.join(served["data"], f"span-{served['span'] + 1}", "flights.csv"))
     days = sorted(csv["day"].unique())
-    labels = {"real": csv, "drop": _inverted(csv, days[: int(len(days) * 0.6)]), "one_bad_day": _inverted(csv, days[5:6])}
+    labels = {"real": csv, "drop": _inverted(csv, days[: int(len(days) * 0.6)])}
     for name, frame in labels.items():
         folders[f"labels_{name}"] = str(root / f"labels-{name}.csv")
         frame.to_csv(folders[f"labels_{name}"], index=False)
