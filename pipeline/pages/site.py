@@ -297,14 +297,18 @@ def monitoring_section(windows: List[Dict]) -> str:
         v = w["values"]
         link = _link(w["href"], str(v.get("window"))) if w.get("href") else html.escape(str(v.get("window")))
         auc = v.get("live_auc")
+        retrain = (_link(f"runs/{reports.run_folder(w['retrain'])}/index.html", w["retrain"]) if w.get("retrain")
+                   else "-")
         rows.append(f"<tr><td>{link}</td><td>v{html.escape(str(v.get('model_version')))}</td>"
                     f"<td>{html.escape(str(v.get('training_span')))}</td><td class='n'>{v.get('rows')}</td>"
                     f"<td>{_verdict(not v.get('alert'), 'ALERT' if v.get('alert') else 'no alert')}</td>"
                     f"<td class='n'>{'-' if auc is None else f'{auc:.4f}'}</td>"
-                    f"<td>{html.escape(w.get('retrain') or '-')}</td></tr>")
-    return ("<h2>Monitoring windows</h2><p class='note'>`python -m pipeline monitor` runs over the served model's "
-            "request logs: skew against its training span, drift against the previous window, prediction drift, "
-            "decay with labels.</p><table id='monitoring'><tr><th>window</th><th>version</th><th>training span</th>"
+                    f"<td>{retrain}</td></tr>")
+    return ("<h2>Monitoring windows</h2><p class='note'><code>python -m pipeline monitor</code> runs over the "
+            "served "
+            "model's request logs: skew against its training span, drift against the previous window, prediction "
+            "drift, decay with labels.</p><table id='monitoring'><tr><th>window</th><th>version</th>"
+            "<th>training span</th>"
             "<th>rows</th><th>verdict</th><th>live AUC</th><th>retraining run</th></tr>" + "".join(rows) + "</table>")
 
 
