@@ -318,7 +318,9 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "training_spans": sorted({R.artifact_span(g.artifacts[a]) for a in training
                                   if g.type_of(a) == R.EXAMPLES} - {None}),
         "examples": examples,
-        "statistics": [full.artifact_summary(a) for a in full.of_type(R.STATISTICS, derived)],
+        "statistics": [{**full.artifact_summary(a), "examples": sorted(
+            i for e in full.producers.get(a, []) for i, _ in full.inputs.get(e, []) if full.type_of(i) == R.EXAMPLES)}
+            for a in full.of_type(R.STATISTICS, derived)],
         "schema": [g.artifact_summary(a) for a in g.of_type(R.SCHEMA, arts)],
         "validators": _verdicts(full, validator_execs),
         "trainer": trainer,
@@ -331,7 +333,33 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
         "times": _time_span(full, shown_execs),
         "graph": full.to_dict(shown_arts, shown_execs),
+        "triggered_by": triggered_by(store, runs),
     }
+
+
+def triggered_by(store, run_ids: Iterable[str]) -> List[Dict[str, Any]]:
+    """Monitoring alerts that started these pipeline runs: the MonitorRetrain executions (pipeline/monitor)
+    naming a run, each with the alert (MonitoringReport) it read."""
+    run_ids = set(run_ids)
+    if not run_ids or R.RETRAIN_EXECUTION not in {t.name for t in store.get_execution_types()}:
+        return []
+    found = [e for e in store.get_executions_by_type(R.RETRAIN_EXECUTION) if R.prop(e, "run_id") in run_ids]
+    if not found:
+        return []
+    alert_of = {ev.execution_id: ev.artifact_id for ev in store.get_events_by_execution_ids([e.id for e in found])
+                if ev.type == R.Event.INPUT and R.event_key(ev) == "alert"}
+    alerts = {a.id: a for a in store.get_artifacts_by_id(sorted(set(alert_of.values())))}
+    out = []
+    for e in sorted(found, key=lambda x: x.id):
+        alert = alerts.get(alert_of.get(e.id))
+        reasons = R.prop(alert, "reasons") if alert is not None else None
+        out.append({"execution": e.id, "run_id": R.prop(e, "run_id"), "span": R.prop(e, "span"),
+                    "alert": alert.id if alert is not None else None,
+                    "reasons": json.loads(reasons) if isinstance(reasons, str) and reasons[:1] == "[" else reasons,
+                    "served_version": R.prop(alert, "model_version") if alert is not None else None,
+                    "report_uri": alert.uri if alert is not None else None,
+                    "page": R.prop(alert, "page") if alert is not None else None})
+    return out
 
 
 def _baselines(store, g: R.Graph, model_id: Optional[int], execs) -> List[Dict[str, Any]]:

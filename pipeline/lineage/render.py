@@ -62,6 +62,11 @@ def trace_text(t: Dict[str, Any]) -> str:
     out.append(f"  pipeline: {_fmt(t['pipeline'])}  run(s): {_fmt(t['runs'])}  "
                f"from {_fmt(t['times']['started'])} to {_fmt(t['times']['finished'])}")
     out.append(f"  spans: {_fmt(t['spans'])}   (training spans: {_fmt(t['training_spans'])})")
+    for trigger in t.get("triggered_by") or []:
+        out.append(f"  triggered by: monitoring alert MonitoringReport #{trigger['alert']} on version "
+                   f"{_fmt(trigger['served_version'])} ({'; '.join(trigger['reasons'] or [])}); retraining "
+                   f"MonitorRetrain #{trigger['execution']} on span {_fmt(trigger['span'])}; "
+                   f"page {_fmt(trigger['page'])}")
     out.append("\nExamples")
     out.append(table(["id", "span", "splits", "producer", "used by", "uri"],
                      [[e["id"], e["span"], e["splits"], e["producer"], e["used_by"], e["uri"]] for e in t["examples"]]))
@@ -289,6 +294,11 @@ def trace_html(t: Dict[str, Any]) -> str:
            f"{' <b>[SERVING]</b>' if t['serving'] else ''} &middot; pipeline {html.escape(_fmt(t['pipeline']))}"
            f" &middot; run(s) {html.escape(_fmt(t['runs']))} &middot; spans {html.escape(_fmt(t['spans']))} "
            f"(training spans {html.escape(_fmt(t['training_spans']))})</p>"]
+    if t.get("triggered_by"):
+        out.append("<h3>Triggered by a monitoring alert</h3>" + html_table(
+            ["alert", "served version", "reasons", "retraining", "span", "page"],
+            [[f"MonitoringReport #{x['alert']}", x["served_version"], "; ".join(x["reasons"] or []),
+              f"MonitorRetrain #{x['execution']}", x["span"], x["page"]] for x in t["triggered_by"]]))
     if t.get("metrics"):
         out.append("<h3>Metrics</h3>" + html_table(list(t["metrics"]), [list(t["metrics"].values())]))
     out.append("<h3>Validators</h3>" + (html_table(

@@ -25,13 +25,7 @@ DATA_ROOT = "data/spans"
 SCHEMA_PATH = "data/schema/schema.pbtxt"
 
 
-def flight_drift_config() -> drift.DriftConfig:
-    """The DriftConfig that the pipeline's DriftValidator builds from configs.DRIFT_VALIDATOR."""
-    p = configs.DRIFT_VALIDATOR
-    return drift.DriftConfig(feature_thresholds=p["feature_thresholds"],
-                             blocking_features=frozenset(p["blocking_features"]),
-                             label_key=p["label_key"], label_shift_threshold=p["label_shift_threshold"],
-                             dataset_checks=checks.DatasetChecks.from_dict(p["dataset_checks"]))
+flight_drift_config = configs.drift_config  # the policy the pipeline's DriftValidator applies
 
 
 def read_frame(data_root: str, span: int) -> pd.DataFrame:
