@@ -212,9 +212,9 @@ def with_retry(fn: Callable[[], _T], *, attempts: int = 8, base_delay: float = 0
 class NamedStore(metadata_store.MetadataStore):
     """A MetadataStore that knows how to name itself in messages (`where`: the spec, password redacted)."""
 
-    def __init__(self, config: metadata_store_pb2.ConnectionConfig):
+    def __init__(self, config: metadata_store_pb2.ConnectionConfig, where: Optional[str] = None):
         super().__init__(config)
-        self.where = redact(config)
+        self.where = where or redact(config)
 
 
 def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
@@ -225,7 +225,7 @@ def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
     if config.HasField("mysql") and not config.mysql.password:
         _LOG.debug("no password set: connecting to %s without one", redact(config))
     try:
-        return with_retry(lambda: NamedStore(config), attempts=attempts,
+        return with_retry(lambda: NamedStore(config, redact(spec)), attempts=attempts,
                           what=f"opening {redact(config)}")
     except (mlmd_errors.StatusError, RuntimeError) as e:
         hint = ""
