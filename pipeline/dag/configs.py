@@ -10,15 +10,23 @@ PIPELINE_NAME = "flight-delay"
 MODEL_NAME = contract.MODEL_NAME
 
 # ---- ExampleGen ------------------------------------------------------------------------------------
-# Train/eval split by this feature's value (all flights of a day on one side), 3:1.
+# Train/eval split in time (components/ordered_split): a span's days in order, the first ones for train,
+# the last ones for eval, each split holding its share of the flights (whole days: no day on both sides).
+# On the 2013 spans eval = the last 7-8 days, 24-27% of the flights: the model is judged on days after
+# those it trained on, and the eval days change every month.
 SPLIT_PARTITION_FEATURE = "day"
+SPLIT_SHARES = (("train", 3), ("eval", 1))  # (split, relative share of the flights), in time order
 
-# ---- Continuous training (pipeline/ct/replay.py) ---------------------------------------------------------
-# Default training window of `python -m pipeline ct`: K spans or "all" (chosen on the 2013 replay, README).
-CT_WINDOW = "all"
+# ---- Training window: the production policy -------------------------------------------------------
+# Default training window of `python -m pipeline run` and `ct`: K spans or "all" (chosen on the 2013 replay,
+# README). A local run ingests the window's spans the metadata store lacks.
+TRAINING_WINDOW = "all"
 
 # ---- Evaluator (TFMA) gates ---------------------------------------------------------------------
-MIN_AUC = 0.60          # absolute floor of the candidate's overall AUC
+# Absolute floor of the candidate's overall AUC: a loose sanity bound (better than chance), since the eval
+# split is one week after the training days (December 2013, trained on all months: 0.634; the 1,500-flight
+# fixture spans: 0.53-0.57). Quality against the served model is the baseline comparison's job.
+MIN_AUC = 0.50
 MAX_AUC_DROP = 0.01     # allowed AUC drop vs the baseline model
 
 # ---- DriftValidator (components/drift_validator) ------------------------------------------------
@@ -44,7 +52,7 @@ DRIFT_FEATURE_THRESHOLDS = {
     # weather: seasonal by nature, so the warn level is met by real months; the block ceilings sit
     # above the largest real distance (temp 0.37, precip 0.47)
     "temp": {"warn": 0.3, "block": 0.6},
-    "dewp": {"warn": 0.3, "block": 0.6},
+    "dewp": {"warn": 0.3, "block": 0.7},  # train splits (days 1-23) of June vs July: 0.585
     "humid": {"warn": 0.2, "block": 0.4},
     "wind_dir": {"warn": 0.2, "block": 0.4},
     "wind_speed": {"warn": 0.15, "block": 0.3},

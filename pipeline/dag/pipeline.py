@@ -12,11 +12,14 @@ from data import contract
 from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
 from components.infra_validator import LocalInfraValidator
 from components.behavior_validator import BehaviorValidator
+from components.ordered_split import OrderedSplitCsvExampleGen
+from components.served_model import Evaluator, ServedModel
 from pipeline.dag import configs
 from pipeline.dag.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
 PIPELINE_NAME = configs.PIPELINE_NAME
 SPAN_PATTERN = "span-{SPAN}/*"
+EXAMPLE_GEN_ID = "CsvExampleGen"
 TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
 # baseline and the Trainer's warm-start base model.
@@ -62,6 +65,28 @@ def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.
         options=tfma.Options(include_default_metrics=BoolValue(value=False)))
 
 
+def split_config() -> tfx.proto.SplitConfig:
+    """Train/eval in time: a span's days in order, the last ones (configs.SPLIT_SHARES) for eval."""
+    return tfx.proto.SplitConfig(
+        splits=[tfx.proto.SplitConfig.Split(name=name, hash_buckets=share) for name, share in configs.SPLIT_SHARES],
+        partition_feature_name=configs.SPLIT_PARTITION_FEATURE)
+
+
+def example_gen_component(data_root: str, span: Optional[int] = None) -> OrderedSplitCsvExampleGen:
+    """CsvExampleGen of `span` (None: the latest) with the ordered split (components/ordered_split): all
+    flights of a day on one side, so the eval split cannot recognise an hour's weather or delay cascade it
+    trained on, and eval days come after the training days."""
+    range_config = None
+    if span is not None:
+        range_config = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+    return OrderedSplitCsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=split_config()),
+        range_config=range_config).with_id(EXAMPLE_GEN_ID)
+
+
 def create_pipeline(
     pipeline_root: str,
     data_root: str,
@@ -79,6 +104,7 @@ def create_pipeline(
     max_auc_drop: float = configs.MAX_AUC_DROP,
     model_name: str = configs.MODEL_NAME,
     vertex: bool = False,
+    serving_model_config: str = "",
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Builds the flight-delay pipeline.
@@ -89,27 +115,16 @@ def create_pipeline(
       schema_path: the curated schema (schema.pbtxt).
       serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
       span: train on this span; None = latest span.
-      window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
+      window: train on the last `window` spans up to `span` (ingested before: the local runner ingests
+        missing ones first);
         evaluation and validation use `span` alone. Needs `span`.
       code_version: digest of the trainer code; part of the Trainer's cache key.
-      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
+      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions, ServedModel as
+        the baseline).
+      serving_model_config: with `vertex`, the TF Serving models.config whose `stable` label names the
+        served version (optional; else the newest version under serving_model_dir).
     """
-    range_config = None
-    if span is not None:
-        range_config = tfx.proto.RangeConfig(
-            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
-    example_gen = tfx.components.CsvExampleGen(
-        input_base=data_root,
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)],
-            # Split by day: flights of one day (same weather, same delay cascades) never sit on both
-            # sides, so the eval split estimates next-month quality instead of memorised hours.
-            partition_feature_name=configs.SPLIT_PARTITION_FEATURE)),
-        range_config=range_config)
-
+    example_gen = example_gen_component(data_root, span)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -131,16 +146,19 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],          # read to count duplicated rows
         **configs.DRIFT_VALIDATOR)
 
-    baseline_resolver = tfx.dsl.Resolver(
-        # With a known span: the model being served, pushed for an earlier span (pipeline/dag/resolvers.py);
-        # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
-        **(dict(strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
-                pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel))
-           if span is not None and not vertex
-           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-                     model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))),
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-    ).with_id(BASELINE_RESOLVER_ID)
+    # The model being served. Locally a resolver over MLMD: the registry's stable version, else the latest
+    # push, among models of earlier spans (pipeline/dag/resolvers.py). On Vertex, whose resolvers run TFX's
+    # stock strategies only, ServedModel reads the serving destination (its `stable` label in
+    # `serving_model_config`, else the newest push; never cached: pipeline/vertex/compile.py).
+    if vertex:
+        baseline_resolver = ServedModel(serving_model_dir=serving_model_dir, model_name=model_name,
+                                        model_config=serving_model_config).with_id(BASELINE_RESOLVER_ID)
+    else:
+        baseline_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
+            pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        ).with_id(BASELINE_RESOLVER_ID)
 
     training_examples = example_gen.outputs["examples"]
     window_resolver = None
@@ -166,7 +184,7 @@ def create_pipeline(
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
             custom_config={"hparams": hparams or {}, "code_version": code_version})
 
-        evaluator = tfx.components.Evaluator(
+        evaluator = Evaluator(  # TFX's, also taking ServedModel's output when nothing is served
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             baseline_model=baseline_resolver.outputs["model"],
@@ -209,3 +227,18 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def ingest_pipeline(pipeline_root: str, data_root: str, span: int, *, statistics: bool = True,
+                    pipeline_name: str = PIPELINE_NAME, metadata_connection_config=None,
+                    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    """Ingests one span without training: create_pipeline's ExampleGen (and, with `statistics`, its
+    StatisticsGen) nodes, same ids, so that a later run's training window (and drift baseline) find it."""
+    example_gen = example_gen_component(data_root, span)
+    components = [example_gen]
+    if statistics:
+        components.append(tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]))
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
+        enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])
