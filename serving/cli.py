@@ -3,7 +3,8 @@
 - `serve` (serving/server/cli.py): start a model server on the pushed models;
 - `predict`, `status` (here): talk to a running server over REST or gRPC;
 - `labels promote|rollback|set` (serving/delivery/cli.py): move version labels in models.config;
-- `registry`, `rollout ...`, `proxy` (serving/delivery/cli.py): the model registry and delivery through nginx.
+- `registry`, `deploy`, `rollout ...`, `proxy` (serving/delivery/cli.py): the model registry, starting a
+  deployment of registry versions, and delivery through nginx.
 """
 import json
 import sys
@@ -42,7 +43,8 @@ def _rows(csv_path, json_path, limit):
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
 @click.option("--examples/--raw-features", default=False,
               help="Send tf.Examples to serving_tf_example instead of raw features to serving_default.")
-@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501 for REST, 127.0.0.1:8500 for gRPC).")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (default 127.0.0.1:8501 for REST,"
+                                             " 127.0.0.1:8500 for gRPC); REST also takes http(s)://host:port.")
 @model_option
 @click.option("--version", type=int, default=None)
 @click.option("--label", default=None)
@@ -77,7 +79,7 @@ def predict(csv_path, json_path, limit, protocol, examples, server, model_name, 
 
 @main.command()
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
-@click.option("--server", default=None, help="REST base URL or gRPC host:port.")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (REST also takes http(s)://host:port).")
 @model_option
 @click.option("--metadata", is_flag=True, help="Print the signature metadata instead of the version status.")
 def status(protocol, server, model_name, metadata):
@@ -97,9 +99,9 @@ def status(protocol, server, model_name, metadata):
 
 
 def _register():
-    from serving.delivery.cli import labels, proxy, registry, rollout
+    from serving.delivery.cli import deploy, labels, proxy, registry, rollout
     from serving.server.cli import serve
-    for command in (serve, labels, registry, rollout, proxy):
+    for command in (serve, labels, registry, deploy, rollout, proxy):
         main.add_command(command)
 
 
