@@ -75,6 +75,8 @@ def compile_command(output, pipeline_root, data_root, schema_path, serving_model
                            allow_local_paths=allow_local_paths)
     except LocalPathError as e:
         fail(str(e), code=2)
+    except OSError as e:  # e.g. the folder cannot be created
+        fail(f"--output {output}: {e.strerror or e}: {e.filename or output}")
     click.echo(f"Vertex pipeline spec written to {output}")
 
 
