@@ -596,9 +596,9 @@ def run_details(record: R.RunRecord, read_files: bool = False) -> Dict[str, Any]
 
 def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
          read_files: bool = False) -> Dict[str, Any]:
-    """Run history, oldest first (the last ``limit`` runs if given)."""
+    """Run history, newest first like the report's index (the last ``limit`` runs if given)."""
     return {"question": "runs", "pipeline": pipeline,
-            "runs": [run_details(r, read_files) for r in read_runs(store, pipeline, limit)]}
+            "runs": [run_details(r, read_files) for r in reversed(read_runs(store, pipeline, limit))]}
 
 
 def read_runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> List[R.RunRecord]:

@@ -129,7 +129,7 @@ def test_impact_of_artifact_id_and_errors(world):
 def test_runs_history(world):
     _, store, runs = world
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    assert list(rows) == ["r7", "r6", "r5", "r4", "r3", "r2", "r1"]  # newest first, like the report's index
     assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (len(DAG.nodes), 0)
     assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (RESOLVERS, len(COMPONENTS))  # resolvers always run
     # new parameters: the Trainer and everything after it execute, the data half is cached
@@ -141,8 +141,8 @@ def test_runs_history(world):
     assert rows["r6"]["failed"] == ["Trainer"]
     assert rows["r7"]["verdicts"]["DriftValidator"] is False and rows["r7"]["models"] == []  # the Cond
     assert "Trainer" not in {n["node"] for n in rows["r7"]["nodes"]}
-    assert [r["spans"] for r in rows.values()] == [[1], [1], [2], [3], [2], [3], [4]]
-    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r6", "r7"]
+    assert [r["spans"] for r in rows.values()] == [[4], [3], [2], [3], [2], [1], [1]]
+    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r7", "r6"]
     assert len(query.runs(store, pipeline=PIPELINE_NAME)["runs"]) == 7
     with pytest.raises(query.LineageError, match="no pipeline 'nope'"):
         query.runs(store, pipeline="nope")
