@@ -193,12 +193,18 @@ def _example_summary(g: R.Graph, a: int) -> Dict[str, Any]:
             "used_by": sorted({g.node_of(e) for e in g.consumers.get(a, [])})}
 
 
-def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
-    execs = list(execs)
-    if not execs:
+def _run_times(store, run_ids: Iterable[str]) -> Dict[str, Any]:
+    """First start and last end of the runs' own executions (their cache hits included; the earlier
+    runs whose outputs a cache hit re-used are not part of it)."""
+    execs = []
+    for run_id in run_ids:
+        ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run_id)
+        execs += store.get_executions_by_context(ctx.id) if ctx is not None else []
+    starts = [e.create_time_since_epoch for e in execs if e.create_time_since_epoch]
+    ends = [e.last_update_time_since_epoch for e in execs if e.last_update_time_since_epoch]
+    if not starts or not ends:
         return {"started": None, "finished": None, "seconds": None}
-    start = min(g.executions[e].create_time_since_epoch for e in execs)
-    end = max(g.executions[e].last_update_time_since_epoch for e in execs)
+    start, end = min(starts), max(ends)
     return {"started": R.iso(start), "finished": R.iso(end), "seconds": round((end - start) / 1000.0, 3)}
 
 
@@ -329,7 +335,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "baseline_models": [b for b in baselines if b["input"] == "baseline_model"],
         "executions": [full.execution_summary(e) for e in
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
-        "times": _time_span(full, shown_execs),
+        "times": _run_times(store, runs),  # of the run(s) that made the target
         "graph": full.to_dict(shown_arts, shown_execs),
     }
 

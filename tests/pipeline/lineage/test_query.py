@@ -54,6 +54,10 @@ def test_trace_served_model(world):
     assert t["spans"] == [2] and t["training_spans"] == [2]
     assert [e["id"] for e in t["examples"]] == runs["r3"]["examples"]  # r5 re-used r3's (cached) examples
     assert t["runs"] == ["r5"]
+    # its time range is r5's own, not from r3's ExampleGen (whose output r5's cache hit re-used)
+    r5 = store.get_executions_by_context(store.get_context_by_type_and_name("pipeline_run", "r5").id)
+    r5_ms = (min(e.create_time_since_epoch for e in r5), max(e.last_update_time_since_epoch for e in r5))
+    assert t["times"]["seconds"] == round((r5_ms[1] - r5_ms[0]) / 1000.0, 3)
     assert t["pipeline"] == PIPELINE_NAME
     assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 7
     assert t["trainer"]["code_version"] == "def456"
