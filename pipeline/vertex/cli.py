@@ -163,4 +163,8 @@ def run_local_command(spec_path, work_dir, metadata, as_json):
     else:
         for task, state in result["tasks"].items():
             click.echo(f"  {task:<50} {state}")
-        click.echo(f"Run {result['run_id']}: metadata at {result['metadata']}")
+        pushed = result["pushed"]
+        click.echo(f"Pushed: version {pushed['version']} to {pushed['destination']}" if pushed["version"]
+                   else f"Pushed: nothing ({pushed['why']})")
+        click.echo(f"Run {result['run_id']}: metadata at {result['metadata']} "
+                   f"(python -m pipeline lineage runs|trace --metadata {result['metadata']})")

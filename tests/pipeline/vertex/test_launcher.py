@@ -65,22 +65,34 @@ def test_the_compiled_spec_runs_on_a_fixture_span(tmp_path):
     ran = cli("run-local", str(spec_path), "--work-dir", str(tmp_path / "work"), "--json")
     assert ran.returncode == 0, ran.stderr[-3000:]
     result = json.loads(ran.stdout)
+    [version] = os.listdir(serving)
+    assert result["pushed"]["version"] == version and result["pushed"]["destination"] == str(serving / version)
     spec = json.loads(spec_path.read_text())
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert set(result["tasks"]) == set(tasks)
     assert set(result["tasks"].values()) <= {launcher.COMPLETE, launcher.SKIPPED}
     # first span: no drift baseline, so the drift gate passes and everything runs, Pusher included
     assert result["tasks"]["Pusher"] == launcher.COMPLETE
-    [version] = os.listdir(serving)
     assert os.path.isfile(serving / version / "saved_model.pb")
     store = mlmd_store.open_store(result["metadata"], read_only=True)
     executions = {e.name.split("/", 1)[1]: e for e in store.get_executions()}
     assert set(executions) == {t for t, state in result["tasks"].items() if state == launcher.COMPLETE}
     assert all(e.last_known_state == e.COMPLETE for e in executions.values())
-    [model] = store.get_artifacts_by_type("tfx.Model")
-    [evaluator_blessing] = [b for b in store.get_artifacts_by_type("tfx.ModelBlessing") if "Evaluator" in b.name]
+    [model] = store.get_artifacts_by_type("Model")  # TFX's type names, as a local run records them
+    [evaluator_blessing] = [b for b in store.get_artifacts_by_type("ModelBlessing") if "Evaluator" in b.name]
     assert evaluator_blessing.custom_properties["current_model_id"].string_value == model.name
-    assert store.get_artifacts_by_type("tfx.PushedModel")[0].custom_properties["pushed"].int_value == 1
+    assert store.get_artifacts_by_type("PushedModel")[0].custom_properties["pushed"].int_value == 1
+    # The lineage commands read the store: the run with its push, and the served model traced to its span.
+    runs = subprocess.run([sys.executable, "-m", "pipeline", "lineage", "runs", "--metadata", result["metadata"],
+                           "--format", "json"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert runs.returncode == 0, runs.stderr[-2000:]
+    [row] = json.loads(runs.stdout)["runs"]
+    assert row["run_id"] == result["run_id"] and str(row["pushed"]["version"]) == version
+    traced = subprocess.run([sys.executable, "-m", "pipeline", "lineage", "trace", "served", "--metadata",
+                             result["metadata"], "--format", "json"], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert traced.returncode == 0, traced.stderr[-2000:]
+    trace = json.loads(traced.stdout)
+    assert str(trace["pushed"]["version"]) == version and trace["spans"] == [1] and trace["runs"] == [result["run_id"]]
     # the Trainer's INPUT events: every input but those of resolvers, which found nothing on a first run
     executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
     components = spec["pipelineSpec"]["components"]
