@@ -1,0 +1,126 @@
+"""The READMEs' walkthroughs, run as written on a fresh output folder, checked against what the READMEs say they
+print or do: the main README's `run`, serving/README.md's `serve` + curl, pipeline/lineage/README.md's questions.
+(The Vertex run-local walkthrough: tests/pipeline/vertex/test_launcher.py.) One pipeline run is shared."""
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from components.infra_validator.model_server_process import free_ports
+from pipeline.local.runner import REPO_ROOT
+
+
+def _script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "regenerate_readme_outputs", os.path.join(REPO_ROOT, "docs", "regenerate_readme_outputs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+readmes = _script()  # the script that writes the READMEs' generated blocks
+
+FIXTURE_SPANS = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
+
+
+def _python(*args, **kwargs):
+    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200,
+                          **kwargs)
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory):
+    """`make run` (= python -m pipeline run) on the latest fixture span, into a fresh output folder."""
+    data = tmp_path_factory.mktemp("readme-spans")
+    for name in sorted(os.listdir(FIXTURE_SPANS)):
+        if name.startswith("span-"):
+            shutil.copytree(os.path.join(FIXTURE_SPANS, name), data / name)
+    out = str(tmp_path_factory.mktemp("readme") / "outputs")
+    done = _python("-m", "pipeline", "run", "--data", str(data), "--output", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"out": out, "stdout": done.stdout, "stderr": done.stderr, "metadata": os.path.join(out, "metadata.sqlite")}
+
+
+@pytest.mark.e2e
+def test_main_readme_run_prints_the_summary_it_shows(readme_run):
+    shown = readmes.generated("README.md", "main-run")
+    claimed = [line.split(":", 1)[0] for line in shown.splitlines()
+               if ":" in line and not line.startswith(("```", "$", "[", " ", "..."))]
+    assert {"Span ingested and evaluated", "Drift vs previous span", "Pushed", "Log"} <= set(claimed), claimed
+    printed = [line.split(":", 1)[0] for line in readme_run["stdout"].splitlines() if ":" in line]
+    assert [c for c in claimed if c not in printed] == []
+    # stdout carries the result only; stderr one progress line per node and nothing else
+    assert all(line.startswith("[") for line in readme_run["stderr"].splitlines()), readme_run["stderr"][-2000:]
+    drift = next(line for line in readme_run["stdout"].splitlines() if line.startswith("Drift vs previous span"))
+    # span 3 on a fresh store: there is no baseline, and the line says why (not "first span")
+    assert "NO_BASELINE - No baseline statistics (no statistics of a span before span 3 in the metadata store)" in drift
+
+
+@pytest.mark.e2e
+def test_serving_readme_serve_and_curl(readme_run, tmp_path):
+    # the curl the README shows sends the README's real row, with NaN for its empty cell
+    command = readmes.curl_command()
+    body = command[3]
+    assert "NaN" in body and body in readmes.generated("serving/README.md", "serving-curl")
+    push_dir = os.path.join(readme_run["out"], "serving_model", "flight_delay")
+    assert os.listdir(push_dir), "the run pushed nothing"
+    grpc_port, rest_port = free_ports(2)
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "serving", "serve", "--model-base-path", push_dir,
+                                   "--port", str(grpc_port), "--rest-api-port", str(rest_port)], cwd=REPO_ROOT,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/flight_delay", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+        answer = subprocess.run(readmes.curl_command(f"localhost:{rest_port}"), capture_output=True, text=True,
+                                timeout=60)
+        [prediction] = json.loads(answer.stdout)["predictions"]
+        assert 0.0 <= prediction <= 1.0
+        status = _python("-m", "serving", "status", "--server", f"127.0.0.1:{rest_port}")
+        assert status.returncode == 0 and "AVAILABLE" in status.stdout
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _lineage_commands():
+    """The command lines of the lineage README's first block (comments dropped)."""
+    with open(os.path.join(REPO_ROOT, "pipeline", "lineage", "README.md")) as f:
+        block = f.read().split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+def test_lineage_readme_questions_answer_from_the_runs_store(readme_run):
+    commands = _lineage_commands()
+    assert [c[3:5] for c in commands][:3] == [["lineage", "trace"], ["lineage", "trace"], ["lineage", "impact"]]
+    for command in commands:
+        # one run here: `diff` compares the served model with the latest one, as the README allows
+        args = [{"RUN_A": "served", "RUN_B": "latest"}.get(a, a) for a in command[3:]]
+        for extra in ([], ["--read-files"]) if args[1] in ("trace", "runs") else ([],):
+            done = _python("-m", "pipeline", *args, *extra, "--metadata", readme_run["metadata"])
+            assert done.returncode == 0, (args, done.stderr[-2000:])
+            assert done.stdout.strip() and done.stderr == "", (args, done.stderr[-2000:])  # no TensorFlow noise
+    traced = _python("-m", "pipeline", "lineage", "trace", "--metadata", readme_run["metadata"], "--format", "json")
+    trace = json.loads(traced.stdout)
+    assert trace["serving"] is True and trace["spans"] == [3]
+    # times of the run that made the model, not earlier
+    assert trace["times"]["seconds"] < 3600
+    runs = json.loads(_python("-m", "pipeline", "lineage", "runs", "--metadata", readme_run["metadata"],
+                              "--format", "json").stdout)["runs"]
+    pushed = re.search(r"Pushed: version (\d+)", readme_run["stdout"]).group(1)
+    assert [str(r["pushed"]["version"]) for r in runs] == [pushed]
