@@ -78,6 +78,27 @@ def _shown(text: str, *replacements) -> str:
     return text
 
 
+def start_serve(push_dir: str, log_path: str):
+    """`python -m serving serve` on a push directory, on free ports: (process, "localhost:REST port") once it answers."""
+    sys.path.insert(0, REPO)
+    from components.infra_validator.model_server_process import free_ports
+    grpc_port, rest_port = free_ports(2)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "serving", "serve", "--model-base-path", push_dir, "--port",
+                                   str(grpc_port), "--rest-api-port", str(rest_port)], cwd=REPO, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/flight_delay", timeout=2)
+            return server, f"localhost:{rest_port}"
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"serve did not start:\n{open(log_path).read()[-3000:]}")
+            time.sleep(0.5)
+
+
 def section_run(work: str, data: str) -> None:
     out = os.path.join(work, "outputs")
     done = _python("-m", "pipeline", "run", "--data", data, "--output", out)
@@ -93,24 +114,9 @@ def section_serving(work: str) -> None:
     if not os.path.isdir(push_dir) or not os.listdir(push_dir):
         raise SystemExit(f"no pushed model under {push_dir}: run the `run` section first (or the latest span "
                          "pushed nothing)")
-    sys.path.insert(0, REPO)
-    from components.infra_validator.model_server_process import free_ports
-    grpc_port, rest_port = free_ports(2)
-    log = open(os.path.join(work, "serve.log"), "w")
-    server = subprocess.Popen([sys.executable, "-m", "serving", "serve", "--model-base-path", push_dir, "--port",
-                               str(grpc_port), "--rest-api-port", str(rest_port)], cwd=REPO, stdout=log,
-                              stderr=subprocess.STDOUT)
+    server, rest = start_serve(push_dir, os.path.join(work, "serve.log"))
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/flight_delay", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"serve did not start:\n{open(log.name).read()[-3000:]}")
-                time.sleep(0.5)
-        answer = _run(curl_command(f"localhost:{rest_port}"))
+        answer = _run(curl_command(rest))
     finally:
         server.terminate()
         server.wait(30)

@@ -8,12 +8,9 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from components.infra_validator.model_server_process import free_ports
 from pipeline.local.runner import REPO_ROOT
 
 
@@ -72,25 +69,12 @@ def test_serving_readme_serve_and_curl(readme_run, tmp_path):
     assert "NaN" in body and body in readmes.generated("serving/README.md", "serving-curl")
     push_dir = os.path.join(readme_run["out"], "serving_model", "flight_delay")
     assert os.listdir(push_dir), "the run pushed nothing"
-    grpc_port, rest_port = free_ports(2)
-    with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen([sys.executable, "-m", "serving", "serve", "--model-base-path", push_dir,
-                                   "--port", str(grpc_port), "--rest-api-port", str(rest_port)], cwd=REPO_ROOT,
-                                  stdout=log, stderr=subprocess.STDOUT)
+    server, rest = readmes.start_serve(push_dir, str(tmp_path / "serve.log"))  # as `make serve` does, on free ports
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{rest_port}/v1/models/flight_delay", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                time.sleep(0.5)
-        answer = subprocess.run(readmes.curl_command(f"localhost:{rest_port}"), capture_output=True, text=True,
-                                timeout=60)
+        answer = subprocess.run(readmes.curl_command(rest), capture_output=True, text=True, timeout=60)
         [prediction] = json.loads(answer.stdout)["predictions"]
         assert 0.0 <= prediction <= 1.0
-        status = _python("-m", "serving", "status", "--server", f"127.0.0.1:{rest_port}")
+        status = _python("-m", "serving", "status", "--server", rest)
         assert status.returncode == 0 and "AVAILABLE" in status.stdout
     finally:
         server.terminate()
