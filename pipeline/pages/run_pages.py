@@ -170,7 +170,8 @@ def evaluation_section(evaluation_uri: str, gates: Optional[Dict] = None) -> str
     gates = gates or {}
     auc_gate = gates.get("metrics", {}).get("auc", {})
     rows = evaluation.metrics_by_slice(evaluation_uri)
-    baseline = {r["slice"]: r for r in evaluation.metrics_by_slice(evaluation_uri, evaluation.BASELINE)}
+    # rows without a metric: TFMA's slice keys of a baseline that was never evaluated (none was given)
+    baseline = {r["slice"]: r for r in evaluation.metrics_by_slice(evaluation_uri, evaluation.BASELINE) if len(r) > 1}
     plots = evaluation.plots_by_slice(evaluation_uri)
     validation = evaluation.load_validation(evaluation_uri)
     verdict = ("<span class='pass'>blessed: every gate met</span>" if validation["ok"] else
