@@ -136,7 +136,7 @@ def section_vertex(work: str) -> None:
     ran = _python("-m", "pipeline", "vertex", "run-local", spec, "--work-dir", f"{root}/work")
     if ran.returncode != 0:
         raise SystemExit(f"vertex run-local failed:\n{ran.stderr[-3000:]}")
-    text = _shown(ran.stdout.strip(), (root, "/tmp/v"))
+    text = _shown(ran.stdout.rstrip(), (root, "/tmp/v"))
     replace_block("README.md", "vertex-run-local",
                   "```text\n$ .venv/bin/python -m pipeline vertex run-local /tmp/local.json --work-dir /tmp/v/work\n"
                   + text + "\n```")
