@@ -4,8 +4,9 @@
 - `predict`, `status` (here): talk to a running server over REST or gRPC;
 - `replay` (here): send a span's rows to a server as live traffic (serving/replay.py);
 - `labels promote|rollback|set` (serving/delivery/cli.py): move version labels in models.config;
-- `registry`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry and delivery
-  through nginx (and request logs for servers that cannot log).
+- `registry`, `deploy`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry,
+  starting a deployment of registry versions, delivery through nginx (and request logs for servers that
+  cannot log).
 """
 import json
 import sys
@@ -44,7 +45,8 @@ def _rows(csv_path, json_path, limit):
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
 @click.option("--examples/--raw-features", default=False,
               help="Send tf.Examples to serving_tf_example instead of raw features to serving_default.")
-@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501 for REST, 127.0.0.1:8500 for gRPC).")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (default 127.0.0.1:8501 for REST,"
+                                             " 127.0.0.1:8500 for gRPC); REST also takes http(s)://host:port.")
 @model_option
 @click.option("--version", type=int, default=None)
 @click.option("--label", default=None)
@@ -79,7 +81,7 @@ def predict(csv_path, json_path, limit, protocol, examples, server, model_name, 
 
 @main.command()
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
-@click.option("--server", default=None, help="REST base URL or gRPC host:port.")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (REST also takes http(s)://host:port).")
 @model_option
 @click.option("--metadata", is_flag=True, help="Print the signature metadata instead of the version status.")
 def status(protocol, server, model_name, metadata):
@@ -143,9 +145,9 @@ def replay(csv_path, rate, protocol, target, limit, max_seconds, concurrency, la
 
 
 def _register():
-    from serving.delivery.cli import labels, proxy, proxy_logger, registry, rollout
-    from serving.server.cli import serve
-    for command in (serve, labels, registry, rollout, proxy, proxy_logger):
+- `registry`, `deploy`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry,
+  starting a deployment of registry versions, delivery through nginx (and request logs for servers that
+  cannot log).
         main.add_command(command)
 
 

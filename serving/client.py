@@ -91,9 +91,11 @@ example_from_row = contract.example_from_row
 
 # ---- REST --------------------------------------------------------------------------------------
 class RestClient:
+    """`base_url`: http(s)://host:port, or host:port (http)."""
+
     def __init__(self, base_url: str, model_name: str, timeout: float = 30.0):
         import requests
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url if "://" in base_url else f"http://{base_url}").rstrip("/")
         self.model_name = model_name
         self.timeout = timeout
         self.session = requests.Session()
@@ -115,16 +117,25 @@ class RestClient:
             raise ServingClientError(response.status_code, body.get("error", response.text))
         return body
 
+    def _send(self, method: str, url: str, **kwargs) -> dict:
+        import requests
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ConnectionError:
+            raise ServingClientError("UNAVAILABLE", f"no server answers at {self.base_url}") from None
+        except requests.RequestException as exc:
+            raise ServingClientError(type(exc).__name__, f"{url}: {exc}") from None
+        return self._answer(response)
+
     def status(self, version=None, label=None) -> dict:
-        return self._answer(self.session.get(self._url(version, label), timeout=self.timeout))
+        return self._send("GET", self._url(version, label))
 
     def metadata(self, version=None, label=None) -> dict:
-        return self._answer(self.session.get(self._url(version, label, "/metadata"), timeout=self.timeout))
+        return self._send("GET", self._url(version, label, "/metadata"))
 
     def post(self, verb: str, body, version=None, label=None) -> dict:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        return self._answer(self.session.post(self._url(version, label, f":{verb}"), data=data,
-                                              timeout=self.timeout))
+        return self._send("POST", self._url(version, label, f":{verb}"), data=data)
 
     def predict(self, instances=None, inputs=None, signature_name=None, version=None, label=None) -> dict:
         body = {}

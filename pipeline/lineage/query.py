@@ -193,12 +193,18 @@ def _example_summary(g: R.Graph, a: int) -> Dict[str, Any]:
             "used_by": sorted({g.node_of(e) for e in g.consumers.get(a, [])})}
 
 
-def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
-    execs = list(execs)
-    if not execs:
+def _run_times(store, run_ids: Iterable[str]) -> Dict[str, Any]:
+    """First start and last end of the runs' own executions (their cache hits included; the earlier
+    runs whose outputs a cache hit re-used are not part of it)."""
+    execs = []
+    for run_id in run_ids:
+        ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run_id)
+        execs += store.get_executions_by_context(ctx.id) if ctx is not None else []
+    starts = [e.create_time_since_epoch for e in execs if e.create_time_since_epoch]
+    ends = [e.last_update_time_since_epoch for e in execs if e.last_update_time_since_epoch]
+    if not starts or not ends:
         return {"started": None, "finished": None, "seconds": None}
-    start = min(g.executions[e].create_time_since_epoch for e in execs)
-    end = max(g.executions[e].last_update_time_since_epoch for e in execs)
+    start, end = min(starts), max(ends)
     return {"started": R.iso(start), "finished": R.iso(end), "seconds": round((end - start) / 1000.0, 3)}
 
 
@@ -341,7 +347,7 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "baseline_models": [b for b in baselines if b["input"] == "baseline_model"],
         "executions": [full.execution_summary(e) for e in
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
-        "times": _time_span(full, shown_execs),
+        "times": _run_times(store, runs),  # of the run(s) that made the target
         "graph": full.to_dict(shown_arts, shown_execs),
         "triggered_by": triggered_by(store, runs),
     }
@@ -634,9 +640,9 @@ def run_details(record: R.RunRecord, read_files: bool = False) -> Dict[str, Any]
 
 def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
          read_files: bool = False) -> Dict[str, Any]:
-    """Run history, oldest first (the last ``limit`` runs if given)."""
+    """Run history, newest first like the report's index (the last ``limit`` runs if given)."""
     return {"question": "runs", "pipeline": pipeline,
-            "runs": [run_details(r, read_files) for r in read_runs(store, pipeline, limit)]}
+            "runs": [run_details(r, read_files) for r in reversed(read_runs(store, pipeline, limit))]}
 
 
 def read_runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> List[R.RunRecord]:

@@ -46,6 +46,9 @@ PREDICTION_LOGS = "PredictionLogs"
 LABEL_FILE = "LabelFile"
 MONITORING_REPORT = "MonitoringReport"
 
+# TFX's value artifacts (a @component's returned values, e.g. DriftValidator's `blessed`).
+VALUE_TYPES = ("Integer", "Float", "String", "Boolean", "Bytes", "JsonValue")
+
 # What an execution is to a reader: it makes artifacts, it judges them (writes a verdict), or it picks
 # existing ones (a resolver node: COMPLETE on every run, never cached, INTERNAL_OUTPUT events).
 COMPONENT, VALIDATOR, RESOLVER = "component", "validator", "resolver"
@@ -356,7 +359,10 @@ class Graph:
         nodes = []
         for a in sorted(arts):
             art = self.artifacts[a]
-            label = self.type_of(a)
+            label = short_type(self.type_of(a))  # 'components.DriftReport' -> 'DriftReport'
+            if label in VALUE_TYPES:  # a component's returned value: name it by its producer and output key
+                made = [(e, k) for e in self.producers.get(a, []) for b, k in self.outputs.get(e, []) if b == a]
+                label = f"{self.node_of(made[0][0])}.{made[0][1]}" if made else label
             span = artifact_span(art)
             if label == EXAMPLES and span is not None:
                 label += f" span {span}"

@@ -80,7 +80,8 @@ def _link(href: str, text: str) -> str:
 def _verdict(value, text: Optional[str] = None) -> str:
     if value is None:
         return "<span class='note'>-</span>"
-    css = "pass" if value else "fail"
+    # A verdict without a comparison (NO_BASELINE) passes but is not a PASS: neutral, not green.
+    css = {"NO_BASELINE": "neutral", "WARN": "warn"}.get(text or "", "pass" if value else "fail")
     return f"<span class='{css}'>{html.escape(text or ('PASS' if value else 'FAIL'))}</span>"
 
 
@@ -211,7 +212,7 @@ def drift_page(run: Run, site_dir: str) -> str:
             f"</p><p class='note'>{report.get('num_examples', '?')} examples "
             f"(split {html.escape(str(report.get('split')))})"
             f" compared with {report.get('baseline_num_examples', '-')} of the baseline statistics "
-            f"{html.escape(str(report.get('baseline_uri') or 'none (first span)'))}. "
+            f"{html.escape(str(report.get('baseline_uri') or 'none (see the verdict)'))}. "
             + _link(_relative(drift["report"], folder), "the validator's own page") + "</p>"]
     if label:
         body.append("<h2>Label rate</h2>" + _rows_table([label], "label"))

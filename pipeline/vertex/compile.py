@@ -74,7 +74,7 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
                        serving_model_dir: str, image: str, span: Optional[int] = None,
                        code_version: str = "", dataflow: Optional[Dataflow] = None,
                        allow_local_paths: bool = False) -> Dict:
-    """Writes the Vertex pipeline job JSON to output_path and returns it (parsed)."""
+    """Writes the Vertex pipeline job JSON to output_path (creating its folder) and returns it (parsed)."""
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
@@ -100,6 +100,7 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
         if found:
             raise LocalPathError(f"the spec names local path(s) {sorted(set(found))[:5]}: give gs:// "
                                  "locations (or compile for run-local)")
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     with open(output_path, "w") as f:
         json.dump(job, f, indent=2, sort_keys=True)
     return job

@@ -1,5 +1,6 @@
 """Delivery commands: `labels promote|rollback|set` (version labels in models.config, reloaded into a
-server), `registry` (stages and deployment history in MLMD), `rollout ...` and `proxy` (routing through nginx).
+server), `registry` (stages and deployment history in MLMD), `deploy` (a model server on registry versions),
+`rollout ...` and `proxy` (routing through nginx).
 
 One vocabulary: `promote` makes the canary the stable version, `rollback` returns to the previous stable
 one; under `labels` they move models.config labels on one server, under `rollout` they change nginx routing
@@ -7,6 +8,7 @@ between deployments.
 """
 import json
 import os
+import signal
 import sys
 
 import click
@@ -15,7 +17,12 @@ from serving import client as serving_client
 from serving.cli_support import DEFAULT_METADATA, fail as _fail, model_option
 from serving.delivery import labels as model_labels
 from serving.delivery import registry as model_registry
-from serving.server.command import LOCAL_GRPC
+from serving.server import cli as server_cli
+from serving.server import protos
+from serving.server.command import GRPC_PORT, LOCAL_GRPC, REST_PORT
+
+MONITORING_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy",
+                                 "monitoring.config")
 
 
 @click.group()
@@ -370,14 +377,70 @@ def proxy(metadata, model_name):
         routing = strategies.current(store, model_name)
         prefix = routing["proxy"]["prefix"]
         nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
-        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"])
+        # die_with_parent: even a SIGKILL of this process stops nginx
+        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"], die_with_parent=True)
     except (strategies.RolloutError, nginx.NginxError) as exc:
         _fail(exc)
     click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}", err=True)
+
+    def stop_on(signum, frame):
+        raise _Stop(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop_on)
     try:
-        sys.exit(process.wait())
-    except KeyboardInterrupt:
+        code = process.wait()
+    except _Stop as stop:
+        click.echo(f"{signal.Signals(stop.args[0]).name}: stopping nginx {process.process.pid}", err=True)
         process.stop()
+        code = 0
+    sys.exit(code)
+
+
+class _Stop(Exception):
+    """A stop signal reached `proxy` (raised from its handler, so the wait for nginx unwinds)."""
+
+
+@click.command()
+@click.argument("name")
+@click.option("--versions", default="", help="Comma-separated versions to load (default: every pushed version).")
+@click.option("--metadata", default=DEFAULT_METADATA, show_default=True,
+              help="MLMD store whose registry lists the pushed versions (SQLite path or mysql://...).")
+@_model_opt
+@click.option("--config-dir", default=None,
+              help="Where <NAME>.models.config is written (default: the push directory's parent).")
+@click.option("--port", default=GRPC_PORT, show_default=True, help="gRPC port.")
+@click.option("--rest-api-port", default=REST_PORT, show_default=True, help="REST port.")
+@server_cli.bind_option
+@click.option("--monitoring-config-file", default=MONITORING_CONFIG, show_default="serving/deploy/monitoring.config",
+              help="Prometheus, which `rollout analyze` reads ('' = off).")
+@server_cli.binary_option
+def deploy(name, versions, metadata, model_name, config_dir, port, rest_api_port, bind_address,
+           monitoring_config_file, binary):
+    """Start deployment NAME: a model server loading pushed versions named by the registry (blocks).
+
+    Prints the `--deployment NAME=REST,GRPC` argument of `rollout init` on stderr.
+    """
+    store = _open_registry(metadata)
+    pushed = model_registry.pushed_versions(store)
+    try:
+        wanted = [int(v) for v in versions.split(",") if v.strip()] if versions else list(pushed)
+    except ValueError:
+        raise click.BadParameter(f"{versions!r}: comma-separated version numbers", param_hint="--versions") from None
+    missing = [v for v in wanted if v not in pushed]
+    if missing or not wanted:
+        _fail(f"version(s) {missing or wanted} not pushed in {metadata} (pushed: {sorted(pushed) or 'none'})")
+    base_paths = {os.path.dirname(model_registry.push_destination(pushed[v]).rstrip("/")) for v in wanted}
+    if len(base_paths) != 1:
+        _fail(f"versions {wanted} were pushed to different directories: {sorted(base_paths)}")
+    base_path = base_paths.pop()
+    config_path = os.path.join(config_dir or os.path.dirname(base_path), f"{name}.models.config")
+    server_cli.write_config(config_path, protos.serving_config(model_name, base_path, wanted))
+    click.echo(f"deployment {name}: {model_name} versions {', '.join(map(str, wanted))} from {base_path}; "
+               f"config {config_path}", err=True)
+    click.echo(f"rollout argument: --deployment {name}={bind_address}:{rest_api_port},{bind_address}:{port}",
+               err=True)
+    server_cli.exec_server(config_path, port, rest_api_port, bind_address, monitoring_config_file, binary)
 
 
 @click.command("proxy-logger")

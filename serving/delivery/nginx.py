@@ -119,6 +119,7 @@ def render(routing: Dict, model_name: str, prefix: str) -> str:
         lines += [
             "    location = /_proxy/shadow {",
             "      internal;",
+            "      log_subrequest on;  # a mirror is a subrequest: not logged without this",
             f"      access_log {prefix}/shadow.log route;  # mirrored requests (their answers are dropped)",
             f"      proxy_pass http://{_upstream(shadow['deployment'])}$shadow_uri;",
             "    }",
@@ -234,12 +235,15 @@ class NginxProcess:
         self.prefix = prefix
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self, listen: str, timeout: float = 30.0) -> "NginxProcess":
+    def start(self, listen: str, timeout: float = 30.0, die_with_parent: bool = False) -> "NginxProcess":
+        """Start and wait until it answers this config's id on `listen`. `die_with_parent`: the kernel
+        stops nginx (SIGTERM) when the thread that started it dies, even by SIGKILL (Linux)."""
         conf = os.path.join(self.prefix, CONFIG_NAME)
         log = open(os.path.join(self.prefix, "nginx.stderr"), "ab")
         self.process = subprocess.Popen(
             [binary(), "-p", self.prefix + "/", "-c", conf, "-e", os.path.join(self.prefix, "error.log"),
-             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent else None)
         log.close()
         wanted = config_id(open(conf).read())
         deadline = time.monotonic() + timeout
@@ -256,11 +260,21 @@ class NginxProcess:
         return self.process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Graceful quit (SIGQUIT: requests in flight finish); after `timeout` s, fast stop, then kill."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGQUIT)  # graceful shutdown
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 5.0)):
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        self.process.kill()
+        self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent thread dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG

@@ -12,6 +12,9 @@ from serving.tools import contract_model  # noqa: E402
 from serving.client import tf_dtype  # noqa: E402
 from tests.serving import saved_models  # noqa: E402
 from tests.serving.server_process import ServerProcess  # noqa: E402
+from tests.serving.cli_process import Blocking  # noqa: E402
+from components.infra_validator.model_server_process import free_ports  # noqa: E402
+from data.contract import MODEL_NAME  # noqa: E402
 
 MAX_BYTES = 1 << 20  # request size limit given to the servers under test
 BIAS = {1: -0.5, 2: 0.7, 3: 1.5}
@@ -117,3 +120,17 @@ def serve_flight_and_tf1(library, root: str, flags=(), local_flags=()):
     })
     server = ServerProcess(root, [f"--model_config_file={config}"] + list(flags), local_flags)
     return server.start(["flight", "tf1"])
+
+
+@pytest.fixture
+def served(library, tmp_path):
+    """`serving serve` on a push directory holding versions 1 and 2 (latest: 2)."""
+    push_dir = str(tmp_path / "serving_model" / MODEL_NAME)
+    for version in (1, 2):
+        library.push(library.contract[version], push_dir, version)
+    grpc_port, rest_port = free_ports(2)
+    server = Blocking(["serve", "--model-base-path", push_dir, "--port", str(grpc_port),
+                       "--rest-api-port", str(rest_port)], rest_port, str(tmp_path / "serve.log"))
+    server.push_dir, server.grpc = push_dir, f"127.0.0.1:{grpc_port}"
+    yield server
+    server.stop()

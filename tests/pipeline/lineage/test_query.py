@@ -57,6 +57,10 @@ def test_trace_served_model(world):
     # r5 re-used r3's (cached) examples; span 1's are r1's (r2's ExampleGen was cached)
     assert [e["id"] for e in t["examples"]] == runs["r1"]["examples"] + runs["r3"]["examples"]
     assert t["runs"] == ["r5"]
+    # its time range is r5's own, not from r3's ExampleGen (whose output r5's cache hit re-used)
+    r5 = store.get_executions_by_context(store.get_context_by_type_and_name("pipeline_run", "r5").id)
+    r5_ms = (min(e.create_time_since_epoch for e in r5), max(e.last_update_time_since_epoch for e in r5))
+    assert t["times"]["seconds"] == round((r5_ms[1] - r5_ms[0]) / 1000.0, 3)
     assert t["pipeline"] == PIPELINE_NAME
     assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 7
     assert t["trainer"]["code_version"] == "def456"
@@ -134,7 +138,7 @@ def test_impact_of_artifact_id_and_errors(world):
 def test_runs_history(world):
     _, store, runs = world
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    assert list(rows) == ["r7", "r6", "r5", "r4", "r3", "r2", "r1"]  # newest first, like the report's index
     assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (len(DAG.nodes), 0)
     assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (RESOLVERS, len(COMPONENTS))  # resolvers always run
     # new parameters: the Trainer and everything after it execute, the data half is cached
@@ -147,9 +151,9 @@ def test_runs_history(world):
     assert rows["r7"]["verdicts"]["DriftValidator"] is False and rows["r7"]["models"] == []  # the Cond
     assert "Trainer" not in {n["node"] for n in rows["r7"]["nodes"]}
     # the spans a run read: its own, and the earlier ones whose eval splits the behaviour validator pooled
-    # (r6 failed before it, r7's drift gate stopped it)
-    assert [r["spans"] for r in rows.values()] == [[1], [1], [1, 2], [1, 2, 3], [1, 2], [3], [4]]
-    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r6", "r7"]
+    # (r6 failed before it, r7's drift gate stopped it); newest run first
+    assert [r["spans"] for r in rows.values()] == [[4], [3], [1, 2], [1, 2, 3], [1, 2], [1], [1]]
+    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r7", "r6"]
     assert len(query.runs(store, pipeline=PIPELINE_NAME)["runs"]) == 7
     with pytest.raises(query.LineageError, match="no pipeline 'nope'"):
         query.runs(store, pipeline="nope")

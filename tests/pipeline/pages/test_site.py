@@ -155,6 +155,18 @@ def test_drift_and_behaviour_pages_show_the_reports(site):
 
 
 @pytest.mark.e2e
+def test_a_run_without_baselines_says_so_in_neutral_colours(site):
+    history, store, written = site
+    run_id = history["runs"][0].run_id  # span 1 on a fresh store: no baseline statistics, no baseline model
+    for page in (read(written["runs"][run_id]["drift"]), read(written["index"])):
+        assert "<span class='neutral'>NO_BASELINE</span>" in page
+        assert "<span class='pass'>NO_BASELINE</span>" not in page
+    page = read(written["runs"][run_id]["evaluation"])
+    assert "not applied (no baseline model: none trained on an earlier span had been pushed" in page
+    assert "<td class='note'>none</td>" in page
+
+
+@pytest.mark.e2e
 def test_lineage_page_draws_each_execution_and_artifact_once(site):
     history, store, written = site
     run_id = history["runs"][2].run_id

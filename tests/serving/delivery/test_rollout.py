@@ -2,6 +2,7 @@
 blue/green switch and rollback under load, and the registry's agreement with GetModelStatus."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from serving.delivery import nginx, registry
 from serving.server import request_log
 from tests.serving.conftest import logged, logging_config, write_config, write_monitoring_config
 from tests.serving.mlmd_pushes import record_push
-from tests.serving.server_process import ServerProcess
+from tests.serving.server_process import REPO_ROOT, ServerProcess
 from tests.serving.traffic import ROWS, Answers, Load, send_many, write_labels
 
 MODEL = "flight"
@@ -161,6 +162,10 @@ def test_canary_gets_its_share_of_2000_requests(world, answers):
                                                                              3: "candidate", 4: "candidate"}
 
 
+def _lines(path):
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+
 def _ok_count(server, status="OK"):
     """request_count{model_name=MODEL,status} from a server's Prometheus exposition."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}{METRICS_PATH}", timeout=10).read().decode()
@@ -184,6 +189,12 @@ def test_shadow_gets_a_copy_of_every_request_and_changes_no_answer(world, answer
     mirrored = _ok_count(servers["green"]) - before
     print(f"\nshadow: {mirrored:.0f} mirrored requests on green for 400 sent")
     assert mirrored == 400, open(os.path.join(world.prefix, "shadow.log")).read()[-2000:]
+    # shadow.log has one line per mirrored copy, with the version URL the shadow was asked on.
+    deadline = time.monotonic() + 30
+    while _lines(os.path.join(world.prefix, "shadow.log")) < 400 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shadow_lines = [json.loads(x) for x in open(os.path.join(world.prefix, "shadow.log"))]
+    assert len(shadow_lines) == 400 and {x["status"] for x in shadow_lines} == {200}, shadow_lines[:3]
     assert world.served()["traffic"] == {1: 1.0}
     # A shadow becomes a canary on the same deployment; rollback drops it.
     world.run("canary", "3", "--percent", "20")
@@ -320,3 +331,36 @@ def test_a_proxy_logger_writes_every_routed_request_with_the_version_nginx_chose
     assert seen == sent
     assert all(not r.predict_log.HasField("response") and r.predict_log.request.model_spec.version.value
                for r in records)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_every_way_of_stopping_the_proxy_stops_its_nginx(world, how):
+    world.init(1, "blue")
+    proxy = subprocess.Popen([sys.executable, "-m", "serving", "proxy", "--metadata", world.metadata,
+                              "--model-name", MODEL], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while nginx.answered_id(world.listen) is None:
+            assert proxy.poll() is None and time.monotonic() < deadline, proxy.stderr.read()
+            time.sleep(0.2)
+        master = nginx.running_pid(world.prefix)
+        workers = [int(x) for x in open(f"/proc/{master}/task/{master}/children").read().split()]
+        proxy.send_signal(how)
+        proxy.wait(60)
+    finally:
+        if proxy.poll() is None:
+            proxy.kill()
+    deadline = time.monotonic() + 30  # after SIGKILL the kernel signals nginx (PR_SET_PDEATHSIG)
+    while any(_alive(pid) for pid in [master] + workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in [master] + workers if _alive(pid)] == []
+    assert nginx.answered_id(world.listen) is None  # nothing listens any more
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
