@@ -145,9 +145,9 @@ def replay(csv_path, rate, protocol, target, limit, max_seconds, concurrency, la
 
 
 def _register():
-- `registry`, `deploy`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry,
-  starting a deployment of registry versions, delivery through nginx (and request logs for servers that
-  cannot log).
+    from serving.delivery.cli import deploy, labels, proxy, proxy_logger, registry, rollout
+    from serving.server.cli import serve
+    for command in (serve, labels, registry, deploy, rollout, proxy, proxy_logger):
         main.add_command(command)
 
 
