@@ -10,8 +10,12 @@ PIPELINE_NAME = "flight-delay"
 MODEL_NAME = contract.MODEL_NAME
 
 # ---- ExampleGen ------------------------------------------------------------------------------------
-# Train/eval split by this feature's value (all flights of a day on one side), 3:1.
+# Train/eval split in time (components/ordered_split): a span's days in order, the first ones for train,
+# the last ones for eval, each split holding its share of the flights (whole days: no day on both sides).
+# On the 2013 spans eval = the last 7-8 days, 24-27% of the flights: the model is judged on days after
+# those it trained on, and the eval days change every month.
 SPLIT_PARTITION_FEATURE = "day"
+SPLIT_SHARES = (("train", 3), ("eval", 1))  # (split, relative share of the flights), in time order
 
 # ---- Continuous training (pipeline/ct/replay.py) ---------------------------------------------------------
 # Default training window of `python -m pipeline ct`: K spans or "all" (chosen on the 2013 replay, README).

@@ -12,11 +12,13 @@ from data import contract
 from components.drift_validator import DriftValidator, latest_statistics_resolver, previous_span_statistics
 from components.infra_validator import LocalInfraValidator
 from components.behavior_validator import BehaviorValidator
+from components.ordered_split import OrderedSplitCsvExampleGen
 from pipeline.dag import configs
 from pipeline.dag.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
 PIPELINE_NAME = configs.PIPELINE_NAME
 SPAN_PATTERN = "span-{SPAN}/*"
+EXAMPLE_GEN_ID = "CsvExampleGen"
 TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
 # baseline and the Trainer's warm-start base model.
@@ -62,6 +64,28 @@ def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.
         options=tfma.Options(include_default_metrics=BoolValue(value=False)))
 
 
+def split_config() -> tfx.proto.SplitConfig:
+    """Train/eval in time: a span's days in order, the last ones (configs.SPLIT_SHARES) for eval."""
+    return tfx.proto.SplitConfig(
+        splits=[tfx.proto.SplitConfig.Split(name=name, hash_buckets=share) for name, share in configs.SPLIT_SHARES],
+        partition_feature_name=configs.SPLIT_PARTITION_FEATURE)
+
+
+def example_gen_component(data_root: str, span: Optional[int] = None) -> OrderedSplitCsvExampleGen:
+    """CsvExampleGen of `span` (None: the latest) with the ordered split (components/ordered_split): all
+    flights of a day on one side, so the eval split cannot recognise an hour's weather or delay cascade it
+    trained on, and eval days come after the training days."""
+    range_config = None
+    if span is not None:
+        range_config = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+    return OrderedSplitCsvExampleGen(
+        input_base=data_root,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=split_config()),
+        range_config=range_config).with_id(EXAMPLE_GEN_ID)
+
+
 def create_pipeline(
     pipeline_root: str,
     data_root: str,
@@ -94,22 +118,7 @@ def create_pipeline(
       code_version: digest of the trainer code; part of the Trainer's cache key.
       vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
     """
-    range_config = None
-    if span is not None:
-        range_config = tfx.proto.RangeConfig(
-            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
-    example_gen = tfx.components.CsvExampleGen(
-        input_base=data_root,
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name="train", hash_buckets=3),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=1)],
-            # Split by day: flights of one day (same weather, same delay cascades) never sit on both
-            # sides, so the eval split estimates next-month quality instead of memorised hours.
-            partition_feature_name=configs.SPLIT_PARTITION_FEATURE)),
-        range_config=range_config)
-
+    example_gen = example_gen_component(data_root, span)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
@@ -209,3 +218,16 @@ def create_pipeline(
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def ingest_pipeline(pipeline_root: str, data_root: str, span: int, *, pipeline_name: str = PIPELINE_NAME,
+                    metadata_connection_config=None, beam_pipeline_args: Optional[List[str]] = None,
+                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    """Ingests one span without training: create_pipeline's ExampleGen and StatisticsGen nodes (same ids),
+    so that a later run's training window and drift baseline find the span."""
+    example_gen = example_gen_component(data_root, span)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=[example_gen, statistics_gen],
+        enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [])
