@@ -7,6 +7,7 @@ from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
@@ -50,7 +51,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         config = BehaviorValidatorConfig.from_json(exec_properties.get(c.CONFIG_KEY))
 
         model = artifact_utils.get_single_instance(input_dict[c.MODEL_KEY])
-        baseline = input_dict.get(c.BASELINE_MODEL_KEY) or []
+        # A baseline Model without a SavedModel (e.g. ServedModel's when nothing is served yet) is none.
+        baseline = [m for m in input_dict.get(c.BASELINE_MODEL_KEY) or [] if fileio.exists(_model_path(m))]
         if len(baseline) > 1:
             raise ValueError(f"{c.BASELINE_MODEL_KEY}: expected at most one Model, got {len(baseline)}")
         examples = artifact_utils.get_single_instance(input_dict[c.EXAMPLES_KEY])

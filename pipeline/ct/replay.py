@@ -217,7 +217,7 @@ def _headline(metrics: Optional[Dict]) -> Optional[Dict[str, float]]:
     return {k: metrics[k] for k in keep if k in metrics}
 
 
-def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_dir: str = "outputs",
+def replay(first: int, last: int, *, window: Window = configs.TRAINING_WINDOW, output_dir: str = "outputs",
            metadata: Optional[str] = None, data_root: Optional[str] = None, schema_path: Optional[str] = None,
            hparams: Optional[Dict] = None, replay_name: Optional[str] = None, beam_mode: str = "in_process",
            progress: Optional[Callable[[str], None]] = None, verbose: bool = False,

@@ -13,6 +13,7 @@ from components.drift_validator import DriftValidator, latest_statistics_resolve
 from components.infra_validator import LocalInfraValidator
 from components.behavior_validator import BehaviorValidator
 from components.ordered_split import OrderedSplitCsvExampleGen
+from components.served_model import Evaluator, ServedModel
 from pipeline.dag import configs
 from pipeline.dag.resolvers import LatestPushedModelFromEarlierSpanStrategy, SpanWindowStrategy
 
@@ -103,6 +104,7 @@ def create_pipeline(
     max_auc_drop: float = configs.MAX_AUC_DROP,
     model_name: str = configs.MODEL_NAME,
     vertex: bool = False,
+    serving_model_config: str = "",
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Builds the flight-delay pipeline.
@@ -116,7 +118,10 @@ def create_pipeline(
       window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
         evaluation and validation use `span` alone. Needs `span`.
       code_version: digest of the trainer code; part of the Trainer's cache key.
-      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions).
+      vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions, ServedModel as
+        the baseline).
+      serving_model_config: with `vertex`, the TF Serving models.config whose `stable` label names the
+        served version (optional; else the newest version under serving_model_dir).
     """
     example_gen = example_gen_component(data_root, span)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -140,16 +145,19 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],          # read to count duplicated rows
         **configs.DRIFT_VALIDATOR)
 
-    baseline_resolver = tfx.dsl.Resolver(
-        # With a known span: the model being served, pushed for an earlier span (pipeline/dag/resolvers.py);
-        # otherwise (e.g. compiled for Vertex, which only supports the stock strategies) TFX's own.
-        **(dict(strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
-                pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel))
-           if span is not None and not vertex
-           else dict(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-                     model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))),
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-    ).with_id(BASELINE_RESOLVER_ID)
+    # The model being served. Locally a resolver over MLMD: the registry's stable version, else the latest
+    # push, among models of earlier spans (pipeline/dag/resolvers.py). On Vertex, whose resolvers run TFX's
+    # stock strategies only, ServedModel reads the serving destination (its `stable` label in
+    # `serving_model_config`, else the newest push; never cached: pipeline/vertex/compile.py).
+    if vertex:
+        baseline_resolver = ServedModel(serving_model_dir=serving_model_dir, model_name=model_name,
+                                        model_config=serving_model_config).with_id(BASELINE_RESOLVER_ID)
+    else:
+        baseline_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
+            pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        ).with_id(BASELINE_RESOLVER_ID)
 
     training_examples = example_gen.outputs["examples"]
     window_resolver = None
@@ -175,7 +183,7 @@ def create_pipeline(
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
             custom_config={"hparams": hparams or {}, "code_version": code_version})
 
-        evaluator = tfx.components.Evaluator(
+        evaluator = Evaluator(  # TFX's, also taking ServedModel's output when nothing is served
             examples=example_gen.outputs["examples"],
             model=trainer.outputs["model"],
             baseline_model=baseline_resolver.outputs["model"],

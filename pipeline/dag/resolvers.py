@@ -10,7 +10,7 @@ never have been pushed (InfraValidator or the behaviour checks stopped it). The 
 keeps a re-run of the same span fully cached: otherwise its baseline would be the candidate the first
 run pushed, the Evaluator's inputs would change and Pusher would push the same model again.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
@@ -50,6 +50,16 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
                     f"which no earlier run ingested: run `python -m pipeline run --span N` for each first")
             result[key] = [newest[s] for s in sorted(newest)]
         return result
+
+
+def ingested_spans(store: mlmd.MetadataStore, pipeline_name: str, example_gen_id: str) -> Set[int]:
+    """Spans of the LIVE Examples the pipeline's ExampleGen node wrote into the store."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{example_gen_id}")
+    if context is None:
+        return set()
+    spans = (artifact_span(a) for a in store.get_artifacts_by_context(context.id)
+             if a.state == metadata_store_pb2.Artifact.LIVE)
+    return {span for span in spans if span is not None}
 
 
 def training_spans(store: mlmd.MetadataStore, model_id: int) -> List[int]:
@@ -132,8 +142,8 @@ class LatestPushedModelFromEarlierSpanStrategy(resolver.ResolverStrategy):
     one Model and its PushedModel, or to empty lists when nothing was pushed yet.
     """
 
-    def __init__(self, before_span: int):
-        self._before_span = int(before_span)
+    def __init__(self, before_span: Optional[int]):
+        self._before_span = None if before_span is None else int(before_span)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:

@@ -115,6 +115,8 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         lines.append(f"Span ingested and evaluated: {summary['spans']} "
                      f"(splits {', '.join(summary.get('splits', []))}); "
                      f"trained on span(s) {summary.get('training_spans', 'none: training did not run')}")
+    if summary.get("ingested_first"):
+        lines.append(f"Ingested first (the metadata store lacked them): span(s) {summary['ingested_first']}")
     if summary.get("metrics"):
         lines.append("Evaluation (eval split, overall): " + ", ".join(
             f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"

@@ -240,7 +240,7 @@ def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
     """Copies the weights of the model at `base_model_dir` (the serving model) into `model` when
     compatible: same layers with the same weight shapes and the same vocabularies. Returns
     {"start": "warm"|"cold", "base_model": dir or None, "reason": why}."""
-    if not base_model_dir:
+    if not base_model_dir or not tf.io.gfile.exists(base_model_dir):  # ServedModel's when nothing serves
         return {"start": "cold", "base_model": None, "reason": "no serving model yet"}
     try:
         base = tf.keras.models.load_model(base_model_dir, compile=False,

@@ -5,7 +5,7 @@ warm / cold start.
     python -m pipeline.tools.model_selection [--window 1 --window 3 --window 6 --window all] [--warm/--cold ...]
 
 Prints one JSON line per variant: mean forward AUC over the scored spans, per span, Trainer seconds.
-This is how the defaults in pipeline/dag/configs.py (CT_WINDOW) and the trainer (warm_start) were chosen;
+This is how the defaults in pipeline/dag/configs.py (TRAINING_WINDOW) and the trainer (warm_start) were chosen;
 the `ct` replay then confirms them through the real pipeline and its gates.
 """
 import json

@@ -78,7 +78,7 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.dag.pipeline import create_pipeline
+    from pipeline.dag.pipeline import BASELINE_RESOLVER_ID, create_pipeline
     from pipeline.local.runner import REPO_ROOT
 
     pipeline_def = create_pipeline(
@@ -92,6 +92,9 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
         output_dir=os.path.dirname(os.path.abspath(output_path)),
         output_filename=os.path.basename(output_path))
     job = runner.run(pipeline_def, write_out=False)
+    # The baseline (ServedModel) reads the serving destination, which changes between runs with the same
+    # inputs: Vertex must never answer it from its cache.
+    job["pipelineSpec"]["root"]["dag"]["tasks"][BASELINE_RESOLVER_ID]["cachingOptions"] = {"enableCache": False}
     if not allow_local_paths:
         found = local_paths(job, [REPO_ROOT])
         if found:

@@ -77,7 +77,12 @@ def test_the_compiled_spec_runs_on_a_fixture_span(tmp_path):
     executions = {e.name.split("/", 1)[1]: e for e in store.get_executions()}
     assert set(executions) == {t for t, state in result["tasks"].items() if state == launcher.COMPLETE}
     assert all(e.last_known_state == e.COMPLETE for e in executions.values())
-    [model] = store.get_artifacts_by_type("tfx.Model")
+    models = {m.name.rsplit("/", 2)[1]: m for m in store.get_artifacts_by_type("tfx.Model")}
+    assert set(models) == {"Trainer", "serving_model_resolver"}
+    model = models["Trainer"]
+    # the baseline: ServedModel found nothing served, so the Evaluator and the validators had none
+    assert models["serving_model_resolver"].custom_properties["served"].int_value == 0
+    assert spec["pipelineSpec"]["root"]["dag"]["tasks"]["serving_model_resolver"]["cachingOptions"] == {"enableCache": False}
     [evaluator_blessing] = [b for b in store.get_artifacts_by_type("tfx.ModelBlessing") if "Evaluator" in b.name]
     assert evaluator_blessing.custom_properties["current_model_id"].string_value == model.name
     assert store.get_artifacts_by_type("tfx.PushedModel")[0].custom_properties["pushed"].int_value == 1
