@@ -115,7 +115,8 @@ def create_pipeline(
       schema_path: the curated schema (schema.pbtxt).
       serving_model_dir: Pusher's base directory (TF Serving layout: <dir>/<version>/).
       span: train on this span; None = latest span.
-      window: train on the last `window` spans up to `span` (earlier ones ingested by earlier runs);
+      window: train on the last `window` spans up to `span` (ingested before: the local runner ingests
+        missing ones first);
         evaluation and validation use `span` alone. Needs `span`.
       code_version: digest of the trainer code; part of the Trainer's cache key.
       vertex: build for KubeflowV2DagRunner (Resolver nodes instead of resolver functions, ServedModel as
@@ -228,14 +229,16 @@ def create_pipeline(
     )
 
 
-def ingest_pipeline(pipeline_root: str, data_root: str, span: int, *, pipeline_name: str = PIPELINE_NAME,
-                    metadata_connection_config=None, beam_pipeline_args: Optional[List[str]] = None,
-                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
-    """Ingests one span without training: create_pipeline's ExampleGen and StatisticsGen nodes (same ids),
-    so that a later run's training window and drift baseline find the span."""
+def ingest_pipeline(pipeline_root: str, data_root: str, span: int, *, statistics: bool = True,
+                    pipeline_name: str = PIPELINE_NAME, metadata_connection_config=None,
+                    beam_pipeline_args: Optional[List[str]] = None, enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    """Ingests one span without training: create_pipeline's ExampleGen (and, with `statistics`, its
+    StatisticsGen) nodes, same ids, so that a later run's training window (and drift baseline) find it."""
     example_gen = example_gen_component(data_root, span)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    components = [example_gen]
+    if statistics:
+        components.append(tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]))
     return tfx.dsl.Pipeline(
-        pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=[example_gen, statistics_gen],
+        pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
         enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [])

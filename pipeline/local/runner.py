@@ -201,7 +201,8 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
     """Checks the span, runs the pipeline with LocalDagRunner and returns its summary.
 
     `window` (K spans up to `span`, or "all": 1..span): the window's earlier spans that the metadata
-    store lacks are ingested first (ExampleGen and StatisticsGen only, one small run each).
+    store lacks are ingested first, one small run each (ExampleGen; StatisticsGen too for the span
+    before `span`, the drift baseline).
 
     Everything the run prints (TFX, TF, Keras, Beam) goes to `<output>/logs/<run id>.log`, and with
     `verbose` to stderr as well, never to stdout. Progress lines go to `progress` (default: stderr).
@@ -263,11 +264,15 @@ def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], dat
     for position, s in enumerate(to_ingest, start=1):
         ingest_id = f"{run_id}-ingest-span-{s}"
         progress(f"[ingest {position}/{len(to_ingest)}] span {s} is not in the metadata store: ingesting it ...")
-        ir = compiled(ingest_pipeline(layout.pipeline_root, data_root, s, metadata_connection_config=metadata_config,
-                                      beam_pipeline_args=beam_args, enable_cache=enable_cache), ingest_id)
+        # Statistics only for the span before this run's: its drift baseline.
+        statistics = s == span - 1
+        ir = compiled(ingest_pipeline(layout.pipeline_root, data_root, s, statistics=statistics,
+                                      metadata_connection_config=metadata_config, beam_pipeline_args=beam_args,
+                                      enable_cache=enable_cache), ingest_id)
         ingest_start = time.monotonic()
         _execute(ir, ingest_id, layout, lambda line: None)
-        progress(f"[ingest {position}/{len(to_ingest)}] span {s} ingested (ExampleGen, StatisticsGen) in "
+        progress(f"[ingest {position}/{len(to_ingest)}] span {s} ingested "
+                 f"({'ExampleGen, StatisticsGen' if statistics else 'ExampleGen'}) in "
                  f"{time.monotonic() - ingest_start:.1f}s")
 
     ir = compiled(create_pipeline(
