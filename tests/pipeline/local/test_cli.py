@@ -153,7 +153,7 @@ def test_a_window_ingests_the_spans_the_store_lacks_and_a_rerun_is_fully_cached(
     again = cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     rerun = json.loads(again.stdout)
-    assert "ingest" not in again.stderr and "ingested_first" not in rerun
+    assert "[ingest" not in again.stderr and "ingested_first" not in rerun
     states = {n["node"]: n["state"] for n in rerun["nodes"]}
     assert {states[n] for n in ("CsvExampleGen", "StatisticsGen", "DriftValidator", "Trainer", "Evaluator",
                                 "BehaviorValidator", "LocalInfraValidator")} == {"CACHED"}
