@@ -24,6 +24,7 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 from data import contract
 from pipeline.dag import configs
 from pipeline.dag.window import Window, parse_window, window_for  # noqa: F401 (ct.window_for)
+from pipeline.local import summary as run_summary
 
 REPLAY_CONTEXT = "ct_replay"
 FORWARD_EXECUTION = "ct.ForwardEvaluation"
@@ -200,7 +201,12 @@ def _reasons(summary: Dict, gates: Dict[str, str], pushed: bool) -> List[str]:
         reasons.append("Evaluator: " + "; ".join(
             summary.get("validation", {}).get("failures", []) or ["thresholds not met"]))
     if gates["behavior"] == "FAIL":
-        reasons.append(f"behaviour checks failed: {(summary.get('behavior') or {}).get('failed_checks', '')}")
+        behavior = summary.get("behavior") or {}
+        failed = [run_summary.failed_test_text(t) for t in behavior.get("failed_tests", [])]
+        if (behavior.get("auc_vs_baseline") or {}).get("verdict") == "FAIL":
+            failed.insert(0, run_summary.auc_text(behavior))
+        reasons.append(f"behaviour checks failed: {behavior.get('failed_checks', '')}"
+                       + (f" ({'; '.join(failed)})" if failed else ""))
     if gates["infra"] == "FAIL":
         reasons.append("InfraValidator: the model did not load or answer in a model server")
     if pushed:
@@ -273,7 +279,11 @@ def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_
             "candidate": _headline(summary.get("metrics")),
             "serving_version": serving_before.version if serving_before else None,
             "serving": _headline(serving_metrics),
-            "drift": gates["drift"], "gates": gates, "pushed": pushed,
+            "drift": gates["drift"], "gates": gates,
+            # the behaviour gate's paired, day-aware tests with their intervals (summary.behavior_lines)
+            "behavior": {k: v for k, v in (summary.get("behavior") or {}).items()
+                         if k in ("eval_spans", "auc_vs_baseline", "failed_tests")} or None,
+            "pushed": pushed,
             "pushed_version": summary.get("pushed_version") if pushed else None,
             "reasons": _reasons(summary, gates, pushed),
             "forward": forward, "trainer_start": start,

@@ -21,6 +21,8 @@ TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
 # baseline and the Trainer's warm-start base model.
 BASELINE_RESOLVER_ID = "serving_model_resolver"
+# The newest Examples of each of the last configs.BEHAVIOR_EVAL_SPANS spans: the behaviour validator's input.
+EVALUATION_RESOLVER_ID = "evaluation_window_resolver"
 
 
 def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.MAX_AUC_DROP) -> tfma.EvalConfig:
@@ -155,6 +157,20 @@ def create_pipeline(
         window_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
         training_examples = window_resolver.outputs["examples"]
 
+    # The behaviour validator's evidence: the eval splits of the last configs.BEHAVIOR_EVAL_SPANS spans
+    # that were ingested, pooled (Vertex compiles only the stock resolver strategies: this span's alone).
+    evaluation_examples = example_gen.outputs["examples"]
+    evaluation_resolver = None
+    if span is not None and not vertex:
+        evaluation_resolver = tfx.dsl.Resolver(
+            strategy_class=SpanWindowStrategy,
+            config={"last_span": span, "num_spans": configs.BEHAVIOR_EVAL_SPANS, "every_span": False},
+            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+                                     producer_component_id=example_gen.id),
+        ).with_id(EVALUATION_RESOLVER_ID)
+        evaluation_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+        evaluation_examples = evaluation_resolver.outputs["examples"]
+
     # A blocking drift, label shift, dataset check or schema anomaly stops training on this span.
     with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
         trainer = tfx.components.Trainer(
@@ -175,7 +191,7 @@ def create_pipeline(
         # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
         behavior_validator = BehaviorValidator(
             model=trainer.outputs["model"],
-            examples=example_gen.outputs["examples"],
+            examples=evaluation_examples,
             schema=schema_gen.outputs["schema"],
             baseline_model=baseline_resolver.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
@@ -201,6 +217,8 @@ def create_pipeline(
         components.insert(2, previous_statistics)
     if window_resolver is not None:
         components.insert(1, window_resolver)
+    if evaluation_resolver is not None:
+        components.insert(1, evaluation_resolver)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -212,10 +212,17 @@ def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, nex
     _, behavior_in, behavior_out = executions_of(store, "BehaviorValidator")[-1]
     assert behavior_in["baseline_model"][0].id == span1_model.id
     assert {"model", "examples", "schema", "baseline_model"} <= set(behavior_in)
+    # The evidence is pooled: the eval splits of the last spans (configs.BEHAVIOR_EVAL_SPANS), here 1 and 2.
+    assert sorted(a.custom_properties["span"].int_value for a in behavior_in["examples"]) == [1, 2]
     behavior_report = behavior_out["report"][0]
     with open(os.path.join(behavior_report.uri, "report.json")) as f:
         checks = {c["name"] for c in json.load(f)["checks"]}
-    assert {"invariance", "directional", "slice_regression_vs_baseline"} <= checks
+    assert {"invariance", "directional", "slice_regression_vs_baseline", "auc_vs_baseline"} <= checks
+    # The summary (and `run --json`) carries the AUC test against the serving model with its interval.
+    auc = s["behavior"]["auc_vs_baseline"]
+    assert s["behavior"]["eval_spans"] == [1, 2] and auc["verdict"] in ("PASS", "FAIL")
+    assert auc["drop_ci95"][0] <= auc["auc_drop"] <= auc["drop_ci95"][1] and auc["groups"] >= 7
+    assert "AUC vs the serving model on the eval days of span(s) [1, 2]" in summary.format_summary(s)
     assert os.path.getsize(os.path.join(behavior_report.uri, "report.html")) > 0
     _, infra_in, infra_out = executions_of(store, "LocalInfraValidator")[-1]
     assert infra_out["blessing"][0].custom_properties["blessed"].int_value in (0, 1)
