@@ -1,5 +1,5 @@
 """Checks decided on the aggregated figures (aggregation.py): output range, invariance, directional
-expectations, per-slice recall, slice recall and AUC versus a baseline.
+expectations, per-slice recall, and per-slice recall and AUC versus a baseline.
 
 The last four decide with significance tests on groups of examples (significance.py), one
 Holm-corrected family per validation: `statistical_tests` runs them, the check functions read their
@@ -111,7 +111,7 @@ def auc_testable(m: Mapping[str, Any], cfg: BehaviorValidatorConfig) -> Optional
         return "no baseline model"
     groups = figures["groups"]
     if len(groups) < cfg.min_groups:
-        return f"{len(groups)} group(s) of {'/'.join(cfg.group_by_features)}, fewer than min_groups {cfg.min_groups}"
+        return f"{len(groups)} group(s) of {_group_name(cfg)}, fewer than min_groups {cfg.min_groups}"
     labels = [sum(c for _, c in v[name]) for v in groups.values()
               for name in ("candidate_positives", "candidate_negatives")]
     if not sum(labels[0::2]) or not sum(labels[1::2]):

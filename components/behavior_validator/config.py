@@ -1,7 +1,8 @@
 """Parameters of the behaviour checks: the model's contract (keys, signatures, features) and thresholds.
 
 A JSON object. The contract keys (label_key, prediction_key, examples_signature, examples_input,
-decision_threshold, slice_feature, group_by_features) have no default: they are facts of the project using the component.
+decision_threshold, slice_feature, group_by_features) have no default: they are facts of the project
+using the component.
 """
 import dataclasses
 import json
@@ -76,8 +77,8 @@ class BehaviorValidatorConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{_WHERE}: {name} must be a non-empty string, got {value!r}")
-        for name in ("batch_size", "min_slice_examples", "min_slice_positives", "min_groups", "bootstrap_resamples",
-                     "signature_sample_size", "latency_calls"):
+        for name in ("batch_size", "min_slice_examples", "min_slice_positives", "min_groups",
+                     "bootstrap_resamples", "signature_sample_size", "latency_calls"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{_WHERE}: {name} must be an integer >= 1, got {value!r}")

@@ -194,8 +194,10 @@ def test_weakened_candidate_is_not_pushed_and_the_serving_model_stays(replay_dir
     row = result["spans"][0]
     assert row["pushed"] is False
     assert row["trained_on"] == [1, 2, 3]
-    assert row["gates"]["evaluator"] == "FAIL"
-    assert any(r.startswith("Evaluator:") and "auc" in r for r in row["reasons"]), row["reasons"]
+    # The behaviour validator's paired, day-aware AUC test names it (TFMA's bounds are only sanity bounds).
+    assert row["gates"]["behavior"] == "FAIL"
+    assert any(r.startswith("behaviour checks failed:") and "auc_vs_baseline" in r for r in row["reasons"]), \
+        row["reasons"]
     assert sorted(os.listdir(serving_dir)) == before
     latest = max(int(v) for v in before)
     assert row["serving_version"] == latest
