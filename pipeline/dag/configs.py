@@ -110,6 +110,7 @@ DRIFT_VALIDATOR = dict(
 # judge the candidate on months further from the one it will serve (the replay's served forward AUC moves
 # by up to 0.08 from one month to the next).
 BEHAVIOR_EVAL_SPANS = 3
+EVALUATION_RESOLVER_ID = "evaluation_window_resolver"  # the node resolving them (create_pipeline)
 # "Not worse than the serving model": significantly lower AUC by more than this fails the candidate.
 AUC_REGRESSION_TOLERANCE = 0.01
 # The BehaviorValidator's `config` (create_pipeline passes it as it is; thresholds not listed take the

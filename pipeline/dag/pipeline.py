@@ -21,8 +21,6 @@ TRAINER_RUN_FN = "pipeline.model.trainer.run_fn"
 # The model being served (latest push of an earlier span): the Evaluator's and behaviour validator's
 # baseline and the Trainer's warm-start base model.
 BASELINE_RESOLVER_ID = "serving_model_resolver"
-# The newest Examples of each of the last configs.BEHAVIOR_EVAL_SPANS spans: the behaviour validator's input.
-EVALUATION_RESOLVER_ID = "evaluation_window_resolver"
 
 
 def eval_config(min_auc: float = configs.MIN_AUC, max_auc_drop: float = configs.MAX_AUC_DROP) -> tfma.EvalConfig:
@@ -167,7 +165,7 @@ def create_pipeline(
             config={"last_span": span, "num_spans": configs.BEHAVIOR_EVAL_SPANS, "every_span": False},
             examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
                                      producer_component_id=example_gen.id),
-        ).with_id(EVALUATION_RESOLVER_ID)
+        ).with_id(configs.EVALUATION_RESOLVER_ID)
         evaluation_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
         evaluation_examples = evaluation_resolver.outputs["examples"]
 

@@ -208,6 +208,16 @@ def file_metrics(evaluation_uri: str) -> Dict[str, float]:
     return evaluation.headline_metrics(evaluation_uri)
 
 
+def _judged_models(store, execution_id: int) -> List[int]:
+    """The Models an execution took as inputs, baselines left out, read from MLMD (a hop-limited walk may
+    not reach them)."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id])
+              if e.type == metadata_store_pb2.Event.INPUT
+              and (e.path.steps[0].key if e.path.steps else "") not in BASELINE_KEYS]
+    model_type = store.get_artifact_type(R.MODEL).id
+    return [a.id for a in store.get_artifacts_by_id([e.artifact_id for e in events]) if a.type_id == model_type]
+
+
 # --- trace ------------------------------------------------------------------------------------
 def trace(store, ref: Union[str, int] = "served", collector: Collector = collect_api,
           read_files: bool = False) -> Dict[str, Any]:
@@ -246,8 +256,8 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
             if e in execs or not _is_validator(side, e):
                 continue
             ins = side.inputs.get(e, [])
-            if not all(a == model_id for a, k in ins if side.type_of(a) == R.MODEL and k not in BASELINE_KEYS):
-                continue  # judges another model
+            if any(m != model_id for m in _judged_models(store, e)):
+                continue  # judges another model (e.g. a later run's validator that pooled our eval data)
             if not any((a in derived or a == model_id) and side.type_of(a) != R.SCHEMA and k not in BASELINE_KEYS
                        for a, k in ins):
                 continue  # not about our data or model

@@ -2,7 +2,8 @@
 import json
 
 from pipeline.dag import configs
-from pipeline.dag.pipeline import EVALUATION_RESOLVER_ID, create_pipeline
+from pipeline.dag.configs import EVALUATION_RESOLVER_ID
+from pipeline.dag.pipeline import create_pipeline
 from pipeline.dag.resolvers import SpanWindowStrategy
 
 

@@ -104,6 +104,11 @@ def test_format_summary_states_each_verdict(history):
     assert f"auc={s['metrics']['auc']:.4f}" in text and f"example_count={int(s['metrics']['example_count'])}" in text
     assert f"Drift vs previous span: {s['drift']['verdict']} - " in text
     assert ("Behaviour checks: passed" if s["behavior"]["checks_passed"] else "Behaviour checks: FAILED") in text
+    # span 2 against the model of span 1, on the eval days of both (the behaviour validator's pool)
+    auc = s["behavior"]["auc_vs_baseline"]
+    assert s["behavior"]["eval_spans"] == [1, 2] and auc["drop_ci95"][0] <= auc["auc_drop"] <= auc["drop_ci95"][1]
+    assert (f"  AUC vs the serving model on the eval days of span(s) [1, 2] ({auc['groups']} days, "
+            f"{auc['examples']} flights): {auc['auc']:.4f} vs {auc['baseline_auc']:.4f}") in lines
     assert ("Evaluator blessed: yes (all thresholds met)" if s["blessed"] else "Evaluator blessed: NO (") in text
 
 
