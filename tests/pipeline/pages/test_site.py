@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from data import mlmd_store
+from pipeline.dag import configs
 from pipeline.pages import site as report_site
 from tests.pipeline.conftest import FIXTURE_SPANS
 
@@ -125,8 +126,9 @@ def test_evaluation_curves_are_tfmas_plots_with_the_gates(site):
         assert drawn[model] == points
     markers = [c.get("data-label") for c in roc.iter(f"{SVG}circle")]
     assert any(m.startswith("candidate at threshold 0.5: FPR ") for m in markers)
-    assert "(gate >= 0.6)" in roc.find(f"{SVG}title").text
-    assert "auc &gt;= 0.6" in page and "auc change vs baseline &gt;= -0.01" in page
+    assert f"(gate >= {configs.MIN_AUC:g})" in roc.find(f"{SVG}title").text
+    assert f"auc &gt;= {configs.MIN_AUC:g}" in page
+    assert f"auc change vs baseline &gt;= {-configs.MAX_AUC_DROP:g}" in page
     titles = [s.find(f"{SVG}title").text.split(" ")[0] for s in svgs(overall_html)]
     assert titles == ["ROC", "Precision-recall", "Calibration"]
     sliced = re.findall(r"<details class='slice' data-slice='(.*?)'>", page)
