@@ -75,7 +75,7 @@ def test_sqlite_runs_history_shows_executed_and_cached(sqlite_world):
     _, store, runs = sqlite_world
     assert [r["failed"] for r in runs] == [[], [], []]
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == [r["run_id"] for r in reversed(runs)]  # newest first
+    assert list(rows) == [r["run_id"] for r in runs]
     first, again, other = (rows[r["run_id"]] for r in runs)
     assert first["cached"] == 0 and first["executed"] == runs[0]["executed"]
     assert again["cached"] == runs[1]["cached"] and again["cached"] >= 6
@@ -106,7 +106,7 @@ def test_sqlite_trace_latest_model_ignores_baseline_lineage(sqlite_world):
     _, store, runs = sqlite_world
     t = query.trace(store, "latest")
     assert t["runs"] == [runs[2]["run_id"]]
-    assert t["spans"] == [1, 2] and t["training_spans"] == [2]  # judged on the eval splits of 1 and 2
+    assert t["spans"] == [2] and t["training_spans"] == [2]  # a Model's upstream: its training data
     if runs[0]["blessed"]:  # span 1's model was the baseline of span 2's evaluation
         assert len(t["baseline_models"]) == 1
     # span 2's drift check compared against span 1's statistics: listed, but not a training span
