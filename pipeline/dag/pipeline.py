@@ -87,6 +87,85 @@ def example_gen_component(data_root: str, span: Optional[int] = None) -> Ordered
         range_config=range_config).with_id(EXAMPLE_GEN_ID)
 
 
+def _drift_baseline(statistics_gen, vertex: bool):
+    """(node to add or None, channel) of the statistics this span's drift is measured against: the previous
+    span's (none on the first span). KubeflowV2 compiles Resolver nodes, not resolver functions."""
+    if vertex:
+        previous_statistics = latest_statistics_resolver(statistics_gen)
+        statistics_gen.add_upstream_node(previous_statistics)
+        return previous_statistics, previous_statistics.outputs["statistics"]
+    return None, previous_span_statistics(statistics_gen.outputs["statistics"])
+
+
+def _serving_model(span: Optional[int], vertex: bool, serving_model_dir: str, model_name: str,
+                   serving_model_config: str):
+    """The model being served. Locally a resolver over MLMD: the registry's stable version, else the latest
+    push, among models of earlier spans (pipeline/dag/resolvers.py). On Vertex, whose resolvers run TFX's
+    stock strategies only, ServedModel reads the serving destination (its `stable` label in
+    `serving_model_config`, else the newest push; never cached: pipeline/vertex/compile.py)."""
+    if vertex:
+        return ServedModel(serving_model_dir=serving_model_dir, model_name=model_name,
+                           model_config=serving_model_config).with_id(BASELINE_RESOLVER_ID)
+    return tfx.dsl.Resolver(
+        strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
+        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+    ).with_id(BASELINE_RESOLVER_ID)
+
+
+def _span_window(node_id: str, example_gen, span: int, num_spans: int, **config) -> tfx.dsl.Resolver:
+    """The newest Examples of each of the last `num_spans` spans up to `span` (SpanWindowStrategy)."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy, config={"last_span": span, "num_spans": num_spans, **config},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id),
+    ).with_id(node_id)
+    resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+    return resolver
+
+
+def _model_nodes(training_examples, evaluation_examples, example_gen, schema_gen, baseline_resolver,
+                 serving_model_dir: str, *, hparams, code_version, min_auc, max_auc_drop, model_name):
+    """Trainer, Evaluator, BehaviorValidator, LocalInfraValidator and Pusher (built inside the drift gate)."""
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=training_examples,
+        schema=schema_gen.outputs["schema"],
+        base_model=baseline_resolver.outputs["model"],  # warm start from the serving model
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={"hparams": hparams or {}, "code_version": code_version})
+
+    evaluator = Evaluator(  # TFX's, also taking ServedModel's output when nothing is served
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(min_auc, max_auc_drop))
+
+    # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
+    behavior_validator = BehaviorValidator(
+        model=trainer.outputs["model"],
+        examples=evaluation_examples,
+        schema=schema_gen.outputs["schema"],
+        baseline_model=baseline_resolver.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        config=configs.BEHAVIOR_VALIDATOR_CONFIG)
+
+    infra_validator = LocalInfraValidator(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        **configs.infra_validator_args(model_name))
+
+    # Pusher needs all three verdicts: Evaluator's (folded into the behaviour validator's blessing)
+    # and InfraValidator's; it pushes the warmed-up model InfraValidator stamped. (A Cond nested in
+    # the drift Cond would fail input resolution when the drift gate skips the validators.)
+    pusher = tfx.components.Pusher(
+        model_blessing=behavior_validator.outputs["blessing"],
+        infra_blessing=infra_validator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+    return trainer, evaluator, behavior_validator, infra_validator, pusher
+
+
 def create_pipeline(
     pipeline_root: str,
     data_root: str,
@@ -129,15 +208,7 @@ def create_pipeline(
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-
-    # Drift of this span's statistics against the previous span's (none on the first span).
-    if vertex:  # KubeflowV2 compiles Resolver nodes, not resolver functions
-        previous_statistics = latest_statistics_resolver(statistics_gen)
-        statistics_gen.add_upstream_node(previous_statistics)
-        baseline_statistics = previous_statistics.outputs["statistics"]
-    else:
-        previous_statistics = None
-        baseline_statistics = previous_span_statistics(statistics_gen.outputs["statistics"])
+    previous_statistics, baseline_statistics = _drift_baseline(statistics_gen, vertex)
     drift_validator = DriftValidator(
         statistics=statistics_gen.outputs["statistics"],
         baseline_statistics=baseline_statistics,
@@ -146,31 +217,14 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],          # read to count duplicated rows
         **configs.DRIFT_VALIDATOR)
 
-    # The model being served. Locally a resolver over MLMD: the registry's stable version, else the latest
-    # push, among models of earlier spans (pipeline/dag/resolvers.py). On Vertex, whose resolvers run TFX's
-    # stock strategies only, ServedModel reads the serving destination (its `stable` label in
-    # `serving_model_config`, else the newest push; never cached: pipeline/vertex/compile.py).
-    if vertex:
-        baseline_resolver = ServedModel(serving_model_dir=serving_model_dir, model_name=model_name,
-                                        model_config=serving_model_config).with_id(BASELINE_RESOLVER_ID)
-    else:
-        baseline_resolver = tfx.dsl.Resolver(
-            strategy_class=LatestPushedModelFromEarlierSpanStrategy, config={"before_span": span},
-            pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        ).with_id(BASELINE_RESOLVER_ID)
+    baseline_resolver = _serving_model(span, vertex, serving_model_dir, model_name, serving_model_config)
 
     training_examples = example_gen.outputs["examples"]
     window_resolver = None
     if window > 1:
         if span is None:
             raise ValueError("window > 1 needs an explicit span")
-        window_resolver = tfx.dsl.Resolver(
-            strategy_class=SpanWindowStrategy, config={"last_span": span, "num_spans": window},
-            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
-                                     producer_component_id=example_gen.id),
-        ).with_id("training_window_resolver")
-        window_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+        window_resolver = _span_window("training_window_resolver", example_gen, span, window)
         training_examples = window_resolver.outputs["examples"]
 
     # The behaviour validator's evidence: the eval splits of the last configs.BEHAVIOR_EVAL_SPANS spans
@@ -178,54 +232,16 @@ def create_pipeline(
     evaluation_examples = example_gen.outputs["examples"]
     evaluation_resolver = None
     if span is not None and not vertex:
-        evaluation_resolver = tfx.dsl.Resolver(
-            strategy_class=SpanWindowStrategy,
-            config={"last_span": span, "num_spans": configs.BEHAVIOR_EVAL_SPANS, "every_span": False},
-            examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
-                                     producer_component_id=example_gen.id),
-        ).with_id(configs.EVALUATION_RESOLVER_ID)
-        evaluation_resolver.add_upstream_node(example_gen)  # this run's span is part of the window
+        evaluation_resolver = _span_window(configs.EVALUATION_RESOLVER_ID, example_gen, span,
+                                           configs.BEHAVIOR_EVAL_SPANS, every_span=False)
         evaluation_examples = evaluation_resolver.outputs["examples"]
 
     # A blocking drift, label shift, dataset check or schema anomaly stops training on this span.
     with tfx.dsl.Cond(drift_validator.outputs["drift_report"].future()[0].custom_property("blessed") == 1):
-        trainer = tfx.components.Trainer(
-            run_fn=TRAINER_RUN_FN,
-            examples=training_examples,
-            schema=schema_gen.outputs["schema"],
-            base_model=baseline_resolver.outputs["model"],  # warm start from the serving model
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-            custom_config={"hparams": hparams or {}, "code_version": code_version})
-
-        evaluator = Evaluator(  # TFX's, also taking ServedModel's output when nothing is served
-            examples=example_gen.outputs["examples"],
-            model=trainer.outputs["model"],
-            baseline_model=baseline_resolver.outputs["model"],
-            eval_config=eval_config(min_auc, max_auc_drop))
-
-        # Its blessing: behaviour checks passed AND the Evaluator blessed the model.
-        behavior_validator = BehaviorValidator(
-            model=trainer.outputs["model"],
-            examples=evaluation_examples,
-            schema=schema_gen.outputs["schema"],
-            baseline_model=baseline_resolver.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
-            config=configs.BEHAVIOR_VALIDATOR_CONFIG)
-
-        infra_validator = LocalInfraValidator(
-            model=trainer.outputs["model"],
-            examples=example_gen.outputs["examples"],
-            **configs.infra_validator_args(model_name))
-
-        # Pusher needs all three verdicts: Evaluator's (folded into the behaviour validator's blessing)
-        # and InfraValidator's; it pushes the warmed-up model InfraValidator stamped. (A Cond nested in
-        # the drift Cond would fail input resolution when the drift gate skips the validators.)
-        pusher = tfx.components.Pusher(
-            model_blessing=behavior_validator.outputs["blessing"],
-            infra_blessing=infra_validator.outputs["blessing"],
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_model_dir)))
+        trainer, evaluator, behavior_validator, infra_validator, pusher = _model_nodes(
+            training_examples, evaluation_examples, example_gen, schema_gen, baseline_resolver,
+            serving_model_dir, hparams=hparams, code_version=code_version, min_auc=min_auc,
+            max_auc_drop=max_auc_drop, model_name=model_name)
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, drift_validator,
                   baseline_resolver, trainer, evaluator, behavior_validator, infra_validator, pusher]
