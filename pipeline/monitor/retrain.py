@@ -1,5 +1,5 @@
 """An alert's retraining: the continuous-training step for the newest span (the `run` a `ct` replay makes for each
-span: window `configs.CT_WINDOW`, shortened to the spans the store ingested; the model being served as baseline
+span: window `configs.TRAINING_WINDOW`, shortened to the spans the store ingested; the model being served as baseline
 and warm start), linked in ML-Metadata to the alert that started it. Where it cannot run here (no local output
 folder to push to) it prints the exact command instead."""
 import os
@@ -27,10 +27,10 @@ def pipeline_output_of(served) -> Optional[str]:
 
 
 def training_window(store, span: int) -> int:
-    """The CT window (configs.CT_WINDOW) for `span`, shortened to the spans the store has ingested right below
+    """The CT window (configs.TRAINING_WINDOW) for `span`, shortened to the spans the store has ingested right below
     it: the window resolver refuses a window with a span no run ingested."""
     ingested = {R.artifact_span(a) for a in store.get_artifacts_by_type(R.EXAMPLES)}
-    window = window_for(span, configs.CT_WINDOW)
+    window = window_for(span, configs.TRAINING_WINDOW)
     k = 1
     while k < window and span - k in ingested:
         k += 1
