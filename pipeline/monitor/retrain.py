@@ -1,6 +1,6 @@
 """An alert's retraining: the continuous-training step for the newest span (the `run` a `ct` replay makes for each
-span: window `configs.TRAINING_WINDOW`, shortened to the spans the store ingested; the model being served as baseline
-and warm start), linked in ML-Metadata to the alert that started it. Where it cannot run here (no local output
+span: window `configs.TRAINING_WINDOW`, whose spans the store lacks the run ingests first; the model being served as
+baseline and warm start), linked in ML-Metadata to the alert that started it. Where it cannot run here (no local output
 folder to push to) it prints the exact command instead."""
 import os
 import shlex
@@ -26,15 +26,9 @@ def pipeline_output_of(served) -> Optional[str]:
         else None
 
 
-def training_window(store, span: int) -> int:
-    """The CT window (configs.TRAINING_WINDOW) for `span`, shortened to the spans the store has ingested right below
-    it: the window resolver refuses a window with a span no run ingested."""
-    ingested = {R.artifact_span(a) for a in store.get_artifacts_by_type(R.EXAMPLES)}
-    window = window_for(span, configs.TRAINING_WINDOW)
-    k = 1
-    while k < window and span - k in ingested:
-        k += 1
-    return k
+def training_window(span: int) -> int:
+    """The production window (configs.TRAINING_WINDOW) for `span`; `run` ingests the spans the store lacks."""
+    return window_for(span, configs.TRAINING_WINDOW)
 
 
 def command(span: int, window: int, data_root: str, output: str, metadata: str) -> str:
@@ -55,7 +49,7 @@ def retrain(store, metadata: str, served, report_id: int, result: Dict[str, Any]
     except (span_check.BadSpanError, OSError, ValueError) as e:
         return {"ran": False, "reason": f"no span to train on: {' '.join(str(e).split())}",
                 "command": command(0, 1, data_root, output or "OUTPUT", metadata).replace("--span 0", "--span N")}
-    window = training_window(store, span)
+    window = training_window(span)
     exact = command(span, window, data_root, output or "OUTPUT", metadata)
     if output is None:
         reason = ("the pipeline's output folder is unknown (the served version was not pushed to a local "
