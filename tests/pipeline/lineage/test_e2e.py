@@ -75,7 +75,7 @@ def test_sqlite_runs_history_shows_executed_and_cached(sqlite_world):
     _, store, runs = sqlite_world
     assert [r["failed"] for r in runs] == [[], [], []]
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == [r["run_id"] for r in runs]
+    assert list(rows) == [r["run_id"] for r in reversed(runs)]  # newest first
     first, again, other = (rows[r["run_id"]] for r in runs)
     assert first["cached"] == 0 and first["executed"] == runs[0]["executed"]
     assert again["cached"] == runs[1]["cached"] and again["cached"] >= 6
