@@ -373,26 +373,31 @@ def proxy(metadata, model_name):
     """Run nginx in the foreground with the registry's routing (`rollout init` first; Ctrl-C stops)."""
     from serving.delivery import nginx, rollout as strategies
     store = _open_registry(metadata)
-    try:
-        routing = strategies.current(store, model_name)
-        prefix = routing["proxy"]["prefix"]
-        nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
-        # die_with_parent: even a SIGKILL of this process stops nginx
-        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"], die_with_parent=True)
-    except (strategies.RolloutError, nginx.NginxError) as exc:
-        _fail(exc)
-    click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}", err=True)
 
     def stop_on(signum, frame):
         raise _Stop(signum)
 
+    # Handlers first: a stop signal at any moment, even while nginx starts, takes the one stop path below.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop_on)
+    process = None
     try:
+        try:
+            routing = strategies.current(store, model_name)
+            prefix = routing["proxy"]["prefix"]
+            nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
+            # die_with_parent: even a SIGKILL of this process stops nginx
+            process = nginx.NginxProcess(prefix)
+            process.start(routing["proxy"]["listen"], die_with_parent=True)
+        except (strategies.RolloutError, nginx.NginxError) as exc:
+            _fail(exc)
+        click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}",
+                   err=True)
         code = process.wait()
     except _Stop as stop:
-        click.echo(f"{signal.Signals(stop.args[0]).name}: stopping nginx {process.process.pid}", err=True)
-        process.stop()
+        click.echo(f"{signal.Signals(stop.args[0]).name}: stopping nginx", err=True)
+        if process is not None:
+            process.stop()
         code = 0
     sys.exit(code)
 
