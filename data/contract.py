@@ -36,6 +36,10 @@ CSV_COLUMNS = (
     "carrier", "flight", "origin", "dest", "distance",
 ) + WEATHER_FEATURES + (LABEL_KEY,)
 
+# Columns that identify one flight (unique over 2013; all are model inputs, so a logged request carries
+# them): the key that joins labels arriving later to logged requests.
+NATURAL_KEY = ("month", "day", "carrier", "flight", "origin", "sched_dep_hour", "sched_dep_minute")
+
 # Features the model accepts but must not depend on (the behaviour validator checks invariance).
 INVARIANT_FEATURES = ("flight", "sched_dep_minute")
 
@@ -58,6 +62,11 @@ def tf_dtype_name(feature: str) -> str:
     if feature in WEATHER_FEATURES:
         return "float32"
     raise KeyError(f"unknown feature {feature!r}")
+
+
+def natural_key(row) -> tuple:
+    """The NATURAL_KEY values of a row {column: value}, typed (str for strings, int otherwise)."""
+    return tuple(str(row[k]) if tf_dtype_name(k) == "string" else int(row[k]) for k in NATURAL_KEY)
 
 
 def tf_dtype(feature: str):

@@ -14,7 +14,6 @@ before starting concurrent TFX runs against a fresh SQLite file.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -225,27 +224,48 @@ def open_store(spec: Union[str, metadata_store_pb2.ConnectionConfig], *,
     if config.HasField("mysql") and not config.mysql.password:
         _LOG.debug("no password set: connecting to %s without one", redact(config))
     try:
-        return with_retry(lambda: NamedStore(config, redact(spec)), attempts=attempts,
-                          what=f"opening {redact(config)}")
+        with _native_stderr_held() as held:
+            store = with_retry(lambda: NamedStore(config, redact(spec)), attempts=attempts,
+                               what=f"opening {redact(config)}")
+        held.replay()
+        return store
     except (mlmd_errors.StatusError, RuntimeError) as e:
+        # MLMD's C++ log lines of a failed connection say what the error below says: debug log only.
+        _LOG.debug("MLMD's own log while failing to open %s:\n%s", redact(config), held.text)
         hint = ""
         if config.HasField("mysql"):
             hint = (f" (check that the server is up at {config.mysql.host}:{config.mysql.port}, the user "
                     f"{config.mysql.user!r}, the database and ${PASSWORD_ENV})")
-        raise RuntimeError(f"cannot open metadata store {redact(config)}: {e}{hint}") from None
+        # A refused connection leaves MySQL's errno and message empty: drop the empty fields.
+        message = re.sub(r"[:,]?\s*errno:\s*,\s*error:\s*$", "", str(e).strip())
+        raise RuntimeError(f"cannot open metadata store {redact(config)}: {message}{hint}") from None
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """MLMD's C++ layer writes its own lines to fd 2 when a server is unreachable; our error says it all."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+class _native_stderr_held:
+    """Holds what native code writes to file descriptor 2 (MLMD's glog) while the block runs; `replay()`
+    writes it out (on success), `text` keeps it (on failure)."""
+
+    def __enter__(self):
+        import sys
+        import tempfile
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        self.text = ""
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        self.text = self._file.read().decode(errors="replace")
+        self._file.close()
+        return False
+
+    def replay(self):
+        if self.text:
+            os.write(2, self.text.encode())
 
 
 class StoreUnreadable(RuntimeError):
@@ -257,9 +277,10 @@ def open_for_reading(spec: str) -> NamedStore:
     probed once (a reachable server with a broken database fails here). StoreUnreadable names it."""
     where = redact(spec)
     try:
-        with _quiet_stderr():
+        with _native_stderr_held() as held:  # MLMD's C++ lines of a failed probe: our error says it all
             store = open_store(spec, read_only=not is_mysql_spec(spec))
             store.get_context_types()
+        held.replay()
     except Exception as e:  # MetadataSpecError, RuntimeError, MLMD's own errors: all mean "cannot read it"
         message = " ".join(str(e).split()) or type(e).__name__
         raise StoreUnreadable(message if where in message else f"cannot read metadata store {where}: {message}") \

@@ -14,6 +14,7 @@ file): cells that are already strings are written verbatim.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import math
 import re
@@ -254,3 +255,28 @@ def verify_manifest(base_dir: str | Path) -> list[str]:
         if actual != digest:
             problems.append(f"{path}: sha256 {actual} != {digest} in {manifest_path}")
     return problems
+
+
+def read_labels(path: str | Path) -> dict:
+    """{natural key: label} of a CSV with the NATURAL_KEY columns and the label (a span file, or the
+    labels file of `python -m serving replay --labels-out`). ValueError naming file, line, column and value."""
+    columns = contract.NATURAL_KEY + (contract.LABEL_KEY,)
+    labels = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+        for line, row in enumerate(reader, start=2):
+            for column in columns:
+                if contract.tf_dtype_name(column) == "int64":
+                    try:
+                        int(row[column])
+                    except (TypeError, ValueError):
+                        raise ValueError(f"{path}: line {line}, column {column!r}: value {row[column]!r} is not an"
+                                         f" integer") from None
+            label = int(row[contract.LABEL_KEY])
+            if label not in (0, 1):
+                raise ValueError(f"{path}: line {line}, column {contract.LABEL_KEY!r}: value {label!r} is not 0 or 1")
+            labels[contract.natural_key(row)] = label
+    return labels

@@ -1,4 +1,6 @@
 """What every `python -m pipeline ...` command shares: the one-line error, the `--metadata` check, `--window`."""
+import logging
+import os
 import sys
 
 import click
@@ -11,6 +13,15 @@ def fail(message: str, code: int = 1) -> None:
     """Ends the command with `Error: message` on stderr (no traceback)."""
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
+
+
+def quiet_tensorflow() -> None:
+    """For commands that import TensorFlow/TFMA only to read artifact files: keep TF's start-up lines
+    (C++ log), deprecation notices and other libraries' import warnings off stderr. Call before TF loads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "absl", ""):  # "": e.g. TF-DF's compatibility warning on the root logger
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger().addHandler(logging.NullHandler())  # no implicit basicConfig on a stray warning
 
 
 def check_metadata(metadata) -> None:

@@ -2,8 +2,11 @@
 
 - `serve` (serving/server/cli.py): start a model server on the pushed models;
 - `predict`, `status` (here): talk to a running server over REST or gRPC;
+- `replay` (here): send a span's rows to a server as live traffic (serving/replay.py);
 - `labels promote|rollback|set` (serving/delivery/cli.py): move version labels in models.config;
-- `registry`, `rollout ...`, `proxy` (serving/delivery/cli.py): the model registry and delivery through nginx.
+- `registry`, `deploy`, `rollout ...`, `proxy`, `proxy-logger` (serving/delivery/cli.py): the model registry,
+  starting a deployment of registry versions, delivery through nginx (and request logs for servers that
+  cannot log).
 """
 import json
 import sys
@@ -42,7 +45,8 @@ def _rows(csv_path, json_path, limit):
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
 @click.option("--examples/--raw-features", default=False,
               help="Send tf.Examples to serving_tf_example instead of raw features to serving_default.")
-@click.option("--server", default=None, help="REST base URL or gRPC host:port (default 127.0.0.1:8501 for REST, 127.0.0.1:8500 for gRPC).")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (default 127.0.0.1:8501 for REST,"
+                                             " 127.0.0.1:8500 for gRPC); REST also takes http(s)://host:port.")
 @model_option
 @click.option("--version", type=int, default=None)
 @click.option("--label", default=None)
@@ -77,7 +81,7 @@ def predict(csv_path, json_path, limit, protocol, examples, server, model_name, 
 
 @main.command()
 @click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
-@click.option("--server", default=None, help="REST base URL or gRPC host:port.")
+@click.option("--server", default=None, help="host:port of the REST or gRPC API (REST also takes http(s)://host:port).")
 @model_option
 @click.option("--metadata", is_flag=True, help="Print the signature metadata instead of the version status.")
 def status(protocol, server, model_name, metadata):
@@ -96,10 +100,54 @@ def status(protocol, server, model_name, metadata):
     click.echo(json.dumps(answer, indent=1))
 
 
+@main.command()
+@click.option("--csv", "csv_path", required=True, help="A span file (data/spans/span-N/flights.csv) or any CSV"
+              " with the contract's feature columns.")
+@click.option("--rate", type=float, default=10.0, show_default=True, help="Requests per second (one row each).")
+@click.option("--protocol", type=click.Choice(["rest", "grpc"]), default="rest", show_default=True)
+@click.option("--target", default=None, help="HOST:PORT of the server's REST or gRPC port; loopback only"
+              " (default 127.0.0.1:8501 for REST, 127.0.0.1:8500 for gRPC).")
+@click.option("--limit", type=int, default=0, show_default=True, help="Send at most this many rows (0 = all).")
+@click.option("--max-seconds", type=float, default=600.0, show_default=True, help="Stop sending after this long.")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at most (<= 8).")
+@click.option("--labels-out", default=None, help="Write the natural key and label of every row sent here (CSV),"
+              " to join with the request logs once the labels are known.")
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def replay(csv_path, rate, protocol, target, limit, max_seconds, concurrency, labels_out, model_name, as_json):
+    """Send a span's rows to a model server as requests at --rate, bounded by --limit and --max-seconds;
+    progress on stderr. Exit 1 when a request failed."""
+    from serving import replay as replayer
+    target = target or (LOCAL_REST.split("//", 1)[1] if protocol == "rest" else LOCAL_GRPC)
+    try:
+        replayer.loopback_target(target)
+        replayer.check_rate(rate)
+        rows = replayer.read_rows(csv_path, limit, with_labels=bool(labels_out))
+        result = replayer.replay(rows, target, protocol, rate, model_name, max_seconds, concurrency,
+                                 progress=replayer.progress_to_stderr)
+    except replayer.ReplayError as exc:
+        _fail(exc)
+    if labels_out:
+        replayer.write_labels(labels_out, [rows[i] for i in result["sent_rows"]])
+        result["labels_out"] = labels_out
+    del result["sent_rows"]
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        click.echo(f"replayed {result['sent']} of {result['rows']} row(s) of {csv_path} to {target} ({protocol})"
+                   f" in {result['seconds']:.1f}s ({result['rate']} req/s): {result['ok']} ok, {result['failed']}"
+                   f" failed{' ' + json.dumps(result['errors']) if result['errors'] else ''}; latency p50"
+                   f" {result['latency_ms_p50']} ms, p99 {result['latency_ms_p99']} ms"
+                   + ("; stopped by --max-seconds" if result["stopped_by_time"] else "")
+                   + (f"; labels: {labels_out}" if labels_out else ""))
+    if result["failed"]:
+        sys.exit(1)
+
+
 def _register():
-    from serving.delivery.cli import labels, proxy, registry, rollout
+    from serving.delivery.cli import deploy, labels, proxy, proxy_logger, registry, rollout
     from serving.server.cli import serve
-    for command in (serve, labels, registry, rollout, proxy):
+    for command in (serve, labels, registry, deploy, rollout, proxy, proxy_logger):
         main.add_command(command)
 
 

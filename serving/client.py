@@ -91,9 +91,11 @@ example_from_row = contract.example_from_row
 
 # ---- REST --------------------------------------------------------------------------------------
 class RestClient:
+    """`base_url`: http(s)://host:port, or host:port (http)."""
+
     def __init__(self, base_url: str, model_name: str, timeout: float = 30.0):
         import requests
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url if "://" in base_url else f"http://{base_url}").rstrip("/")
         self.model_name = model_name
         self.timeout = timeout
         self.session = requests.Session()
@@ -115,16 +117,25 @@ class RestClient:
             raise ServingClientError(response.status_code, body.get("error", response.text))
         return body
 
+    def _send(self, method: str, url: str, **kwargs) -> dict:
+        import requests
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.ConnectionError:
+            raise ServingClientError("UNAVAILABLE", f"no server answers at {self.base_url}") from None
+        except requests.RequestException as exc:
+            raise ServingClientError(type(exc).__name__, f"{url}: {exc}") from None
+        return self._answer(response)
+
     def status(self, version=None, label=None) -> dict:
-        return self._answer(self.session.get(self._url(version, label), timeout=self.timeout))
+        return self._send("GET", self._url(version, label))
 
     def metadata(self, version=None, label=None) -> dict:
-        return self._answer(self.session.get(self._url(version, label, "/metadata"), timeout=self.timeout))
+        return self._send("GET", self._url(version, label, "/metadata"))
 
     def post(self, verb: str, body, version=None, label=None) -> dict:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        return self._answer(self.session.post(self._url(version, label, f":{verb}"), data=data,
-                                              timeout=self.timeout))
+        return self._send("POST", self._url(version, label, f":{verb}"), data=data)
 
     def predict(self, instances=None, inputs=None, signature_name=None, version=None, label=None) -> dict:
         body = {}
@@ -157,6 +168,33 @@ class RestClient:
 
 
 # ---- gRPC --------------------------------------------------------------------------------------
+def fill_spec(spec, model_name: str, version=None, label=None, signature_name=None) -> None:
+    """A ModelSpec: the model, a version or a label (neither: the latest), a signature."""
+    spec.name = model_name
+    if version is not None:
+        spec.version.value = int(version)
+    elif label:
+        spec.version_label = label
+    if signature_name:
+        spec.signature_name = signature_name
+
+
+def predict_request(model_name: str, inputs: dict, signature_name=None, version=None, label=None):
+    """PredictRequest from {alias: list/ndarray/TensorProto}; contract features get contract dtypes."""
+    import tensorflow as tf
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow_serving.apis import predict_pb2
+    request = predict_pb2.PredictRequest()
+    fill_spec(request.model_spec, model_name, version, label, signature_name)
+    for alias, value in inputs.items():
+        if isinstance(value, tensor_pb2.TensorProto):
+            request.inputs[alias].CopyFrom(value)
+            continue
+        dtype = tf_dtype(alias) if alias in contract.FEATURE_KEYS else None
+        request.inputs[alias].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
+    return request
+
+
 class GrpcClient:
     def __init__(self, target: str, model_name: str, timeout: float = DEFAULT_GRPC_TIMEOUT,
                  max_message_bytes: int = 2**31 - 1):
@@ -171,13 +209,7 @@ class GrpcClient:
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
     def _spec(self, spec, version=None, label=None, signature_name=None):
-        spec.name = self.model_name
-        if version is not None:
-            spec.version.value = int(version)
-        elif label:
-            spec.version_label = label
-        if signature_name:
-            spec.signature_name = signature_name
+        fill_spec(spec, self.model_name, version, label, signature_name)
 
     def _call(self, method, request):
         import grpc
@@ -199,19 +231,7 @@ class GrpcClient:
         return self._call(self.prediction.GetModelMetadata, request)
 
     def predict_request(self, inputs: dict, signature_name=None, version=None, label=None):
-        """PredictRequest from {alias: list/ndarray/TensorProto}; contract features get contract dtypes."""
-        import tensorflow as tf
-        from tensorflow.core.framework import tensor_pb2
-        from tensorflow_serving.apis import predict_pb2
-        request = predict_pb2.PredictRequest()
-        self._spec(request.model_spec, version, label, signature_name)
-        for alias, value in inputs.items():
-            if isinstance(value, tensor_pb2.TensorProto):
-                request.inputs[alias].CopyFrom(value)
-                continue
-            dtype = tf_dtype(alias) if alias in contract.FEATURE_KEYS else None
-            request.inputs[alias].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
-        return request
+        return predict_request(self.model_name, inputs, signature_name, version, label)
 
     def predict(self, inputs: dict, signature_name=None, version=None, label=None, raw=False):
         """{output alias: ndarray} (or the PredictResponse with raw=True)."""

@@ -33,7 +33,8 @@ class BehaviorValidatorSpec(ComponentSpec):
 
 class BehaviorValidator(base_beam_component.BaseBeamComponent):
     """Checks invariance, directional expectations, per-slice recall (and its regression versus a
-    baseline), the serving signature, latency and size on the 'eval' split.
+    baseline), the AUC versus the baseline, the serving signature, latency and size on the 'eval'
+    split of every `examples` artifact (pooled: e.g. the newest Examples of each of the last spans).
 
         validator = BehaviorValidator(
             model=trainer.outputs['model'], examples=example_gen.outputs['examples'],

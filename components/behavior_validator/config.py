@@ -1,7 +1,8 @@
 """Parameters of the behaviour checks: the model's contract (keys, signatures, features) and thresholds.
 
 A JSON object. The contract keys (label_key, prediction_key, examples_signature, examples_input,
-decision_threshold, slice_feature) have no default: they are facts of the project using the component.
+decision_threshold, slice_feature, group_by_features) have no default: they are facts of the project
+using the component.
 """
 import dataclasses
 import json
@@ -21,6 +22,10 @@ class BehaviorValidatorConfig:
     examples_input: str             # its input name (string [None])
     decision_threshold: float       # a prediction >= threshold counts as positive (recall)
     slice_feature: str              # recall is checked per value of this feature
+    # The unit of independence: examples with the same values of these features (e.g. the flights of
+    # one day: ["month", "day"]) share what makes them vary together, so every test resamples or
+    # aggregates whole groups, never single examples.
+    group_by_features: List[str]
     serving_signature: str = "serving_default"  # signature taking raw feature tensors, each [None]
     # modules whose import registers custom ops (e.g. tensorflow_decision_forests); imported only when
     # a SavedModel fails to load for an unregistered op
@@ -37,14 +42,21 @@ class BehaviorValidatorConfig:
     perturbable_features: List[str] = dataclasses.field(default_factory=list)
     directional_perturbations: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     directional_tolerance: float = 1e-6
-    # slices: recall at decision_threshold per slice value with >= min_slice_examples examples and
-    # >= min_slice_positives positives. slice_min_recall: exact binomial test of H0: recall >=
-    # min_slice_recall. slice_regression_vs_baseline: paired bootstrap over the slice's positives of
-    # H0: baseline recall - candidate recall <= slice_regression_tolerance.
+    # slices: recall at decision_threshold per slice value with >= min_slice_examples examples,
+    # >= min_slice_positives positives and positives in >= min_groups groups. slice_min_recall: exact
+    # binomial test on the effective number of positives of H0: recall >= min_slice_recall.
+    # slice_regression_vs_baseline: paired block bootstrap over groups of H0: baseline recall -
+    # candidate recall <= slice_regression_tolerance.
     min_slice_examples: int = 50
     min_slice_positives: int = 20
     min_slice_recall: float = 0.1
     slice_regression_tolerance: float = 0.05
+    # auc_vs_baseline: paired block bootstrap over groups of H0: baseline AUC - candidate AUC <=
+    # auc_regression_tolerance (FAIL when rejected: the candidate is significantly worse by more).
+    auc_regression_tolerance: float = 0.01
+    # A test needs >= min_groups groups (fewer cannot estimate the group-to-group variance); below it
+    # the test is SKIPPED.
+    min_groups: int = 7
     # false-alarm rate: every test above is one family, Holm-corrected at alpha.
     alpha: float = 0.05
     bootstrap_resamples: int = 10_000
@@ -68,13 +80,13 @@ class BehaviorValidatorConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{_WHERE}: {name} must be a non-empty string, got {value!r}")
-        for name in ("batch_size", "min_slice_examples", "min_slice_positives", "bootstrap_resamples",
-                     "signature_sample_size", "latency_calls"):
+        for name in ("batch_size", "min_slice_examples", "min_slice_positives", "min_groups",
+                     "bootstrap_resamples", "signature_sample_size", "latency_calls"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{_WHERE}: {name} must be an integer >= 1, got {value!r}")
         for name in ("decision_threshold", "invariance_tolerance", "directional_tolerance",
-                     "min_slice_recall", "slice_regression_tolerance", "alpha",
+                     "min_slice_recall", "slice_regression_tolerance", "auc_regression_tolerance", "alpha",
                      "signature_consistency_tolerance", "latency_budget_ms", "size_budget_mb"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -87,6 +99,10 @@ class BehaviorValidatorConfig:
         if not isinstance(self.bootstrap_seed, int) or isinstance(self.bootstrap_seed, bool) \
                 or self.bootstrap_seed < 0:
             raise ValueError(f"{_WHERE}: bootstrap_seed must be an integer >= 0, got {self.bootstrap_seed!r}")
+        if not isinstance(self.group_by_features, list) or not self.group_by_features or not all(
+                isinstance(f, str) and f for f in self.group_by_features):
+            raise ValueError(f"{_WHERE}: group_by_features must be a non-empty list of feature names, "
+                             f"got {self.group_by_features!r}")
         if not isinstance(self.invariance_values, dict):
             raise ValueError(f"{_WHERE}: invariance_values must be an object feature -> list of values, "
                              f"got {self.invariance_values!r}")
@@ -120,6 +136,7 @@ class BehaviorValidatorConfig:
         """Raises ValueError when a configured feature is not a serving feature of the schema, or a
         perturbable feature is not float32 (schema_features: name -> dtype name)."""
         used = [("slice_feature", self.slice_feature)]
+        used += [("group_by_features", f) for f in self.group_by_features]
         used += [("invariance_values", f) for f in self.invariance_values]
         used += [("perturbable_features", f) for f in self.perturbable_features]
         for key, feature in used:

@@ -44,14 +44,18 @@ CHECK_INVARIANCE = "invariance"
 CHECK_DIRECTIONAL = "directional"
 CHECK_SLICE_RECALL = "slice_min_recall"
 CHECK_SLICE_REGRESSION = "slice_regression_vs_baseline"
+CHECK_AUC_REGRESSION = "auc_vs_baseline"
 CHECK_LATENCY = "latency"
 CHECK_SIZE = "model_size"
 CHECK_NAMES = (
     CHECK_SIGNATURE, CHECK_OUTPUT_RANGE, CHECK_INVARIANCE, CHECK_DIRECTIONAL,
-    CHECK_SLICE_RECALL, CHECK_SLICE_REGRESSION, CHECK_LATENCY, CHECK_SIZE,
+    CHECK_SLICE_RECALL, CHECK_SLICE_REGRESSION, CHECK_AUC_REGRESSION, CHECK_LATENCY, CHECK_SIZE,
 )
 # Not a behaviour check: the upstream blessing's verdict, recorded next to them.
 CHECK_UPSTREAM_BLESSING = "upstream_blessing"
+
+# Per-group score histograms of the AUC test (aggregation.ScoreHistogramCombineFn), in this order.
+SCORE_HISTOGRAMS = ("candidate_positives", "candidate_negatives", "baseline_positives", "baseline_negatives")
 
 PASS = "PASS"
 FAIL = "FAIL"

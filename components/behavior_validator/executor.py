@@ -7,6 +7,7 @@ from absl import logging
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
@@ -40,7 +41,7 @@ def _flag(value: bool) -> int:
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Checks model behaviour on the eval split; blesses the model when no check fails and the
+    """Checks model behaviour on the eval splits of the examples (pooled); blesses the model when no check fails and the
     upstream blessing (if given) is blessed."""
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
@@ -50,16 +51,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         config = BehaviorValidatorConfig.from_json(exec_properties.get(c.CONFIG_KEY))
 
         model = artifact_utils.get_single_instance(input_dict[c.MODEL_KEY])
-        baseline = input_dict.get(c.BASELINE_MODEL_KEY) or []
+        # A baseline Model without a SavedModel (e.g. ServedModel's when nothing is served yet) is none.
+        baseline = [m for m in input_dict.get(c.BASELINE_MODEL_KEY) or [] if fileio.exists(_model_path(m))]
         if len(baseline) > 1:
             raise ValueError(f"{c.BASELINE_MODEL_KEY}: expected at most one Model, got {len(baseline)}")
-        examples = artifact_utils.get_single_instance(input_dict[c.EXAMPLES_KEY])
+        examples = input_dict[c.EXAMPLES_KEY]
+        if not examples:
+            raise ValueError(f"{c.EXAMPLES_KEY}: expected at least one Examples artifact, got none")
         schema_uri = artifact_utils.get_single_uri(input_dict[c.SCHEMA_KEY])
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_uri))
 
         report_artifact = artifact_utils.get_single_instance(output_dict[c.REPORT_KEY])
         result = validate.validate_model(
-            _model_path(model), _eval_file_pattern(examples),
+            _model_path(model), [_eval_file_pattern(e) for e in examples],
             scoring.serving_features_from_schema(schema, config.label_key),
             work_dir=report_artifact.uri, config=config,
             baseline_model_path=_model_path(baseline[0]) if baseline else None,

@@ -5,7 +5,7 @@ from the schema (`serving_features_from_schema`).
 """
 import importlib
 import math
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 import numpy as np
@@ -51,6 +51,23 @@ def set_feature(example: tf.train.Example, name: str, value: Any, dtype: str) ->
         f.int64_list.value.append(int(value))
     else:
         f.float_list.value.append(float(value))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def group_key(example: tf.train.Example, features: Sequence[str], filename: str) -> str:
+    """The example's group (unit of resampling): the values of `features`, joined by '/'
+    (e.g. month/day -> '6/12'); ValueError naming the file and feature when one is missing."""
+    parts = []
+    for name in features:
+        values = feature_values(example, name)
+        if len(values) != 1:
+            raise ValueError(f"{filename}: eval example has group_by feature {name!r} = {values!r}; "
+                             "expected exactly one value")
+        parts.append(_text(values[0]))
+    return "/".join(parts)
 
 
 def perturb(value: float, op: str, amount: float) -> float:
@@ -109,16 +126,22 @@ def predict(fn, serialized: Sequence[bytes], model_path: str, cfg: BehaviorValid
 # Eval files
 
 
-def eval_files(file_pattern: str) -> List[str]:
-    files = sorted(tf.io.gfile.glob(file_pattern))
+def eval_files(file_patterns: Union[str, Sequence[str]]) -> List[str]:
+    """The files of every pattern (one pattern, or a list: e.g. the eval splits of several Examples)."""
+    files = []
+    for pattern in [file_patterns] if isinstance(file_patterns, str) else file_patterns:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            raise ValueError(f"no eval example files match {pattern}")
+        files += matched
     if not files:
-        raise ValueError(f"no eval example files match {file_pattern}")
+        raise ValueError("no eval example file patterns given")
     return files
 
 
-def read_sample(file_pattern: str, n: int) -> List[bytes]:
+def read_sample(file_patterns: Union[str, Sequence[str]], n: int) -> List[bytes]:
     """The first n serialized tf.Examples of the gzipped TFRecord files."""
-    ds = tf.data.TFRecordDataset(eval_files(file_pattern), compression_type="GZIP")
+    ds = tf.data.TFRecordDataset(eval_files(file_patterns), compression_type="GZIP")
     return [r.numpy() for r in ds.take(n)]
 
 
@@ -129,7 +152,7 @@ def read_sample(file_pattern: str, n: int) -> List[bytes]:
 class ScoreExamplesDoFn(beam.DoFn):
     """Scores batches of (file, serialized tf.Example) and their perturbed copies.
 
-    Emits one dict per example: slice value, label, prediction, baseline prediction (or None),
+    Emits one dict per example: slice value, group key, label, prediction, baseline prediction (or None),
     max |delta| per invariant feature and prediction delta per directional perturbation (only when
     the perturbed feature is present).
     """
@@ -164,11 +187,9 @@ class ScoreExamplesDoFn(beam.DoFn):
                 raise ValueError(f"{filename}: eval example has label {cfg.label_key!r} = {label!r}; "
                                  "expected exactly one int 0 or 1")
             slice_values = feature_values(ex, cfg.slice_feature)
-            slice_value = slice_values[0] if slice_values else "<missing>"
-            if isinstance(slice_value, bytes):
-                slice_value = slice_value.decode("utf-8", "replace")
-            plan = {"slice": str(slice_value), "label": int(label[0]), "orig": len(inputs),
-                    "inv": {}, "dir": {}}
+            plan = {"slice": _text(slice_values[0]) if slice_values else "<missing>",
+                    "group": group_key(ex, cfg.group_by_features, filename), "label": int(label[0]),
+                    "orig": len(inputs), "inv": {}, "dir": {}}
             inputs.append(serialized)
             for feature, values in cfg.invariance_values.items():
                 plan["inv"][feature] = list(range(len(inputs), len(inputs) + len(values)))
@@ -188,6 +209,7 @@ class ScoreExamplesDoFn(beam.DoFn):
             pred = float(preds[plan["orig"]])
             yield {
                 "slice": plan["slice"],
+                "group": plan["group"],
                 "label": plan["label"],
                 "pred": pred,
                 "baseline_pred": None if baseline is None else float(baseline[i]),

@@ -5,7 +5,7 @@ aggregation.py); the serving signature, latency and size checks (serving_checks.
 process.
 """
 import os
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import apache_beam as beam
 import tensorflow as tf
@@ -19,7 +19,7 @@ from components.behavior_validator.config import BehaviorValidatorConfig
 from components.behavior_validator.results import CheckResult, ValidationResult
 
 _DATA_CHECKS = (c.CHECK_OUTPUT_RANGE, c.CHECK_INVARIANCE, c.CHECK_DIRECTIONAL,
-                c.CHECK_SLICE_RECALL, c.CHECK_SLICE_REGRESSION)
+                c.CHECK_SLICE_RECALL, c.CHECK_SLICE_REGRESSION, c.CHECK_AUC_REGRESSION)
 
 
 def _require_saved_model(path: str, what: str) -> None:
@@ -28,14 +28,14 @@ def _require_saved_model(path: str, what: str) -> None:
 
 
 def validate_model(
-    model_path: str, file_pattern: str, schema_features: Mapping[str, str], work_dir: str,
+    model_path: str, file_patterns: Union[str, Sequence[str]], schema_features: Mapping[str, str], work_dir: str,
     config: BehaviorValidatorConfig, baseline_model_path: Optional[str] = None,
     make_pipeline: Callable[[], beam.Pipeline] = beam.Pipeline) -> ValidationResult:
     """Runs every check; `behavior_checks_passed` when none FAILs (SKIPPED does not block).
 
     Args:
       model_path: SavedModel directory of the candidate.
-      file_pattern: glob of the gzipped TFRecord files of tf.Example of the eval split.
+      file_patterns: glob(s) of the gzipped TFRecord files of tf.Example of the eval split(s), pooled.
       schema_features: serving feature name -> dtype name (scoring.serving_features_from_schema).
       work_dir: directory for the Beam output (behavior_metrics.json).
       config: the model's contract and the thresholds.
@@ -48,7 +48,7 @@ def validate_model(
     if baseline_model_path:
         _require_saved_model(baseline_model_path, "baseline SavedModel")
     model = scoring.load_saved_model(model_path, cfg)
-    sample = scoring.read_sample(file_pattern, cfg.signature_sample_size)
+    sample = scoring.read_sample(file_patterns, cfg.signature_sample_size)
     results = [serving_checks.check_serving_signature(model, schema_features, sample, cfg)]
     try:
         # Scoring needs the examples signature: try it on the sample before starting the pipeline.
@@ -58,13 +58,14 @@ def validate_model(
         reason = f"not run: {cfg.examples_signature} unusable: {type(e).__name__}: {str(e)[:300]}"
         results += [CheckResult(name, c.FAIL, reason) for name in _DATA_CHECKS]
     else:
-        m = aggregation.compute_behavior_metrics(model_path, file_pattern, work_dir, cfg, schema_features,
+        m = aggregation.compute_behavior_metrics(model_path, file_patterns, work_dir, cfg, schema_features,
                                                  baseline_model_path, make_pipeline)
         has_baseline = baseline_model_path is not None
         tests = checks.statistical_tests(m, cfg, has_baseline)
         results += [checks.check_output_range(m), checks.check_invariance(m, cfg),
                     checks.check_directional(m, cfg, tests), checks.check_slice_recall(m, cfg, tests),
-                    checks.check_slice_regression(m, cfg, tests, has_baseline)]
+                    checks.check_slice_regression(m, cfg, tests, has_baseline),
+                    checks.check_auc_regression(m, cfg, tests, has_baseline)]
     results += [serving_checks.check_latency(model, schema_features, sample[0] if sample else None, cfg),
                 serving_checks.check_size(model_path, cfg)]
     return ValidationResult(results, model_path, baseline_model_path, cfg)

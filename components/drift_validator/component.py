@@ -128,8 +128,15 @@ def drift_validator(
     schema_anomalies = load_split_anomalies(anomalies, split) if anomalies is not None else None
     duplicate_counts = (count_split_duplicates(examples, split)
                         if examples is not None and config.dataset_checks.duplicates is not None else None)
+    # Why there is no baseline: the resolver found no statistics of an earlier span (it gives the newest
+    # statistics of the largest span below the current one).
+    # (StatisticsGen's artifacts carry span 0: the span is the examples' when they are given.)
+    span = current_span if current_span is not None else (artifact_span(examples) if examples is not None else None)
+    no_baseline_reason = ("the one given is not of an earlier span" if ignored else
+                          f"no statistics of a span before span {span} in the metadata store"
+                          if span is not None else "no earlier statistics in the metadata store")
     report = drift.validate_drift(current, baseline, load_schema(schema), config, schema_anomalies,
-                                  duplicate_counts)
+                                  duplicate_counts, no_baseline_reason=no_baseline_reason)
     if ignored:
         report["summary"] = (f"Baseline statistics ignored ({baseline_statistics.uri}, span {baseline_span}): "
                              f"not of a span earlier than the current one ({statistics.uri}, span "

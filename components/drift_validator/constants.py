@@ -5,7 +5,7 @@ No project facts here: which features to compare, their thresholds and the label
 
 # Bump on every change of the validator's logic or report format. The @component body is not part
 # of TFX's cache key; this value is passed as the `component_version` execution property, which is.
-COMPONENT_VERSION = "2"
+COMPONENT_VERSION = "3"
 
 # Output key of the report artifact and of the returned verdict.
 DRIFT_REPORT_KEY = "drift_report"

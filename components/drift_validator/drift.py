@@ -183,14 +183,16 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
                    schema: schema_pb2.Schema,
                    config: DriftConfig,
                    anomalies: Optional[anomalies_pb2.Anomalies] = None,
-                   duplicate_counts: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+                   duplicate_counts: Optional[Tuple[int, int]] = None,
+                   no_baseline_reason: str = "none given") -> Dict[str, Any]:
     """Compares the current statistics with the baseline's; returns the report as a dict.
 
     Blocks (`blessed` 0) when a feature's distance exceeds its block threshold, a blocking feature
     cannot be measured, the label mean shifts beyond `label_shift_threshold`, or a dataset check
     blocks (`config.dataset_checks`; `anomalies` are e.g. ExampleValidator's, `duplicate_counts`
     (rows, duplicated rows) come from `duplicates.count_duplicates`). Without a baseline only the
-    checks that need none run; the verdict is NO_BASELINE unless one of them blocks.
+    checks that need none run; the verdict is NO_BASELINE unless one of them blocks, and the summary
+    gives `no_baseline_reason` (why there is none).
     """
     _single_dataset(current, "statistics")
     if baseline is not None:
@@ -274,7 +276,7 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
     elif baseline is None:
         report.update(
             verdict=constants.NO_BASELINE, blessed=1,
-            summary="No baseline statistics (first span): nothing to compare against, span passes."
+            summary=f"No baseline statistics ({no_baseline_reason}): nothing to compare against, span passes."
                     + (" Warnings: " + ", ".join(report["warnings"]) + "." if report["warnings"] else ""))
     elif report["warnings"]:
         report.update(verdict=constants.WARN, blessed=1,

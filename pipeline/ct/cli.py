@@ -14,7 +14,7 @@ from pipeline.model import families
 @click.command("ct")
 @click.option("--from", "first", type=click.IntRange(min=1), required=True, help="First span of the replay.")
 @click.option("--to", "last", type=click.IntRange(min=1), required=True, help="Last span of the replay.")
-@click.option("--window", type=WindowType(), default=configs.CT_WINDOW, show_default=True,
+@click.option("--window", type=WindowType(), default=configs.TRAINING_WINDOW, show_default=True,
               help="Train each span's candidate on the last K spans, or on all spans so far ('all').")
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
               type=click.Path(file_okay=False))

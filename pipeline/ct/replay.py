@@ -23,8 +23,10 @@ from ml_metadata.proto import metadata_store_pb2 as pb
 
 from data import contract
 from pipeline.dag import configs
+from pipeline.mlmd import records
 from serving.server import custom_ops
 from pipeline.dag.window import Window, parse_window, window_for  # noqa: F401 (ct.window_for)
+from pipeline.local import summary as run_summary
 
 REPLAY_CONTEXT = "ct_replay"
 FORWARD_EXECUTION = "ct.ForwardEvaluation"
@@ -38,9 +40,10 @@ ROLES = (SERVED, PREVIOUS_CANDIDATE, FROZEN)
 
 # ---- forward scoring ----------------------------------------------------------------------------
 def score_examples(model_dir: str, examples_uri: str, splits: Sequence[str] = ("train", "eval"),
-                   batch_size: int = 4096, files: Optional[Sequence[str]] = None):
+                   batch_size: int = 4096, files: Optional[Sequence[str]] = None, columns: Sequence[str] = ()):
     """(labels, scores) of every example of the given splits of an Examples artifact (or of `files`,
-    gzipped tf.Example TFRecords), scored by the SavedModel's tf.Example signature."""
+    gzipped tf.Example TFRecords), scored by the SavedModel's tf.Example signature; with `columns` (int
+    features, e.g. the day) also {column: values}."""
     import numpy as np
     import tensorflow as tf
     files = list(files) if files is not None else sorted(
@@ -48,11 +51,16 @@ def score_examples(model_dir: str, examples_uri: str, splits: Sequence[str] = ("
     if not files:
         raise FileNotFoundError(f"no example files for splits {list(splits)} under {examples_uri}")
     signature = custom_ops.load(model_dir).signatures[contract.EXAMPLES_SIGNATURE]
-    label_spec = {contract.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
-    labels, scores = [], []
+    spec = {name: tf.io.FixedLenFeature([], tf.int64, default_value=0) for name in (contract.LABEL_KEY, *columns)}
+    labels, scores, extra = [], [], {name: [] for name in columns}
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size):
-        labels.append(tf.io.parse_example(batch, label_spec)[contract.LABEL_KEY].numpy())
+        parsed = tf.io.parse_example(batch, spec)
+        labels.append(parsed[contract.LABEL_KEY].numpy())
+        for name in columns:
+            extra[name].append(parsed[name].numpy())
         scores.append(signature(**{contract.EXAMPLES_INPUT: batch})[contract.PREDICTION_KEY].numpy())
+    if columns:
+        return np.concatenate(labels), np.concatenate(scores), {k: np.concatenate(v) for k, v in extra.items()}
     return np.concatenate(labels), np.concatenate(scores)
 
 
@@ -91,17 +99,7 @@ def _put(store, type_name: str, context: pb.Context, values: Dict, inputs: Seque
     for key, value in values.items():
         if key == "span" or value is None:
             continue
-        target = execution.custom_properties[key]
-        if isinstance(value, bool):
-            target.int_value = int(value)
-        elif isinstance(value, int):
-            target.int_value = value
-        elif isinstance(value, float):
-            target.double_value = value
-        elif isinstance(value, str):
-            target.string_value = value
-        else:
-            target.string_value = json.dumps(value, sort_keys=True)
+        records.set_value(execution.custom_properties[key], value)
     # Events go in separately: put_execution's artifact list would overwrite the artifacts themselves.
     execution_id, _, _ = store.put_execution(execution, [], [context], reuse_context_if_already_exist=True)
     store.put_events([pb.Event(type=pb.Event.INPUT, artifact_id=artifact_id, execution_id=execution_id)
@@ -127,13 +125,6 @@ def record_decision(store, context: pb.Context, row: Dict, candidate_id: Optiona
                 [i for i in (candidate_id, serving_id) if i is not None])
 
 
-def _decode(value: pb.Value):
-    """records.value (the project's MLMD decoding), with the JSON this module stores as strings parsed."""
-    from pipeline.mlmd import records
-    raw = records.value(value)
-    return json.loads(raw) if isinstance(raw, str) and raw[:1] in ("[", "{") else raw
-
-
 def read_replay(store, name: str) -> Dict[str, List[Dict]]:
     """{"decisions": [...], "forward": [...]} of a replay, in span order, as recorded in MLMD."""
     context = store.get_context_by_type_and_name(REPLAY_CONTEXT, name)
@@ -143,7 +134,7 @@ def read_replay(store, name: str) -> Dict[str, List[Dict]]:
     out = {"decisions": [], "forward": []}
     for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
         record = {"span": execution.properties["span"].int_value}
-        record.update({k: _decode(v) for k, v in execution.custom_properties.items()})
+        record.update({k: records.json_value(v) for k, v in execution.custom_properties.items()})
         kind = types.get(execution.type_id)
         if kind == DECISION_EXECUTION:
             out["decisions"].append(record)
@@ -201,7 +192,12 @@ def _reasons(summary: Dict, gates: Dict[str, str], pushed: bool) -> List[str]:
         reasons.append("Evaluator: " + "; ".join(
             summary.get("validation", {}).get("failures", []) or ["thresholds not met"]))
     if gates["behavior"] == "FAIL":
-        reasons.append(f"behaviour checks failed: {(summary.get('behavior') or {}).get('failed_checks', '')}")
+        behavior = summary.get("behavior") or {}
+        failed = [run_summary.failed_test_text(t) for t in behavior.get("failed_tests", [])]
+        if (behavior.get("auc_vs_baseline") or {}).get("verdict") == "FAIL":
+            failed.insert(0, run_summary.auc_text(behavior))
+        reasons.append(f"behaviour checks failed: {behavior.get('failed_checks', '')}"
+                       + (f" ({'; '.join(failed)})" if failed else ""))
     if gates["infra"] == "FAIL":
         reasons.append("InfraValidator: the model did not load or answer in a model server")
     if pushed:
@@ -218,7 +214,7 @@ def _headline(metrics: Optional[Dict]) -> Optional[Dict[str, float]]:
     return {k: metrics[k] for k in keep if k in metrics}
 
 
-def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_dir: str = "outputs",
+def replay(first: int, last: int, *, window: Window = configs.TRAINING_WINDOW, output_dir: str = "outputs",
            metadata: Optional[str] = None, data_root: Optional[str] = None, schema_path: Optional[str] = None,
            hparams: Optional[Dict] = None, model_family: str = configs.MODEL_FAMILY,
            replay_name: Optional[str] = None, beam_mode: str = "in_process",
@@ -275,7 +271,11 @@ def replay(first: int, last: int, *, window: Window = configs.CT_WINDOW, output_
             "candidate": _headline(summary.get("metrics")),
             "serving_version": serving_before.version if serving_before else None,
             "serving": _headline(serving_metrics),
-            "drift": gates["drift"], "gates": gates, "pushed": pushed,
+            "drift": gates["drift"], "gates": gates,
+            # the behaviour gate's paired, day-aware tests with their intervals (summary.behavior_lines)
+            "behavior": {k: v for k, v in (summary.get("behavior") or {}).items()
+                         if k in ("eval_spans", "auc_vs_baseline", "failed_tests")} or None,
+            "pushed": pushed,
             "pushed_version": summary.get("pushed_version") if pushed else None,
             "reasons": _reasons(summary, gates, pushed),
             "forward": forward, "trainer_start": start,

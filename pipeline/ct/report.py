@@ -205,3 +205,35 @@ def markdown_table(replay: Dict) -> str:
         lines.append(f"{len(figures['pushed_forward'])} push(es) scored against the model they replaced on the next "
                      f"span: worst delta {worst['delta']:+.4f} (push after span {worst['pushed_after_span']}; target >= -0.01).")
     return "\n".join(lines)
+
+
+def transitions_table(rows: List[Dict], margin: float) -> str:
+    """A/A on real data: for each span N after the first, what the gates decided for N's candidate and how it
+    did on span N+1 (all its flights) against the model it would replace (the model serving when N
+    arrived), from `ct --json` rows. "not worse" = the candidate's forward AUC is at most `margin` below;
+    such a candidate should pass. The behaviour validator's paired day-block AUC interval is shown."""
+    by_span = {r["span"]: r for r in rows}
+    lines = ["| span N | decision | gates | AUC vs serving model, pooled eval days (drop, 95% interval) | "
+             "candidate on N+1 | incumbent on N+1 | difference | not worse? | agrees |",
+             "|---|---|---|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        nxt = by_span.get(r["span"] + 1)
+        if r.get("serving_version") is None or nxt is None:
+            continue
+        forward = nxt.get("forward") or {}
+        incumbent = forward.get(ct.REPLACED if r["pushed"] else ct.SERVED) or {}
+        candidate = forward.get(ct.PREVIOUS_CANDIDATE) or {}
+        if candidate.get("auc") is None or incumbent.get("auc") is None:
+            continue
+        diff = candidate["auc"] - incumbent["auc"]
+        not_worse = diff >= -margin
+        test = ((r.get("behavior") or {}).get("auc_vs_baseline") or {})
+        interval = test.get("drop_ci95")
+        shown = (f"{test['auc_drop']:+.4f} [{interval[0]:+.4f}, {interval[1]:+.4f}], {test['groups']} days"
+                 if test.get("auc_drop") is not None and interval and None not in interval
+                 else test.get("verdict") or "-")
+        gates = ", ".join(f"{k} {v}" for k, v in (r.get("gates") or {}).items())
+        lines.append(f"| {r['span']} | {'pushed' if r['pushed'] else 'kept'} | {gates} | {shown} | "
+                     f"{candidate['auc']:.3f} | {incumbent['auc']:.3f} | {diff:+.3f} | "
+                     f"{'yes' if not_worse else 'no'} | {'yes' if r['pushed'] == not_worse else 'NO'} |")
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Resolver strategies of the pipeline.
 
-Training window: the latest Examples artifact of each span in [span - window + 1, span].
+Training window: the latest Examples artifact of each span in [span - window + 1, span]. Evaluation
+window (the behaviour validator's pooled eval splits): the same, for the spans that were ingested.
 
 Baseline (Evaluator, behaviour validator, Trainer warm start): the model being SERVED, i.e. the Model of
 the latest successful push, among models trained on EARLIER spans only.
@@ -10,7 +11,7 @@ never have been pushed (InfraValidator or the behaviour checks stopped it). The 
 keeps a re-run of the same span fully cached: otherwise its baseline would be the candidate the first
 run pushed, the Evaluator's inputs would change and Pusher would push the same model again.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
@@ -27,12 +28,13 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
     """The newest Examples artifact of every span in [last_span - num_spans + 1, last_span].
 
     Unlike TFX's SpanRangeStrategy it keeps one artifact per span (re-ingesting a span must not
-    duplicate its rows in training) and fails, naming the spans, unless every span of the window
-    was ingested.
+    duplicate its rows in training). With `every_span` (training) it fails, naming the spans, unless
+    every span of the window was ingested; without (evaluation), it gives the spans there are.
     """
 
-    def __init__(self, last_span: int, num_spans: int):
+    def __init__(self, last_span: int, num_spans: int, every_span: bool = True):
         self._spans = range(int(last_span) - int(num_spans) + 1, int(last_span) + 1)
+        self._every_span = bool(every_span)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
@@ -44,12 +46,22 @@ class SpanWindowStrategy(resolver.ResolverStrategy):
                 if span in self._spans and (span not in newest or artifact.id > newest[span].id):
                     newest[span] = artifact
             missing = [s for s in self._spans if s not in newest]
-            if missing:  # do not silently train on less than the window asked for
+            if missing and self._every_span:  # do not silently train on less than the window asked for
                 raise RuntimeError(
                     f"training window {self._spans.start}..{self._spans.stop - 1} needs span(s) {missing}, "
                     f"which no earlier run ingested: run `python -m pipeline run --span N` for each first")
             result[key] = [newest[s] for s in sorted(newest)]
         return result
+
+
+def ingested_spans(store: mlmd.MetadataStore, pipeline_name: str, example_gen_id: str) -> Set[int]:
+    """Spans of the LIVE Examples the pipeline's ExampleGen node wrote into the store."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{example_gen_id}")
+    if context is None:
+        return set()
+    spans = (artifact_span(a) for a in store.get_artifacts_by_context(context.id)
+             if a.state == metadata_store_pb2.Artifact.LIVE)
+    return {span for span in spans if span is not None}
 
 
 def training_spans(store: mlmd.MetadataStore, model_id: int) -> List[int]:
@@ -132,8 +144,8 @@ class LatestPushedModelFromEarlierSpanStrategy(resolver.ResolverStrategy):
     one Model and its PushedModel, or to empty lists when nothing was pushed yet.
     """
 
-    def __init__(self, before_span: int):
-        self._before_span = int(before_span)
+    def __init__(self, before_span: Optional[int]):
+        self._before_span = None if before_span is None else int(before_span)
 
     def resolve_artifacts(self, store: mlmd.MetadataStore, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:

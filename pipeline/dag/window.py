@@ -16,6 +16,6 @@ def parse_window(value: Union[str, int]) -> Window:
 
 
 def window_for(span: int, window: Window) -> int:
-    """Number of spans to train on for `span`: K (capped at spans 1..span), or all of 1..span. Spans
-    before the replay's first must have been ingested by earlier runs (the window resolver names them)."""
+    """Number of spans to train on for `span`: K (capped at spans 1..span), or all of 1..span. A local run
+    ingests the spans of its window that the metadata store lacks (pipeline/local/runner.py)."""
     return span if window == "all" else min(int(window), span)

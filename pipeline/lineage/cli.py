@@ -71,6 +71,8 @@ def _run(fn):
 @click.group()
 def lineage():
     """Ask ML-Metadata about models, data and runs."""
+    from pipeline.cli_support import quiet_tensorflow
+    quiet_tensorflow()  # --read-files and --format html import TFMA
 
 
 @lineage.command()

@@ -193,12 +193,18 @@ def _example_summary(g: R.Graph, a: int) -> Dict[str, Any]:
             "used_by": sorted({g.node_of(e) for e in g.consumers.get(a, [])})}
 
 
-def _time_span(g: R.Graph, execs: Iterable[int]) -> Dict[str, Any]:
-    execs = list(execs)
-    if not execs:
+def _run_times(store, run_ids: Iterable[str]) -> Dict[str, Any]:
+    """First start and last end of the runs' own executions (their cache hits included; the earlier
+    runs whose outputs a cache hit re-used are not part of it)."""
+    execs = []
+    for run_id in run_ids:
+        ctx = store.get_context_by_type_and_name(R.RUN_CONTEXT, run_id)
+        execs += store.get_executions_by_context(ctx.id) if ctx is not None else []
+    starts = [e.create_time_since_epoch for e in execs if e.create_time_since_epoch]
+    ends = [e.last_update_time_since_epoch for e in execs if e.last_update_time_since_epoch]
+    if not starts or not ends:
         return {"started": None, "finished": None, "seconds": None}
-    start = min(g.executions[e].create_time_since_epoch for e in execs)
-    end = max(g.executions[e].last_update_time_since_epoch for e in execs)
+    start, end = min(starts), max(ends)
     return {"started": R.iso(start), "finished": R.iso(end), "seconds": round((end - start) / 1000.0, 3)}
 
 
@@ -206,6 +212,16 @@ def file_metrics(evaluation_uri: str) -> Dict[str, float]:
     """Overall-slice headline metrics from a TFMA output folder (imports TFMA; opt-in: read_files)."""
     from pipeline.mlmd import evaluation  # lazy: TFMA/TF import costs seconds
     return evaluation.headline_metrics(evaluation_uri)
+
+
+def _judged_models(store, execution_id: int) -> List[int]:
+    """The Models an execution took as inputs, baselines left out, read from MLMD (a hop-limited walk may
+    not reach them)."""
+    events = [e for e in store.get_events_by_execution_ids([execution_id])
+              if e.type == metadata_store_pb2.Event.INPUT
+              and (e.path.steps[0].key if e.path.steps else "") not in BASELINE_KEYS]
+    model_type = store.get_artifact_type(R.MODEL).id
+    return [a.id for a in store.get_artifacts_by_id([e.artifact_id for e in events]) if a.type_id == model_type]
 
 
 # --- trace ------------------------------------------------------------------------------------
@@ -246,8 +262,8 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
             if e in execs or not _is_validator(side, e):
                 continue
             ins = side.inputs.get(e, [])
-            if not all(a == model_id for a, k in ins if side.type_of(a) == R.MODEL and k not in BASELINE_KEYS):
-                continue  # judges another model
+            if any(m != model_id for m in _judged_models(store, e)):
+                continue  # judges another model (e.g. a later run's validator that pooled our eval data)
             if not any((a in derived or a == model_id) and side.type_of(a) != R.SCHEMA and k not in BASELINE_KEYS
                        for a, k in ins):
                 continue  # not about our data or model
@@ -318,7 +334,9 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "training_spans": sorted({R.artifact_span(g.artifacts[a]) for a in training
                                   if g.type_of(a) == R.EXAMPLES} - {None}),
         "examples": examples,
-        "statistics": [full.artifact_summary(a) for a in full.of_type(R.STATISTICS, derived)],
+        "statistics": [{**full.artifact_summary(a), "examples": sorted(
+            i for e in full.producers.get(a, []) for i, _ in full.inputs.get(e, []) if full.type_of(i) == R.EXAMPLES)}
+            for a in full.of_type(R.STATISTICS, derived)],
         "schema": [g.artifact_summary(a) for a in g.of_type(R.SCHEMA, arts)],
         "validators": _verdicts(full, validator_execs),
         "trainer": trainer,
@@ -329,9 +347,35 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         "baseline_models": [b for b in baselines if b["input"] == "baseline_model"],
         "executions": [full.execution_summary(e) for e in
                        sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
-        "times": _time_span(full, shown_execs),
+        "times": _run_times(store, runs),  # of the run(s) that made the target
         "graph": full.to_dict(shown_arts, shown_execs),
+        "triggered_by": triggered_by(store, runs),
     }
+
+
+def triggered_by(store, run_ids: Iterable[str]) -> List[Dict[str, Any]]:
+    """Monitoring alerts that started these pipeline runs: the MonitorRetrain executions (pipeline/monitor)
+    naming a run, each with the alert (MonitoringReport) it read."""
+    run_ids = set(run_ids)
+    if not run_ids or R.RETRAIN_EXECUTION not in {t.name for t in store.get_execution_types()}:
+        return []
+    found = [e for e in store.get_executions_by_type(R.RETRAIN_EXECUTION) if R.prop(e, "run_id") in run_ids]
+    if not found:
+        return []
+    alert_of = {ev.execution_id: ev.artifact_id for ev in store.get_events_by_execution_ids([e.id for e in found])
+                if ev.type == R.Event.INPUT and R.event_key(ev) == "alert"}
+    alerts = {a.id: a for a in store.get_artifacts_by_id(sorted(set(alert_of.values())))}
+    out = []
+    for e in sorted(found, key=lambda x: x.id):
+        alert = alerts.get(alert_of.get(e.id))
+        reasons = R.prop(alert, "reasons") if alert is not None else None
+        out.append({"execution": e.id, "run_id": R.prop(e, "run_id"), "span": R.prop(e, "span"),
+                    "alert": alert.id if alert is not None else None,
+                    "reasons": json.loads(reasons) if isinstance(reasons, str) and reasons[:1] == "[" else reasons,
+                    "served_version": R.prop(alert, "model_version") if alert is not None else None,
+                    "report_uri": alert.uri if alert is not None else None,
+                    "page": R.prop(alert, "page") if alert is not None else None})
+    return out
 
 
 def _baselines(store, g: R.Graph, model_id: Optional[int], execs) -> List[Dict[str, Any]]:
@@ -596,9 +640,9 @@ def run_details(record: R.RunRecord, read_files: bool = False) -> Dict[str, Any]
 
 def runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None,
          read_files: bool = False) -> Dict[str, Any]:
-    """Run history, oldest first (the last ``limit`` runs if given)."""
+    """Run history, newest first like the report's index (the last ``limit`` runs if given)."""
     return {"question": "runs", "pipeline": pipeline,
-            "runs": [run_details(r, read_files) for r in read_runs(store, pipeline, limit)]}
+            "runs": [run_details(r, read_files) for r in reversed(read_runs(store, pipeline, limit))]}
 
 
 def read_runs(store, pipeline: Optional[str] = None, limit: Optional[int] = None) -> List[R.RunRecord]:

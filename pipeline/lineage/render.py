@@ -9,7 +9,7 @@ import html
 import json
 import shutil
 import subprocess
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 FORMATS = ("table", "json", "dot", "html")
 
@@ -62,6 +62,11 @@ def trace_text(t: Dict[str, Any]) -> str:
     out.append(f"  pipeline: {_fmt(t['pipeline'])}  run(s): {_fmt(t['runs'])}  "
                f"from {_fmt(t['times']['started'])} to {_fmt(t['times']['finished'])}")
     out.append(f"  spans: {_fmt(t['spans'])}   (training spans: {_fmt(t['training_spans'])})")
+    for trigger in t.get("triggered_by") or []:
+        out.append(f"  triggered by: monitoring alert MonitoringReport #{trigger['alert']} on version "
+                   f"{_fmt(trigger['served_version'])} ({'; '.join(trigger['reasons'] or [])}); retraining "
+                   f"MonitorRetrain #{trigger['execution']} on span {_fmt(trigger['span'])}; "
+                   f"page {_fmt(trigger['page'])}")
     out.append("\nExamples")
     out.append(table(["id", "span", "splits", "producer", "used by", "uri"],
                      [[e["id"], e["span"], e["splits"], e["producer"], e["used_by"], e["uri"]] for e in t["examples"]]))
@@ -190,65 +195,155 @@ def to_svg_with_dot(dot_text: str) -> str:
     return subprocess.run(["dot", "-Tsvg"], input=dot_text, capture_output=True, text=True, check=True).stdout
 
 
-def layout(graph: Dict[str, Any]) -> Dict[str, tuple]:
-    """Node id -> (layer, position in layer): layer = longest path from a source; within a layer, nodes sit in
-    the mean position of their predecessors (fewer crossings)."""
-    ids = [n["id"] for n in graph["nodes"]]
+BOX_W, BOX_H, GAP_X, GAP_Y, LANE_W = 180, 32, 16, 44, 8  # px; LANE_W: a long edge's slot in a layer it crosses
+
+
+def _drawn_nodes(graph: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """(ids drawn, labels of nodes left out): a resolver that picked nothing has no edge and is named below
+    the graph instead of floating in it."""
+    linked = {e["from"] for e in graph["edges"]} | {e["to"] for e in graph["edges"]}
+    drawn, left_out = [], []
+    for n in graph["nodes"]:
+        if n["id"] in linked or n.get("role") != "resolver":
+            drawn.append(n["id"])
+        else:
+            left_out.append(n["label"])
+    return drawn, left_out
+
+
+def layout(graph: Dict[str, Any], ids: Optional[List[str]] = None) -> Dict[str, Any]:
+    """A layered layout (Sugiyama): layers top to bottom (a source sits just above its first reader), an
+    edge spanning several layers passes through a lane (a dummy slot) in each layer it crosses, and nodes
+    and lanes are ordered by barycentre sweeps to cut crossings. Boxes and lanes never overlap and an edge
+    only runs vertically inside its lanes, so no edge crosses a box.
+
+    Returns {"order": [[id or lane id, ...] per layer], "layer": {id: layer}, "chains": {(from, to): [lane ids]}}.
+    """
+    ids = [n["id"] for n in graph["nodes"]] if ids is None else ids
+    known = set(ids)
+    edges = list(dict.fromkeys((e["from"], e["to"]) for e in graph["edges"] if e["from"] in known and e["to"] in known))
     preds: Dict[str, List[str]] = {i: [] for i in ids}
-    for e in graph["edges"]:
-        if e["to"] in preds and e["from"] in preds:
-            preds[e["to"]].append(e["from"])
+    succs: Dict[str, List[str]] = {i: [] for i in ids}
+    for a, b in edges:
+        preds[b].append(a)
+        succs[a].append(b)
     layer: Dict[str, int] = {}
 
     def depth(i, stack=()):
-        if i in layer:
-            return layer[i]
-        if i in stack:  # cycles cannot happen in MLMD lineage; be safe anyway
-            return 0
-        layer[i] = 1 + max((depth(p, stack + (i,)) for p in preds[i]), default=-1)
+        if i not in layer:
+            if i in stack:  # cycles cannot happen in MLMD lineage; be safe anyway
+                return 0
+            layer[i] = 1 + max((depth(p, stack + (i,)) for p in preds[i]), default=-1)
         return layer[i]
 
     for i in ids:
         depth(i)
-    pos: Dict[str, tuple] = {}
-    for level in range(max(layer.values(), default=-1) + 1):
-        members = [i for i in ids if layer[i] == level]
-        placed = {i: (sum(pos[p][1] for p in preds[i]) / len(preds[i]) if preds[i] else k)
-                  for k, i in enumerate(members)}
-        for k, i in enumerate(sorted(members, key=lambda i: (placed[i], ids.index(i)))):
-            pos[i] = (level, k)
-    return pos
+    for i in ids:  # sources (e.g. an earlier run's artifact) just above their first reader
+        if not preds[i] and succs[i]:
+            layer[i] = max(layer[i], min(layer[s] for s in succs[i]) - 1)
+    levels = max(layer.values(), default=-1) + 1
+    order: List[List[str]] = [[] for _ in range(levels)]
+    for i in ids:
+        order[layer[i]].append(i)
+    up: Dict[str, List[str]] = {i: list(preds[i]) for i in ids}  # with lanes: neighbours one layer up/down
+    down: Dict[str, List[str]] = {i: [] for i in ids}
+    chains: Dict[tuple, List[str]] = {}
+    for a, b in edges:
+        chain, prev = [], a
+        for level in range(layer[a] + 1, layer[b]):
+            lane = f"~{a}@{level}"  # one lane per source and layer: its edges run down one trunk, then branch
+            if lane not in layer:
+                order[level].append(lane)
+                layer[lane] = level
+                up[lane], down[lane] = [prev], []
+                down[prev].append(lane)
+            chain.append(lane)
+            prev = lane
+        if chain:
+            up[b] = [chain[-1] if p == a else p for p in up[b]]
+        down[prev].append(b)
+        chains[(a, b)] = chain
+    for i in list(down):
+        down[i] = list(dict.fromkeys(d for d in down[i] if layer.get(d, -1) == layer[i] + 1))
+
+    def sweep(levels_in_order, neighbours):
+        for level in levels_in_order:
+            rank = {}
+            for row in order:
+                for k, i in enumerate(row):
+                    rank[i] = k
+            def key(item):
+                k, i = item
+                near = [rank[n] for n in neighbours[i] if n in rank]
+                return (sum(near) / len(near) if near else k, k)
+            order[level] = [i for _, i in sorted(enumerate(order[level]), key=key)]
+
+    for _ in range(4):
+        sweep(range(1, levels), up)
+        sweep(range(levels - 2, -1, -1), down)
+    return {"order": order, "layer": layer, "chains": chains}
+
+
+def _width(i: str) -> int:
+    return LANE_W if i.startswith("~") else BOX_W
 
 
 def to_svg(graph: Dict[str, Any]) -> str:
-    """The graph layered top to bottom; scales to the width of the page (viewBox), tooltips give uris and keys."""
-    pos = layout(graph)
-    w, h, gx, gy = 200, 36, 24, 34
+    """The graph layered top to bottom (see layout): it scales to the width of the page (viewBox) and no edge
+    crosses a box; tooltips give uris and keys. A resolver that picked nothing is named below it."""
+    drawn, left_out = _drawn_nodes(graph)
+    placed = layout(graph, drawn)
+    order = placed["order"]
     nodes = {n["id"]: n for n in graph["nodes"]}
-    widest = max([sum(1 for l, _ in pos.values() if l == level) for level in {l for l, _ in pos.values()}] or [1])
-    width = 20 + widest * (w + gx)
-    xy = {}
-    for i, (level, k) in pos.items():
-        in_layer = sum(1 for l, _ in pos.values() if l == level)
-        left = (width - in_layer * (w + gx) + gx) / 2  # each layer centred
-        xy[i] = (left + k * (w + gx), 14 + level * (h + gy))
-    height = 28 + (max((l for l, _ in pos.values()), default=0) + 1) * (h + gy) - gy
+    row_width = [sum(_width(i) for i in row) + GAP_X * max(len(row) - 1, 0) for row in order]
+    width = 20 + max(row_width or [BOX_W])
+    x: Dict[str, float] = {}
+    for level, row in enumerate(order):
+        left = (width - row_width[level]) / 2  # each layer centred
+        for i in row:
+            x[i] = left
+            left += _width(i) + GAP_X
+    top = {i: 12 + placed["layer"][i] * (BOX_H + GAP_Y) for i in x}
+    height = 24 + len(order) * (BOX_H + GAP_Y) - GAP_Y
     parts = [f'<svg class="lineage" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
-             f'width="100%" style="max-width:{width:.0f}px" font-family="Helvetica,Arial,sans-serif" font-size="12">',
+             f'width="100%" style="max-width:{width:.0f}px" font-family="Helvetica,Arial,sans-serif" font-size="11">',
              '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
              'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
+    # Where each edge leaves and enters a box: spread along its bottom/top edge in the order of the other end.
+    ends: Dict[tuple, float] = {}
+    for attach, mine, other in (("out", 0, 1), ("in", 1, 0)):
+        by_node: Dict[str, List[tuple]] = {}
+        for e in graph["edges"]:
+            if (e["from"], e["to"]) in placed["chains"]:
+                chain = [e["from"]] + placed["chains"][(e["from"], e["to"])] + [e["to"]]
+                near = chain[1] if attach == "out" else chain[-2]
+                by_node.setdefault((e["from"], e["to"])[mine], []).append((x[near] + _width(near) / 2, e))
+        for node, items in by_node.items():
+            items.sort(key=lambda t: t[0])
+            for k, (_, e) in enumerate(items):
+                ends[(attach, e["from"], e["to"], e["label"])] = x[node] + BOX_W * (k + 1) / (len(items) + 1)
     for e in graph["edges"]:
-        if e["from"] not in xy or e["to"] not in xy:
+        chain = placed["chains"].get((e["from"], e["to"]))
+        if chain is None:
             continue
-        (x1, y1), (x2, y2) = xy[e["from"]], xy[e["to"]]
-        x1, y1, x2, y2 = x1 + w / 2, y1 + h, x2 + w / 2, y2
-        my = (y1 + y2) / 2
+        points = [(ends[("out", e["from"], e["to"], e["label"])], top[e["from"]] + BOX_H)]
+        for lane in chain:  # straight down through each lane of a layer it crosses
+            cx = x[lane] + LANE_W / 2
+            points += [(cx, top[lane]), (cx, top[lane] + BOX_H)]
+        points.append((ends[("in", e["from"], e["to"], e["label"])], top[e["to"]]))
+        d = [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
+        for k in range(1, len(points)):
+            (x1, y1), (x2, y2) = points[k - 1], points[k]
+            if x1 == x2 or k % 2 == 0 and chain:  # inside a lane: a vertical line
+                d.append(f"L{x2:.1f},{y2:.1f}")
+            else:  # between two layers: a curve within the gap
+                my = (y1 + y2) / 2
+                d.append(f"C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}")
         dash = ' stroke-dasharray="5 4"' if e.get("resolved") else ""
-        parts.append(f'<path d="M{x1:.1f},{y1:.1f} C{x1:.1f},{my:.1f} {x2:.1f},{my:.1f} {x2:.1f},{y2:.1f}" '
-                     f'fill="none" stroke="#888"{dash} marker-end="url(#arr)">'
+        parts.append(f'<path d="{" ".join(d)}" fill="none" stroke="#888"{dash} marker-end="url(#arr)">'
                      f'<title>{html.escape(e["label"])}</title></path>')
-    for i, (x, y) in xy.items():
-        n = nodes[i]
+    for i in drawn:
+        n, left, y = nodes[i], x[i], top[i]
         rx = 3 if n["kind"] == "execution" else 16
         _, stroke, dash = ROLE_STYLE.get(n.get("role"), ROLE_STYLE["component"]) if n["kind"] == "execution" \
             else ("", "#445", "")
@@ -258,10 +353,12 @@ def to_svg(graph: Dict[str, Any]) -> str:
         label = html.escape(text if len(text) <= 30 else text[:29] + "…")
         role = n.get("role") or n["kind"]
         parts.append(f'<g class="{n["kind"]} {role}" data-id="{html.escape(i)}"><title>{html.escape(n["label"])}\n'
-                     f'{tip}</title><rect x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="{rx}" '
+                     f'{tip}</title><rect x="{left:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="{rx}" '
                      f'fill="{_color(n)}" stroke="{stroke}"{dash_attr}/>'
-                     f'<text x="{x + w / 2:.1f}" y="{y + h / 2 + 4:.1f}" text-anchor="middle">{label}</text></g>')
+                     f'<text x="{left + BOX_W / 2:.1f}" y="{y + BOX_H / 2 + 4:.1f}" text-anchor="middle">{label}</text></g>')
     parts.append("</svg>")
+    if left_out:
+        parts.append(f"<p class='note'>Not drawn (picked nothing): {html.escape(', '.join(left_out))}.</p>")
     return "\n".join(parts)
 
 
@@ -289,6 +386,11 @@ def trace_html(t: Dict[str, Any]) -> str:
            f"{' <b>[SERVING]</b>' if t['serving'] else ''} &middot; pipeline {html.escape(_fmt(t['pipeline']))}"
            f" &middot; run(s) {html.escape(_fmt(t['runs']))} &middot; spans {html.escape(_fmt(t['spans']))} "
            f"(training spans {html.escape(_fmt(t['training_spans']))})</p>"]
+    if t.get("triggered_by"):
+        out.append("<h3>Triggered by a monitoring alert</h3>" + html_table(
+            ["alert", "served version", "reasons", "retraining", "span", "page"],
+            [[f"MonitoringReport #{x['alert']}", x["served_version"], "; ".join(x["reasons"] or []),
+              f"MonitorRetrain #{x['execution']}", x["span"], x["page"]] for x in t["triggered_by"]]))
     if t.get("metrics"):
         out.append("<h3>Metrics</h3>" + html_table(list(t["metrics"]), [list(t["metrics"].values())]))
     out.append("<h3>Validators</h3>" + (html_table(

@@ -4,13 +4,15 @@ import json
 import click
 
 from pipeline.cli_support import WindowType, check_metadata, fail
-from pipeline.local import runner, span_check
+from pipeline.dag import configs
+from pipeline.local import runner
 
 
 @click.command()
 @click.option("--span", type=int, default=None, help="Span (month 1-12) to train on; default: the latest.")
-@click.option("--window", type=WindowType(), default=1, show_default=True,
-              help="Train on the last K spans up to --span, or 'all' (earlier spans must have been run before).")
+@click.option("--window", type=WindowType(), default=configs.TRAINING_WINDOW, show_default=True,
+              help="Train on the last K spans up to --span, or 'all'; spans the metadata store lacks are "
+                   "ingested first.")
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True,
               type=click.Path(file_okay=False), help="Folder of span-N/*.csv folders.")
 @click.option("--output", "output_dir", default="outputs", show_default=True,
@@ -35,8 +37,6 @@ def run(span, window, data_root, output_dir, schema_path, metadata, beam_mode, w
     check_metadata(metadata)
     hparams = {"epochs": epochs} if epochs else None
     try:
-        if window == "all":  # every span so far: 1..span
-            window = span or span_check.span_number(span_check.select_span(data_root, None))
         result = runner.run_local(data_root, output_dir, span=span, window=window, schema_path=schema_path,
                                   beam_mode=beam_mode, workers=workers, metadata=metadata,
                                   hparams=hparams, enable_cache=not no_cache, verbose=verbose)

@@ -17,6 +17,7 @@ from absl import logging as absl_logging
 
 from data.paths import REPO_ROOT, SCHEMA_PATH, SPANS_DIR, OutputLayout  # noqa: F401 (runner.OutputLayout)
 from pipeline.dag import configs
+from pipeline.dag.window import Window, window_for
 from pipeline.local import span_check
 
 BEAM_MODES = ("in_process", "multi_processing", "multi_threading")
@@ -194,12 +195,17 @@ class PipelineRunError(RuntimeError):
 
 
 def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *,
-              span: Optional[int] = None, window: int = 1, schema_path: str = DEFAULT_SCHEMA,
+              span: Optional[int] = None, window: Window = 1, schema_path: str = DEFAULT_SCHEMA,
               beam_mode: str = "in_process", workers: Optional[int] = None,
               metadata: Optional[str] = None, hparams: Optional[Dict] = None,
-              model_family: str = configs.MODEL_FAMILY, enable_cache: bool = True, min_auc: float = configs.MIN_AUC, verbose: bool = False,
+              model_family: str = configs.MODEL_FAMILY, enable_cache: bool = True, min_auc: float = configs.MIN_AUC,
+              verbose: bool = False,
               progress: Optional[Callable[[str], None]] = None, run_id: Optional[str] = None) -> RunResult:
     """Checks the span, runs the pipeline with LocalDagRunner and returns its summary.
+
+    `window` (K spans up to `span`, or "all": 1..span): the window's earlier spans that the metadata
+    store lacks are ingested first, one small run each (ExampleGen; StatisticsGen too for the span
+    before `span`, the drift baseline).
 
     Everything the run prints (TFX, TF, Keras, Beam) goes to `<output>/logs/<run id>.log`, and with
     `verbose` to stderr as well, never to stdout. Progress lines go to `progress` (default: stderr).
@@ -217,41 +223,88 @@ def run_local(data_root: str = DEFAULT_DATA_ROOT, output_dir: str = "outputs", *
 
 
 def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], data_root: str, *,
-         span: Optional[int], window: int, schema_path: str, beam_mode: str, workers: Optional[int],
+         span: Optional[int], window: Window, schema_path: str, beam_mode: str, workers: Optional[int],
          metadata: Optional[str], hparams: Optional[Dict], model_family: str, enable_cache: bool,
          min_auc: float) -> RunResult:
     span_dir = span_check.select_span(data_root, span)
     progress(f"Checking {span_dir} against {schema_path} ...")
     span_check.check_span(span_dir, schema_path)
+    span = span_check.span_number(span_dir)
+    window = window_for(span, window)
+    spans = list(range(span - window + 1, span + 1))
+    available = span_check.list_spans(data_root)
+    absent = [s for s in spans if s not in available]
+    if absent:
+        raise span_check.BadSpanError(f"{data_root}: the training window {spans[0]}..{span} needs span(s) "
+                                      f"{absent}, which have no span-N folder (available: {sorted(available)})")
 
-    from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler, constants
     from tfx.orchestration.portable import runtime_parameter_utils
 
     from data import mlmd_store
     from pipeline.pages import run_pages as reports
     from pipeline.local import summary as run_summary
-    from pipeline.dag.pipeline import create_pipeline
+    from pipeline.dag.pipeline import EXAMPLE_GEN_ID, PIPELINE_NAME, create_pipeline, ingest_pipeline
+    from pipeline.dag.resolvers import ingested_spans
 
     metadata_spec = metadata or layout.metadata_path
     try:
         metadata_config = mlmd_store.prepare_store(metadata_spec)
+        # The window's earlier spans that no run ingested yet: this run ingests them first.
+        ingested = ingested_spans(mlmd_store.open_store(metadata_config), PIPELINE_NAME, EXAMPLE_GEN_ID)
     except RuntimeError as e:  # unreachable server, unwritable file: nothing ran
         raise PipelineRunError(f"{e}; no node ran") from e
-    pipeline_def = create_pipeline(
+    to_ingest = [s for s in spans[:-1] if s not in ingested]
+    for s in to_ingest:  # every span this run reads is checked before any node runs
+        progress(f"Checking {available[s]} against {schema_path} ...")
+        span_check.check_span(available[s], schema_path)
+
+    def compiled(pipeline_def, pipeline_run_id: str):
+        ir = compiler.Compiler().compile(pipeline_def)
+        runtime_parameter_utils.substitute_runtime_parameter(
+            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: pipeline_run_id})
+        return ir
+
+    beam_args = beam_pipeline_args(beam_mode, workers)
+    for position, s in enumerate(to_ingest, start=1):
+        ingest_id = f"{run_id}-ingest-span-{s}"
+        progress(f"[ingest {position}/{len(to_ingest)}] span {s} is not in the metadata store: ingesting it ...")
+        # Statistics only for the span before this run's: its drift baseline.
+        statistics = s == span - 1
+        ir = compiled(ingest_pipeline(layout.pipeline_root, data_root, s, statistics=statistics,
+                                      metadata_connection_config=metadata_config, beam_pipeline_args=beam_args,
+                                      enable_cache=enable_cache), ingest_id)
+        ingest_start = time.monotonic()
+        _execute(ir, ingest_id, layout, lambda line: None)
+        progress(f"[ingest {position}/{len(to_ingest)}] span {s} ingested "
+                 f"({'ExampleGen, StatisticsGen' if statistics else 'ExampleGen'}) in "
+                 f"{time.monotonic() - ingest_start:.1f}s")
+
+    ir = compiled(create_pipeline(
         pipeline_root=layout.pipeline_root, data_root=data_root, schema_path=os.path.abspath(schema_path),
         serving_model_dir=layout.serving_model_dir,
         metadata_connection_config=metadata_config,
-        span=span_check.span_number(span_dir), window=window, beam_pipeline_args=beam_pipeline_args(beam_mode, workers),
+        span=span, window=window, beam_pipeline_args=beam_args,
         hparams=hparams, model_family=model_family, code_version=code_version(), min_auc=min_auc,
-        enable_cache=enable_cache)
-    ir = compiler.Compiler().compile(pipeline_def)
-    runtime_parameter_utils.substitute_runtime_parameter(
-        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    node_ids = [n.pipeline_node.node_info.id for n in ir.nodes]
-    progress(f"Run {run_id}: {len(node_ids)} nodes, metadata at {mlmd_store.describe(metadata_spec)}, "
+        enable_cache=enable_cache), run_id)
+    progress(f"Run {run_id}: {len(ir.nodes)} nodes, metadata at {mlmd_store.describe(metadata_spec)}, "
              f"log at {layout.log_path(run_id)}")
+    start = time.monotonic()
+    durations = _execute(ir, run_id, layout, progress)
+    wall = time.monotonic() - start
+    summary = run_summary.summarize_run(metadata_spec, run_id)
+    summary["reports"] = reports.write_run_reports(summary, layout.root, min_auc)
+    if to_ingest:
+        summary["ingested_first"] = to_ingest
+    return RunResult(run_id, layout, wall, durations, summary)
 
+
+def _execute(ir, run_id: str, layout: OutputLayout, progress: Callable[[str], None]) -> Dict[str, float]:
+    """Runs a compiled pipeline with LocalDagRunner, one progress line per node; returns node durations.
+    Raises PipelineRunError naming the failed node."""
+    from tfx import v1 as tfx
+
+    node_ids = [n.pipeline_node.node_info.id for n in ir.nodes]
     handler = NodeProgress(node_ids, progress)
     absl_logger = logging.getLogger("absl")  # TFX logs through absl
     to_log = logging.StreamHandler(sys.stderr)  # fd 2: the run's log (and the terminal with verbose)
@@ -262,7 +315,6 @@ def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], dat
     absl_logger.propagate = False
     absl_logger.addHandler(handler)
     absl_logger.addHandler(to_log)
-    start = time.monotonic()
     try:
         tfx.orchestration.LocalDagRunner().run_with_ir(ir)
     except Exception as e:  # report which node failed; nothing downstream (Pusher) ran
@@ -275,7 +327,4 @@ def _run(layout: OutputLayout, run_id: str, progress: Callable[[str], None], dat
         absl_logger.removeHandler(to_log)
         absl_logging.set_verbosity(saved[0])
         absl_logger.propagate = saved[1]
-    wall = time.monotonic() - start
-    summary = run_summary.summarize_run(metadata_spec, run_id)
-    summary["reports"] = reports.write_run_reports(summary, layout.root, min_auc)
-    return RunResult(run_id, layout, wall, dict(handler.durations), summary)
+    return dict(handler.durations)

@@ -37,6 +37,52 @@ def _drift_summary(report_dir: str) -> str:
         return ""
 
 
+def _behavior_decisions(report_dir: str) -> Dict:
+    """The behaviour validator's AUC test and failed tests with their intervals (report.decisions)."""
+    from components.behavior_validator import report
+    try:
+        return report.read_decisions(report_dir)
+    except (OSError, ValueError):
+        return {}
+
+
+def _interval(ci) -> str:
+    return f"95% interval [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci and None not in ci else "no interval"
+
+
+def auc_text(behavior: Dict) -> Optional[str]:
+    """The AUC test against the serving model, with its interval (None when the report has none)."""
+    auc = behavior.get("auc_vs_baseline")
+    if not auc:
+        return None
+    if "auc_drop" not in auc:
+        return f"AUC vs the serving model: {auc['verdict']} ({auc['summary']})"
+    spans = behavior.get("eval_spans")
+    return (f"AUC vs the serving model on the eval days of span(s) {spans} ({auc['groups']} days, "
+            f"{auc['examples']} flights): {auc['auc']:.4f} vs {auc['baseline_auc']:.4f}, drop {auc['auc_drop']:+.4f}, "
+            f"{_interval(auc['drop_ci95'])}, Holm-adjusted p {auc['p_adjusted']:.3g}: {auc['verdict']} "
+            f"(fails when significantly above {auc['max_auc_drop']})")
+
+
+def failed_test_text(test: Dict) -> str:
+    """One failed statistical test of the behaviour validator, with its interval."""
+    estimate = next((f"{k} {v:+.4f}" for k, v in test.items()
+                     if k in ("mean_delta", "recall", "recall_drop") and v is not None), "")
+    return (f"{test['check']} on {test['on']}: {estimate}, {_interval(test['ci95'])}, "
+            f"Holm-adjusted p {test['p_adjusted']:.3g} ({test['groups']} days)")
+
+
+def behavior_lines(behavior: Dict) -> List[str]:
+    """The behaviour gate: its verdict, the AUC test against the serving model and each failed test,
+    with 95% intervals and Holm-adjusted p-values."""
+    verdict = "passed" if behavior["checks_passed"] else f"FAILED: {behavior['failed_checks']}"
+    lines = [f"Behaviour checks: {verdict} ({behavior.get('report', '')})"]
+    if auc_text(behavior):
+        lines.append("  " + auc_text(behavior))
+    lines += ["  FAIL " + failed_test_text(test) for test in behavior.get("failed_tests", [])]
+    return lines
+
+
 def run_nodes(store, run_context) -> List[Dict]:
     """[{node, execution, state, seconds}] of one pipeline run, in execution order."""
     return query.read_run(store, run_context).nodes()
@@ -76,7 +122,10 @@ def summarize(record: R.RunRecord, where: str) -> Dict:
     if behavior is not None:
         summary["behavior"] = {"checks_passed": bool(R.prop(behavior, "behavior_checks_passed")),
                                "failed_checks": R.prop(behavior, "failed_checks") or "",
-                               "report": os.path.join(behavior.uri, "report.html")}
+                               "report": os.path.join(behavior.uri, "report.html"),
+                               "eval_spans": sorted(R.artifact_span(a) for a in
+                                                    record.node_inputs("BehaviorValidator", "examples")),
+                               **_behavior_decisions(behavior.uri)}
     infra = output("LocalInfraValidator", "blessing")
     if infra is not None:
         summary["infra_blessed"] = _blessed(infra)
@@ -115,6 +164,8 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
         lines.append(f"Span ingested and evaluated: {summary['spans']} "
                      f"(splits {', '.join(summary.get('splits', []))}); "
                      f"trained on span(s) {summary.get('training_spans', 'none: training did not run')}")
+    if summary.get("ingested_first"):
+        lines.append(f"Ingested first (the metadata store lacked them): span(s) {summary['ingested_first']}")
     if summary.get("metrics"):
         lines.append("Evaluation (eval split, overall): " + ", ".join(
             f"{k}={v:.4f}" if k != "example_count" else f"{k}={int(v)}"
@@ -132,8 +183,7 @@ def format_summary(summary: Dict, wall_seconds: Optional[float] = None) -> str:
                          "Pusher did not run)")
     behavior = summary.get("behavior")
     if behavior:
-        verdict = "passed" if behavior["checks_passed"] else f"FAILED: {behavior['failed_checks']}"
-        lines.append(f"Behaviour checks: {verdict} ({behavior.get('report', '')})")
+        lines += behavior_lines(behavior)
     if "infra_blessed" in summary:
         lines.append(f"Infra validation (load + query in a model server): "
                      f"{'passed' if summary['infra_blessed'] else 'FAILED'}")

@@ -36,6 +36,18 @@ EVALUATION = "ModelEvaluation"
 MODEL_BLESSING = "ModelBlessing"
 INFRA_BLESSING = "InfraBlessing"
 PUSHED_MODEL = "PushedModel"
+# What the monitoring job (pipeline/monitor) records: logs -> statistics -> report, and the retraining an
+# alert started (pipeline/monitor/records.py).
+MONITOR_CONTEXT = "monitoring"
+MONITOR_STATISTICS_EXECUTION = "MonitorStatistics"
+MONITOR_EXECUTION = "Monitor"
+RETRAIN_EXECUTION = "MonitorRetrain"
+PREDICTION_LOGS = "PredictionLogs"
+LABEL_FILE = "LabelFile"
+MONITORING_REPORT = "MonitoringReport"
+
+# TFX's value artifacts (a @component's returned values, e.g. DriftValidator's `blessed`).
+VALUE_TYPES = ("Integer", "Float", "String", "Boolean", "Bytes", "JsonValue")
 
 # What an execution is to a reader: it makes artifacts, it judges them (writes a verdict), or it picks
 # existing ones (a resolver node: COMPLETE on every run, never cached, INTERNAL_OUTPUT events).
@@ -69,6 +81,32 @@ def value(v: metadata_store_pb2.Value) -> Any:
     if kind == "bool_value":
         return bool(v.bool_value)
     return getattr(v, kind)
+
+
+def set_value(target: metadata_store_pb2.Value, x: Any) -> None:
+    """Stores a Python value the way this project's own records do (ct, monitoring): bools and ints as ints,
+    floats, strings, anything else as a JSON string (read back with `json_value`)."""
+    if isinstance(x, bool):
+        target.int_value = int(x)
+    elif isinstance(x, int):
+        target.int_value = x
+    elif isinstance(x, float):
+        target.double_value = x
+    elif isinstance(x, str):
+        target.string_value = x
+    else:
+        target.string_value = json.dumps(x, sort_keys=True)
+
+
+def json_value(v: metadata_store_pb2.Value) -> Any:
+    """`value`, with the JSON strings `set_value` writes for lists and dicts parsed."""
+    raw = value(v)
+    if isinstance(raw, str) and raw[:1] in ("[", "{"):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def props(node, hidden: Iterable[str] = ()) -> Dict[str, Any]:
@@ -321,7 +359,10 @@ class Graph:
         nodes = []
         for a in sorted(arts):
             art = self.artifacts[a]
-            label = self.type_of(a)
+            label = short_type(self.type_of(a))  # 'components.DriftReport' -> 'DriftReport'
+            if label in VALUE_TYPES:  # a component's returned value: name it by its producer and output key
+                made = [(e, k) for e in self.producers.get(a, []) for b, k in self.outputs.get(e, []) if b == a]
+                label = f"{self.node_of(made[0][0])}.{made[0][1]}" if made else label
             span = artifact_span(art)
             if label == EXAMPLES and span is not None:
                 label += f" span {span}"

@@ -1,9 +1,9 @@
 """The Trainer's second model family: gradient-boosted trees (TensorFlow Decision Forests).
 
 Prediction moment: when the flight is scheduled, with the forecast of the origin's weather for the
-scheduled departure hour. The model reads only what a request carries at that moment (the contract's
-features, data/contract.py), so the serving contract is the Keras model's: `serving_default` (raw
-features) and `serving_tf_example`, both returning `late_probability`.
+scheduled departure hour. The model reads only what a request carries at that moment: the Keras
+model's features (`trainer.MODEL_FEATURES`, contract columns), and its serving contract is the Keras
+model's: `serving_default` (raw features) and `serving_tf_example`, both returning `late_probability`.
 
 One transformation (`model_inputs`) feeds training and both signatures. Precipitation and visibility
 carry monotonic constraints (more rain or less visibility never lowers a score). Trees are trained on
@@ -24,11 +24,10 @@ from data import contract as F
 from pipeline.model import trainer
 
 FAMILY = "gbt"
-# Not `month` (the scored month never occurs in the training data) and not the features the model
-# must ignore (the behaviour validator checks invariance).
-MODEL_FEATURES = tuple(k for k in F.FEATURE_KEYS if k not in F.INVARIANT_FEATURES and k != "month")
-# +1: the score never decreases as the feature rises; -1: never increases.
-MONOTONIC = {"precip": +1, "visib": -1}
+# The features and monotone directions are the Keras trainer's (one list for both families): a feature
+# added there reaches the forest too.
+MODEL_FEATURES = trainer.MODEL_FEATURES
+MONOTONIC = trainer.MONOTONE_FEATURES
 DEFAULT_HPARAMS = {"num_trees": 300, "max_depth": 6, "shrinkage": 0.1, "seed": 42, "num_threads": 2}
 
 
@@ -39,18 +38,10 @@ def model_inputs(features: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
             for k in MODEL_FEATURES}
 
 
-def training_dataset(train_files) -> tf.data.Dataset:
-    """(model inputs, label) batches; files in sorted order, records in file order, no shuffle (the
-    same data gives the same forest)."""
-    return trainer.make_dataset(train_files, 8192, shuffle=False).map(lambda f, y: (model_inputs(f), y))
-
-
-def label_rate(ds) -> Dict[str, float]:
-    positives = count = 0
-    for _, label in ds:
-        positives += int(tf.reduce_sum(label))
-        count += int(tf.size(label))
-    return {"rate": positives / max(count, 1), "count": count}
+def training_dataset(columns, labels) -> tf.data.Dataset:
+    """(model inputs, label) batches of `trainer.load_examples`' arrays, in their canonical order, no
+    shuffle (the same examples give the same forest)."""
+    return trainer.make_dataset(columns, labels, 8192, shuffle=False).map(lambda f, y: (model_inputs(f), y))
 
 
 def keep_autograph_out() -> None:
@@ -100,14 +91,14 @@ def fit(train_files, hparams: Dict = None):
     """(fitted forest, summary): the forest outputs logits; summary["logit_shift"] balances the classes."""
     hparams = {**DEFAULT_HPARAMS, **(hparams or {})}
     keep_autograph_out()
-    ds = training_dataset(train_files)
-    labels = label_rate(ds)
-    rate = labels["rate"]
+    columns, labels = trainer.load_examples(train_files)
+    rate = float(labels.mean())
     if not 0 < rate < 1:
         raise ValueError(f"training split has label rate {rate}: need both classes of '{F.LABEL_KEY}'")
     model = build_model(hparams)
-    model.fit(ds, verbose=0)
-    return model, {"family": FAMILY, "hparams": hparams, "train_statistics": {F.LABEL_KEY: labels},
+    model.fit(training_dataset(columns, labels), verbose=0)
+    return model, {"family": FAMILY, "hparams": hparams,
+                   "train_statistics": {F.LABEL_KEY: {"rate": rate, "count": int(labels.size)}},
                    "logit_shift": math.log((1 - rate) / rate), "num_trees": int(model.make_inspector().num_trees())}
 
 
@@ -121,7 +112,8 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str, hpar
     """Fits the forest on the training files and writes the SavedModel; returns a summary.
 
     Same arguments as trainer.train_and_export (the schema is not needed: the forest builds its own
-    dictionaries). Deterministic: same files, hyperparameters and seed give the same forest.
+    dictionaries). Deterministic: the same examples (in any file or record order), hyperparameters and
+    seed give the same forest.
     """
     del schema_path
     model, summary = fit(train_files, hparams)

@@ -7,7 +7,7 @@ raw feature tensors (`serving_default`, what a REST client sends) and serialized
 """
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -20,7 +20,8 @@ from data import contract
 # (non-negative weights on increasing transforms), so "more rain" or "less visibility" can never lower it.
 # In the MLP they would not be monotone: on the 2013 replay a Feb model lowered its score by 0.078 on
 # average when precipitation rose by 0.5 in/h (the behaviour validator's directional check).
-MONOTONE_FEATURES = ("precip", "visib")
+# Direction: +1 the score never falls as the feature rises (rain), -1 never rises (visibility).
+MONOTONE_FEATURES = {"precip": +1, "visib": -1}
 # Numeric inputs of the MLP: imputed (training mean), standardised, plus a missing-value indicator.
 NUMERIC_FEATURES = ("distance",) + tuple(f for f in contract.WEATHER_FEATURES if f not in MONOTONE_FEATURES)
 # Small integer features one-hot encoded over their known range. Not `month`: a span is a month, so the
@@ -32,10 +33,15 @@ INT_CATEGORIES = {
     "sched_arr_hour": range(0, 24),
 }
 EMBEDDED_FEATURES = {"dest": 8}  # high-cardinality string features get an embedding
+# Every feature the model reads, of every family (pipeline/model/gbt.py reads these too); the other contract
+# features (`month`, `day`, the invariant ones) are accepted by the signatures and ignored.
+MODEL_FEATURES = contract.CATEGORICAL_FEATURES + tuple(INT_CATEGORIES) + NUMERIC_FEATURES + tuple(MONOTONE_FEATURES)
 
 DEFAULT_HPARAMS = {"epochs": 6, "batch_size": 256, "learning_rate": 2e-3, "hidden_units": [64, 32],
                    "dropout": 0.2, "seed": 42, "warm_start": True, "warm_start_epochs": 3}
 feature_dtype = contract.tf_dtype
+# Shuffle buffer over the canonical (time) order: a partial shuffle, the latest weeks still come late.
+SHUFFLE_BUFFER = 50_000
 
 
 _MISSING = {tf.string: "", tf.int64: 0, tf.float32: float("nan")}
@@ -78,39 +84,50 @@ def vocabularies_from_schema(schema_path: str) -> Dict[str, List[str]]:
     return vocabs
 
 
-def make_dataset(file_patterns: Sequence[str], batch_size: int, shuffle: bool, seed: int = 42
-                 ) -> tf.data.Dataset:
-    """(features, label) batches from gzipped tf.Example files."""
+def load_examples(file_patterns: Sequence[str]) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    """Every example of the gzipped tf.Example files as (feature columns, labels), in canonical order.
+
+    Sorted by content, column by column in the CSV's order (month, day and departure time first), so the
+    same examples give the same arrays whatever the order of the files and of the records in them
+    (ExampleGen's output order is not stable between runs or Beam modes) and training stays deterministic.
+    """
     files = tf.io.gfile.glob(list(file_patterns))
     if not files:
         raise FileNotFoundError(f"no example files match {list(file_patterns)}")
-    ds = tf.data.TFRecordDataset(sorted(files), compression_type="GZIP")
+    chunks: Dict[str, List[np.ndarray]] = {k: [] for k in contract.CSV_COLUMNS}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
+            lambda x: parse_examples(x, with_label=True)):
+        for key, values in batch.items():
+            chunks[key].append(values.numpy())
+    if not chunks[contract.LABEL_KEY]:
+        raise ValueError(f"no examples in {sorted(files)}")
+    columns = {k: np.concatenate(v) for k, v in chunks.items()}
+    order = np.lexsort([columns[k].astype(bytes) if columns[k].dtype == object else columns[k]
+                        for k in reversed(contract.CSV_COLUMNS)])  # lexsort's primary key is the last one
+    labels = columns.pop(contract.LABEL_KEY)[order]
+    return {k: v[order] for k, v in columns.items()}, labels
+
+
+def make_dataset(columns: Dict[str, np.ndarray], labels: np.ndarray, batch_size: int, shuffle: bool,
+                 seed: int = 42) -> tf.data.Dataset:
+    """(features, label) batches of in-memory examples (`load_examples`); a seeded shuffle."""
+    ds = tf.data.Dataset.from_tensor_slices((columns, labels))
     if shuffle:
-        ds = ds.shuffle(50_000, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x: parse_examples(x, with_label=True),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda d: (d, d.pop(contract.LABEL_KEY)))
-    return ds.prefetch(tf.data.AUTOTUNE)
+        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def numeric_statistics(ds: tf.data.Dataset) -> Dict[str, Dict[str, float]]:
-    """Mean / std of each numeric feature over the dataset, ignoring missing values; label rate."""
-    columns = {k: [] for k in NUMERIC_FEATURES}
-    labels = []
-    for feats, label in ds:
-        for k in NUMERIC_FEATURES:
-            columns[k].append(tf.cast(feats[k], tf.float32).numpy())
-        labels.append(label.numpy())
+def numeric_statistics(columns: Dict[str, np.ndarray], labels: np.ndarray) -> Dict[str, Dict[str, float]]:
+    """Mean / std of each numeric feature, ignoring missing values; label rate."""
     stats = {}
-    for k, chunks in columns.items():
-        values = np.concatenate(chunks)
+    for k in NUMERIC_FEATURES:
+        values = columns[k].astype(np.float32)
         present = values[~np.isnan(values)]
         mean = float(present.mean()) if present.size else 0.0
         std = float(present.std()) if present.size > 1 else 1.0
         stats[k] = {"mean": mean, "std": std if std > 1e-6 else 1.0,
                     "missing_fraction": float(1 - present.size / max(values.size, 1))}
-    label_values = np.concatenate(labels)
-    stats[contract.LABEL_KEY] = {"rate": float(label_values.mean()), "count": int(label_values.size)}
+    stats[contract.LABEL_KEY] = {"rate": float(labels.mean()), "count": int(labels.size)}
     return stats
 
 
@@ -227,7 +244,7 @@ def warm_start(model: tf.keras.Model, base_model_dir: Optional[str]) -> Dict:
     """Copies the weights of the model at `base_model_dir` (the serving model) into `model` when
     compatible: same layers with the same weight shapes and the same vocabularies. Returns
     {"start": "warm"|"cold", "base_model": dir or None, "reason": why}."""
-    if not base_model_dir:
+    if not base_model_dir or not tf.io.gfile.exists(base_model_dir):  # ServedModel's when nothing serves
         return {"start": "cold", "base_model": None, "reason": "no serving model yet"}
     try:
         base = tf.keras.models.load_model(base_model_dir, compile=False,
@@ -262,7 +279,8 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str,
                      hparams: Dict = None, log_dir: str = None, base_model_dir: Optional[str] = None) -> Dict:
     """Fits the model and writes the SavedModel; returns a summary (stats, class weights, start, history).
 
-    Deterministic: the same data, hyperparameters and seed give the same model (op determinism on).
+    Deterministic: the same examples in any file or record order, hyperparameters and seed give the same
+    model (canonical order of the examples, seeded shuffle, op determinism).
     With `hparams["warm_start"]` and a compatible `base_model_dir`, training continues from its
     weights for `warm_start_epochs` epochs.
     """
@@ -271,7 +289,8 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str,
     tf.keras.utils.set_random_seed(hparams["seed"])
     tf.config.experimental.enable_op_determinism()
     vocabularies = vocabularies_from_schema(schema_path)
-    stats = numeric_statistics(make_dataset(train_files, 4096, shuffle=False))
+    columns, labels = load_examples(train_files)
+    stats = numeric_statistics(columns, labels)
     pos_rate = stats[contract.LABEL_KEY]["rate"]
     if not 0 < pos_rate < 1:
         raise ValueError(f"training split has label rate {pos_rate}: need both classes of '{contract.LABEL_KEY}'")
@@ -283,7 +302,7 @@ def train_and_export(train_files, schema_path: str, serving_model_dir: str,
     epochs = hparams["warm_start_epochs"] if start["start"] == "warm" else hparams["epochs"]
     callbacks = ([tf.keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False, profile_batch=0)]
                  if log_dir else [])
-    history = model.fit(make_dataset(train_files, hparams["batch_size"], shuffle=True, seed=hparams["seed"]),
+    history = model.fit(make_dataset(columns, labels, hparams["batch_size"], shuffle=True, seed=hparams["seed"]),
                         epochs=epochs, class_weight=class_weight, verbose=2,
                         callbacks=callbacks)    # No validation pass here: the Evaluator (TFMA) evaluates the eval split, overall and by slice.
     model.save(serving_model_dir, save_format="tf", signatures=add_serving_signatures(model))

@@ -145,15 +145,20 @@ def slice_charts(plots: Dict[str, Dict[str, List[tuple]]], metrics: Dict[str, Di
     return f"<div class='charts'>{roc}{pr}{calibration}</div>{note}"
 
 
-def _gates_text(gates: Dict) -> str:
-    parts = []
+NO_BASELINE = "no baseline model: none trained on an earlier span had been pushed when this run started"
+
+
+def _gates_text(gates: Dict, has_baseline: bool = True) -> str:
+    parts, unapplied = [], []
     for metric, gate in gates.get("metrics", {}).items():
         if "lower_bound" in gate:
             parts.append(f"{metric} &gt;= {gate['lower_bound']:g}")
         if "upper_bound" in gate:
             parts.append(f"{metric} &lt;= {gate['upper_bound']:g}")
         if "change" in gate:
-            parts.append(f"{metric} change vs baseline &gt;= {gate['change']:+g}")
+            (parts if has_baseline else unapplied).append(f"{metric} change vs baseline &gt;= {gate['change']:+g}")
+    if unapplied:
+        parts.append(f"not applied ({NO_BASELINE}): {', '.join(unapplied)}")
     decision = ", ".join(f"{t:g}" for t in gates.get("decision_thresholds", []))
     return (f"<p>Blessing gates (the Evaluator's EvalConfig): {'; '.join(parts) or 'none'}. Decision threshold "
             f"{decision or '?'} (precision, recall, F1; marked on the curves). Scores are class-balanced, not "
@@ -165,12 +170,13 @@ def evaluation_section(evaluation_uri: str, gates: Optional[Dict] = None) -> str
     gates = gates or {}
     auc_gate = gates.get("metrics", {}).get("auc", {})
     rows = evaluation.metrics_by_slice(evaluation_uri)
-    baseline = {r["slice"]: r for r in evaluation.metrics_by_slice(evaluation_uri, evaluation.BASELINE)}
+    # rows without a metric: TFMA's slice keys of a baseline that was never evaluated (none was given)
+    baseline = {r["slice"]: r for r in evaluation.metrics_by_slice(evaluation_uri, evaluation.BASELINE) if len(r) > 1}
     plots = evaluation.plots_by_slice(evaluation_uri)
     validation = evaluation.load_validation(evaluation_uri)
     verdict = ("<span class='pass'>blessed: every gate met</span>" if validation["ok"] else
                "<span class='fail'>NOT blessed</span>: " + "; ".join(html.escape(f) for f in validation["failures"]))
-    out = [f"<p>{verdict}</p>", _gates_text(gates)]
+    out = [f"<p>{verdict}</p>", _gates_text(gates, has_baseline=bool(baseline))]
     header = "".join(f"<th>{html.escape(m)}</th>" for m in SLICE_METRICS)
     body = []
     for row in rows:
@@ -184,11 +190,12 @@ def evaluation_section(evaluation_uri: str, gates: Optional[Dict] = None) -> str
             else:
                 cells.append(f"<td class='n'>{_fmt(value)}</td>")
         base = baseline.get(row["slice"], {})
-        cells.append(f"<td class='n'>{_fmt(base.get('auc'))}</td>")
+        cells.append(f"<td class='n'>{_fmt(base.get('auc'))}</td>" if baseline else "<td class='note'>none</td>")
         body.append(f"<tr><td>{html.escape(row['slice'])}</td>{''.join(cells)}</tr>")
     floor = " (red line: the AUC gate)" if "lower_bound" in auc_gate else ""
     table = (f"<h2>Metrics by slice</h2><p class='note'>Candidate model on the eval split{floor}; last column: "
-             f"the baseline's AUC on the same slice.</p><table class='metrics'><tr><th>slice</th>{header}"
+             f"the baseline's AUC on the same slice{'' if baseline else ' (' + NO_BASELINE + ')'}.</p>"
+             f"<table class='metrics'><tr><th>slice</th>{header}"
              f"<th>baseline auc</th></tr>{''.join(body)}</table>")
     if not plots:
         return "".join(out) + table + "<p class='note'>No plots in this evaluation (its EvalConfig asked for none).</p>"

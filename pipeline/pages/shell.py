@@ -8,8 +8,9 @@ import html
 
 STYLE = ("body{font-family:Helvetica,Arial,sans-serif;margin:18px;color:#222;max-width:1400px}"
          "table{border-collapse:collapse;margin:6px 0 18px}td,th{border:1px solid #ccc;padding:3px 7px;"
-         "font-size:13px;vertical-align:top;text-align:left}th{background:#f3f3f3}td.n{text-align:right}"
+         "font-size:13px;vertical-align:top;text-align:left;overflow-wrap:anywhere}th{background:#f3f3f3}td.n{text-align:right}"
          ".pass{color:#17692a;font-weight:bold}.fail{color:#b00020;font-weight:bold}.warn{color:#9a5b00}"
+         ".neutral{color:#555;font-weight:bold}"
          "nav a,nav b{margin-right:14px}nav{margin-bottom:10px;padding-bottom:6px;border-bottom:1px solid #ddd}"
          ".charts{display:flex;flex-wrap:wrap;gap:10px}.note{color:#555;font-size:13px}"
          "details{margin:4px 0}summary{cursor:pointer}code{font-size:12px}img{max-width:100%}"

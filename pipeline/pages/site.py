@@ -5,17 +5,19 @@
 ``index.html`` lists every run: start time, spans, nodes executed / cached / failed, headline metrics, every
 verdict, the pushed version and links; its table sorts (click a header) and filters (type in the box) with a
 little plain JavaScript and reads the same without it. ``runs/<run id>/`` holds the run's overview, statistics,
-evaluation, drift, behaviour and lineage pages. Every page is one self-contained HTML file (inline CSS and SVG):
-it opens from disk and can be attached to a ticket.
+evaluation, drift, behaviour and lineage pages. Below the runs, the monitoring windows (`python -m pipeline
+monitor`) link their pages, copied to ``monitoring/<window>.html``. Every page is one self-contained HTML file
+(inline CSS and SVG): it opens from disk and can be attached to a ticket.
 """
 import html
 import json
 import os
+import shutil
 from typing import Dict, List, Optional
 
 import click
 
-from data import mlmd_store
+from data import contract, mlmd_store
 from pipeline.pages import run_pages as reports
 from pipeline.pages.shell import page
 from pipeline.local import summary
@@ -78,7 +80,8 @@ def _link(href: str, text: str) -> str:
 def _verdict(value, text: Optional[str] = None) -> str:
     if value is None:
         return "<span class='note'>-</span>"
-    css = "pass" if value else "fail"
+    # A verdict without a comparison (NO_BASELINE) passes but is not a PASS: neutral, not green.
+    css = {"NO_BASELINE": "neutral", "WARN": "warn"}.get(text or "", "pass" if value else "fail")
     return f"<span class='{css}'>{html.escape(text or ('PASS' if value else 'FAIL'))}</span>"
 
 
@@ -209,7 +212,7 @@ def drift_page(run: Run, site_dir: str) -> str:
             f"</p><p class='note'>{report.get('num_examples', '?')} examples "
             f"(split {html.escape(str(report.get('split')))})"
             f" compared with {report.get('baseline_num_examples', '-')} of the baseline statistics "
-            f"{html.escape(str(report.get('baseline_uri') or 'none (first span)'))}. "
+            f"{html.escape(str(report.get('baseline_uri') or 'none (see the verdict)'))}. "
             + _link(_relative(drift["report"], folder), "the validator's own page") + "</p>"]
     if label:
         body.append("<h2>Label rate</h2>" + _rows_table([label], "label"))
@@ -286,7 +289,31 @@ def lineage_page(run: Run, store) -> str:
 
 
 # --- the index ---------------------------------------------------------------------------------------------
-def index_page(runs: List[Run], where: str) -> str:
+def monitoring_section(windows: List[Dict]) -> str:
+    """The monitoring windows (pipeline/monitor), newest first, each linking its page copied into the site."""
+    if not windows:
+        return ""
+    rows = []
+    for w in reversed(windows):
+        v = w["values"]
+        link = _link(w["href"], str(v.get("window"))) if w.get("href") else html.escape(str(v.get("window")))
+        auc = v.get("live_auc")
+        retrain = (_link(f"runs/{reports.run_folder(w['retrain'])}/index.html", w["retrain"]) if w.get("retrain")
+                   else "-")
+        rows.append(f"<tr><td>{link}</td><td>v{html.escape(str(v.get('model_version')))}</td>"
+                    f"<td>{html.escape(str(v.get('training_span')))}</td><td class='n'>{v.get('rows')}</td>"
+                    f"<td>{_verdict(not v.get('alert'), 'ALERT' if v.get('alert') else 'no alert')}</td>"
+                    f"<td class='n'>{'-' if auc is None else f'{auc:.4f}'}</td>"
+                    f"<td>{retrain}</td></tr>")
+    return ("<h2>Monitoring windows</h2><p class='note'><code>python -m pipeline monitor</code> runs over the "
+            "served "
+            "model's request logs: skew against its training span, drift against the previous window, prediction "
+            "drift, decay with labels.</p><table id='monitoring'><tr><th>window</th><th>version</th>"
+            "<th>training span</th>"
+            "<th>rows</th><th>verdict</th><th>live AUC</th><th>retraining run</th></tr>" + "".join(rows) + "</table>")
+
+
+def index_page(runs: List[Run], where: str, windows: Optional[List[Dict]] = None) -> str:
     verdict_nodes = list(dict.fromkeys(node for run in runs for node in run.verdicts()))
     head = ([("run", ""), ("started (UTC)", ""), ("span", "spans ingested"), ("trained on", "training spans"),
              ("nodes", "executed / cached / failed nodes")]
@@ -330,8 +357,28 @@ def index_page(runs: List[Run], where: str) -> str:
             f"<style>#runs td,#runs th{{font-size:12px;white-space:nowrap;padding:3px 5px}}"
             f"#runs .pages{{font-size:11px}}#runs .pages a{{margin-right:5px}}</style>"
             f"<table id='runs' class='sortable'><thead><tr>{head_html}</tr></thead><tbody>{''.join(rows)}</tbody>"
-            f"</table><script>{_JS}</script>")
+            f"</table><script>{_JS}</script>" + monitoring_section(windows or []))
     return page("Pipeline runs", body, _nav(None, "index"))
+
+
+def copy_monitoring_pages(store, output_dir: str) -> List[Dict]:
+    """The monitoring windows of the store, each page copied to <site>/monitoring/<window>.html (href set when
+    the page's file still exists), with the run its alert started."""
+    from pipeline.monitor import records as monitor_records
+    windows = monitor_records.previous_windows(store, contract.MODEL_NAME)
+    retrains = {}
+    for trigger in monitor_records.retrains(store, contract.MODEL_NAME):
+        retrains[trigger["alert"]] = trigger["run_id"]
+    for w in windows:
+        source = w["values"].get("page")
+        if w["report"] is not None and w["report"].id in retrains:
+            w["retrain"] = retrains[w["report"].id]
+        if source and os.path.isfile(source):
+            target = os.path.join(output_dir, "monitoring", f"{w['values'].get('window')}.html")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target)
+            w["href"] = os.path.relpath(target, output_dir)
+    return windows
 
 
 def build_site(metadata_spec: str, output_dir: str) -> Dict:
@@ -356,8 +403,10 @@ def build_site(metadata_spec: str, output_dir: str) -> Dict:
             written["runs"][run.run_id][name] = path
     os.makedirs(output_dir, exist_ok=True)
     written["index"] = os.path.join(output_dir, "index.html")
+    windows = copy_monitoring_pages(store, output_dir)
+    written["monitoring"] = [os.path.join(output_dir, w["href"]) for w in windows if w.get("href")]
     with open(written["index"], "w") as f:
-        f.write(index_page(runs, where))
+        f.write(index_page(runs, where, windows))
     return written
 
 

@@ -29,7 +29,7 @@ def _timed(command, cwd) -> tuple:
 @click.command()
 @click.option("--from", "first", type=int, default=1, show_default=True)
 @click.option("--to", "last", type=int, default=12, show_default=True)
-@click.option("--window", default=str(configs.CT_WINDOW), show_default=True)
+@click.option("--window", default=str(configs.TRAINING_WINDOW), show_default=True)
 @click.option("--data", "data_root", default=runner.DEFAULT_DATA_ROOT, show_default=True)
 @click.option("--epochs", type=int, default=None)
 def main(first, last, window, data_root, epochs):

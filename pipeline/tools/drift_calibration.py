@@ -25,13 +25,7 @@ DATA_ROOT = "data/spans"
 SCHEMA_PATH = "data/schema/schema.pbtxt"
 
 
-def flight_drift_config() -> drift.DriftConfig:
-    """The DriftConfig that the pipeline's DriftValidator builds from configs.DRIFT_VALIDATOR."""
-    p = configs.DRIFT_VALIDATOR
-    return drift.DriftConfig(feature_thresholds=p["feature_thresholds"],
-                             blocking_features=frozenset(p["blocking_features"]),
-                             label_key=p["label_key"], label_shift_threshold=p["label_shift_threshold"],
-                             dataset_checks=checks.DatasetChecks.from_dict(p["dataset_checks"]))
+flight_drift_config = configs.drift_config  # the policy the pipeline's DriftValidator applies
 
 
 def read_frame(data_root: str, span: int) -> pd.DataFrame:
@@ -52,29 +46,16 @@ def duplicate_counts(frame: pd.DataFrame):
     return duplicates.count_duplicates(pd.util.hash_pandas_object(frame, index=False).tolist())
 
 
-def split_config():
-    """ExampleGen's split of create_pipeline: train:eval = 3:1 hash buckets on the partition feature."""
-    from tfx.proto import example_gen_pb2  # pylint: disable=import-outside-toplevel
-    split = example_gen_pb2.SplitConfig.Split
-    return example_gen_pb2.SplitConfig(splits=[split(name="train", hash_buckets=3), split(name="eval", hash_buckets=1)],
-                                       partition_feature_name=configs.SPLIT_PARTITION_FEATURE)
-
-
 def train_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows CsvExampleGen puts in the train split (TFX's own partition function on each value of
-    the integer partition feature)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    from tfx.components.example_gen import base_example_gen_executor  # pylint: disable=import-outside-toplevel
+    """The rows CsvExampleGen puts in the train split (the ordered split's own assignment of whole days,
+    create_pipeline's split config)."""
+    from components.ordered_split import assign_splits  # pylint: disable=import-outside-toplevel
+    from pipeline.dag.pipeline import split_config  # pylint: disable=import-outside-toplevel
     config = split_config()
     name = config.partition_feature_name
-    buckets = [3, 4]  # cumulative hash buckets of (train, eval)
-
-    def in_train(value) -> bool:
-        example = tf.train.Example(features=tf.train.Features(feature={
-            name: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))}))
-        return base_example_gen_executor._PartitionFn(example, 2, buckets, config) == 0  # pylint: disable=protected-access
-    keep = {value: in_train(value) for value in frame[name].unique()}
-    return frame[frame[name].map(keep)]
+    splits = assign_splits(frame[name].value_counts().to_dict(), [s.hash_buckets for s in config.splits], name)
+    train = [s.name for s in config.splits].index("train")
+    return frame[frame[name].map(splits) == train]
 
 
 def transitions(data_root: str = DATA_ROOT, sample: Optional[float] = None, seed: int = 0,

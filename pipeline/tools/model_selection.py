@@ -3,13 +3,13 @@
 each training window and warm / cold start, side by side with a LightGBM reference in the same run.
 
     python -m pipeline.tools.model_selection [--family keras --family gbt] [--window all ...] [--start warm ...]
-                                             [--no-reference] [--no-serving] [--table PATH]
+                                             [--no-reference] [--no-serving] [--hparams JSON] [--table PATH]
 
 Prints one JSON line per variant: mean forward AUC over the scored spans, per span, trainer seconds, the
 last model's size and its serving p50 (one row per request, REST, the project's model server), and the
 difference to the reference with a 95% interval from resampling days (flights of a day are not
 independent). `--table` writes the same figures as a Markdown table (the README's). This is how the
-defaults in pipeline/dag/configs.py (MODEL_FAMILY, CT_WINDOW) and the trainer (warm_start) were chosen;
+defaults in pipeline/dag/configs.py (MODEL_FAMILY, TRAINING_WINDOW) and the trainer (warm_start) were chosen;
 the `ct` replay then confirms them through the real pipeline and its gates. The reference (LightGBM, 300
 trees, every contract column) is a test/benchmark-only dependency, never served.
 """
@@ -179,9 +179,17 @@ def markdown_table(results: list) -> str:
               help="LightGBM on the same protocol, in the same run (needs the test extra).")
 @click.option("--serving/--no-serving", "serving", default=True, show_default=True,
               help="Measure each variant's last model in the project's model server (p50, one row).")
+@click.option("--hparams", "hparams_json", default="{}", show_default=True,
+              help='Hyperparameters per family over the trainers\' defaults, JSON: {"gbt": {"num_trees": 50}}.')
 @click.option("--table", "table_path", default=None, help="Also write the figures as a Markdown table here.")
-def main(data_root, first, last, model_families, windows, starts, reference, serving, table_path):
+def main(data_root, first, last, model_families, windows, starts, reference, serving, hparams_json, table_path):
     from pipeline.ct.replay import parse_window
+    try:
+        hparams = json.loads(hparams_json)
+        if not isinstance(hparams, dict) or set(hparams) - set(families.FAMILIES):
+            raise ValueError(f"keys must be model families {sorted(families.FAMILIES)}")
+    except ValueError as e:
+        raise click.BadParameter(f"{hparams_json!r}: {e}", param_hint="--hparams") from e
     spans = list(range(first, last + 1))
     results = []
     with tempfile.TemporaryDirectory(prefix="model-selection-") as cache:
@@ -199,8 +207,8 @@ def main(data_root, first, last, model_families, windows, starts, reference, ser
                 click.echo(f"window {window}, {family}, {start} start ...", err=True)
                 scores = {}
                 with runner.captured_output(os.path.join(cache, "training.log")):  # Keras/TF noise
-                    result = forward_figures(data_root, spans, window, start == "warm", cache, family=family,
-                                             keep_scores=scores)
+                    result = forward_figures(data_root, spans, window, start == "warm", cache, hparams=hparams.get(family),
+                                             family=family, keep_scores=scores)
                 result["model_bytes"] = model_bytes(result["model_dir"])  # the last span's model
                 model_dir = result.pop("model_dir")
                 if serving:

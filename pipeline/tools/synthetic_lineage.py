@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from ml_metadata import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2 as pb
 
+from pipeline.dag.configs import BEHAVIOR_EVAL_SPANS, EVALUATION_RESOLVER_ID
 from pipeline.mlmd import records as R
 
 RESOLVER_TYPE = "tfx.dsl.components.common.resolver.Resolver"
@@ -288,12 +289,13 @@ class SyntheticPipeline:
             out[key] = [a]
         return out
 
-    def _resolve(self, inp: Input, facts: _Facts, served: bool = True) -> List[int]:
+    def _resolve(self, inp: Input, facts: _Facts, served: bool = True, window: Optional[int] = None) -> List[int]:
         """A resolver function's / strategy's input, resolved like the pipeline's resolvers: the newest Examples
-        of each span of the window, the previous span's statistics, and the model of an earlier span that is
-        served (``served``: latest push, with its PushedModel) or else the latest blessed (with its blessing)."""
+        of each span of the window (``window``, default the training window), the previous span's statistics,
+        and the model of an earlier span that is served (``served``: latest push, with its PushedModel) or else
+        the latest blessed (with its blessing)."""
         if inp.type_name == R.EXAMPLES:
-            spans = range(facts.span - facts.window + 1, facts.span + 1)
+            spans = range(facts.span - (window or facts.window) + 1, facts.span + 1)
             return [self._examples[s] for s in spans if s in self._examples]
         if inp.type_name == R.STATISTICS:
             earlier = [(s, a) for s, a in self._statistics if s < facts.span]
@@ -339,6 +341,9 @@ class SyntheticPipeline:
                 continue
             produced[node.id] = self._execute(dag, node, run_ctx, inputs, by_key, facts, use_cache,
                                               failed=fail_at == node.id)
+            for key, ids in produced[node.id].items():  # this run's span is part of the span windows
+                if not node.is_resolver and node.outputs.get(key) == R.EXAMPLES:
+                    self._examples[facts.span] = ids[0]
             if fail_at == node.id:
                 out["failed"] = node.id
                 break
@@ -355,7 +360,9 @@ class SyntheticPipeline:
         if node.is_resolver:
             e.last_known_state = pb.Execution.COMPLETE
             served = any(inp.type_name == R.PUSHED_MODEL for inp in node.inputs.values())
-            resolved = {k: self._resolve(inp, facts, served) for k, inp in node.inputs.items() if not inp.hidden}
+            window = BEHAVIOR_EVAL_SPANS if node.id == EVALUATION_RESOLVER_ID else None
+            resolved = {k: self._resolve(inp, facts, served, window) for k, inp in node.inputs.items()
+                        if not inp.hidden}
             resolved = {k: v for k, v in resolved.items() if v}
             self._record(e, {}, resolved, ctxs, output_type=pb.Event.INTERNAL_OUTPUT)
             return resolved

@@ -75,6 +75,8 @@ def compile_command(output, pipeline_root, data_root, schema_path, serving_model
                            allow_local_paths=allow_local_paths)
     except LocalPathError as e:
         fail(str(e), code=2)
+    except OSError as e:  # e.g. the folder cannot be created
+        fail(f"--output {output}: {e.strerror or e}: {e.filename or output}")
     click.echo(f"Vertex pipeline spec written to {output}")
 
 
@@ -161,4 +163,8 @@ def run_local_command(spec_path, work_dir, metadata, as_json):
     else:
         for task, state in result["tasks"].items():
             click.echo(f"  {task:<50} {state}")
-        click.echo(f"Run {result['run_id']}: metadata at {result['metadata']}")
+        pushed = result["pushed"]
+        click.echo(f"Pushed: version {pushed['version']} to {pushed['destination']}" if pushed["version"]
+                   else f"Pushed: nothing ({pushed['why']})")
+        click.echo(f"Run {result['run_id']}: metadata at {result['metadata']} "
+                   f"(python -m pipeline lineage runs|trace --metadata {result['metadata']})")

@@ -74,11 +74,11 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
                        serving_model_dir: str, image: str, span: Optional[int] = None,
                        code_version: str = "", dataflow: Optional[Dataflow] = None,
                        allow_local_paths: bool = False) -> Dict:
-    """Writes the Vertex pipeline job JSON to output_path and returns it (parsed)."""
+    """Writes the Vertex pipeline job JSON to output_path (creating its folder) and returns it (parsed)."""
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-    from pipeline.dag.pipeline import create_pipeline
+    from pipeline.dag.pipeline import BASELINE_RESOLVER_ID, create_pipeline
     from pipeline.local.runner import REPO_ROOT
 
     pipeline_def = create_pipeline(
@@ -92,11 +92,15 @@ def compile_for_vertex(output_path: str, *, pipeline_root: str, data_root: str, 
         output_dir=os.path.dirname(os.path.abspath(output_path)),
         output_filename=os.path.basename(output_path))
     job = runner.run(pipeline_def, write_out=False)
+    # The baseline (ServedModel) reads the serving destination, which changes between runs with the same
+    # inputs: Vertex must never answer it from its cache.
+    job["pipelineSpec"]["root"]["dag"]["tasks"][BASELINE_RESOLVER_ID]["cachingOptions"] = {"enableCache": False}
     if not allow_local_paths:
         found = local_paths(job, [REPO_ROOT])
         if found:
             raise LocalPathError(f"the spec names local path(s) {sorted(set(found))[:5]}: give gs:// "
                                  "locations (or compile for run-local)")
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     with open(output_path, "w") as f:
         json.dump(job, f, indent=2, sort_keys=True)
     return job

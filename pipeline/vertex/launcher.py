@@ -24,11 +24,13 @@ from kfp.pipeline_spec import pipeline_spec_pb2 as pb
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from data import mlmd_store
+from pipeline.mlmd import records as R
 from pipeline.vertex import spec as vertex_spec
 
 CONTAINER_EXECUTION = "system.ContainerExecution"
-RESOLVER_EXECUTION = "system.ResolverExecution"
-PIPELINE_CONTEXT, RUN_CONTEXT = "system.Pipeline", "system.PipelineRun"
+# The store is written in the shape of a local TFX run (context types pipeline / pipeline_run / node, TFX
+# artifact type names, resolvers typed as TFX's Resolver), so `lineage`, the registry and `report` read it.
+RESOLVER_EXECUTION = "tfx.dsl.components.common.resolver" + R.RESOLVER_TYPE_SUFFIX
 COMPLETE, SKIPPED, FAILED = "COMPLETE", "SKIPPED", "FAILED"
 _PLACEHOLDER = re.compile(r"\{\{\$(?P<path>[^}]*)\}\}")
 
@@ -101,7 +103,10 @@ class _Store:
         from ml_metadata import metadata_store
         self.store: metadata_store.MetadataStore = mlmd_store.open_store(mlmd_store.prepare_store(spec))
         self.ids: Dict[str, int] = {}  # runtime artifact name -> MLMD id
-        self.contexts = [self._context(PIPELINE_CONTEXT, pipeline_name), self._context(RUN_CONTEXT, run_id)]
+        self.pipeline_name = pipeline_name
+        self.contexts = [self._context(R.PIPELINE_CONTEXT, pipeline_name), self._context(R.RUN_CONTEXT, run_id)]
+        self.store.put_parent_contexts([mlmd.ParentContext(child_id=self.contexts[1].id,
+                                                           parent_id=self.contexts[0].id)])
 
     def _context(self, type_name: str, name: str) -> mlmd.Context:
         type_id = self.store.put_context_type(mlmd.ContextType(name=type_name))
@@ -128,7 +133,7 @@ class _Store:
                 wanted = str(_metadata(given[0])[path.group(2)])
             clauses[field.strip()] = wanted
         schema_title = clauses.pop("schema_title")
-        candidates = self.store.get_artifacts_by_type(schema_title)
+        candidates = self.store.get_artifacts_by_type(artifact_type_name(schema_title))
         for field, wanted in clauses.items():
             if field == "state":
                 candidates = [a for a in candidates if mlmd.Artifact.State.Name(a.state) == wanted]
@@ -157,6 +162,7 @@ class _Store:
                inputs: Dict[str, List[pb.RuntimeArtifact]], outputs: Dict[str, List[pb.RuntimeArtifact]]) -> int:
         type_id = self.store.put_execution_type(mlmd.ExecutionType(name=execution_type))
         execution = mlmd.Execution(type_id=type_id, name=f"{self.contexts[1].name}/{task}", last_known_state=state)
+        node = self._context(R.NODE_CONTEXT, f"{self.pipeline_name}.{task}")
         for key, value in dict(properties, task_name=task).items():
             execution.custom_properties[key].string_value = value
         events = []
@@ -173,16 +179,21 @@ class _Store:
                     event.path.steps.add().key = key
                     event.path.steps.add().index = index
                     events.append((artifact, event))
-        execution_id, artifact_ids, _ = self.store.put_execution(execution, events, self.contexts)
+        execution_id, artifact_ids, _ = self.store.put_execution(execution, events, self.contexts + [node])
         for (artifact, _), artifact_id in zip(events, artifact_ids):
             if artifact.name:
                 self.ids[artifact.name] = artifact_id
         return execution_id
 
     def _mlmd_artifact(self, runtime: pb.RuntimeArtifact) -> mlmd.Artifact:
-        type_id = self.store.put_artifact_type(mlmd.ArtifactType(name=runtime.type.schema_title))
+        type_id = self.store.put_artifact_type(mlmd.ArtifactType(name=artifact_type_name(runtime.type.schema_title)))
         artifact = mlmd.Artifact(type_id=type_id, name=runtime.name, uri=runtime.uri, state=mlmd.Artifact.LIVE)
-        for key, value in _metadata(runtime).items():
+        metadata = _metadata(runtime)
+        for key, value in metadata.items():
+            if key.startswith("custom:"):  # the entrypoint's name for a custom property that is also a property
+                key = key[len("custom:"):]
+                if key in metadata:
+                    continue
             prop = artifact.custom_properties[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 prop.string_value = value if isinstance(value, str) else json.dumps(value)
@@ -193,6 +204,28 @@ class _Store:
         return artifact
 
 
+def artifact_type_name(schema_title: str) -> str:
+    """'tfx.PushedModel' -> 'PushedModel': TFX's type name, as a local run records it."""
+    return schema_title[len("tfx."):] if schema_title.startswith("tfx.") else schema_title
+
+
+def _pushed(outputs: Dict[str, Dict[str, List[pb.RuntimeArtifact]]], states: Dict[str, str]) -> Dict:
+    """What the Pusher task did: {"version", "destination"} of a push, or {"version": None, "why": ...}."""
+    pushers = [t for t, by_key in outputs.items() if any(
+        a.type.schema_title == "tfx.PushedModel" for arts in by_key.values() for a in arts)]
+    skipped = [t for t, state in states.items() if state == SKIPPED and "Pusher" in t]
+    for task in pushers:
+        for artifact in (a for arts in outputs[task].values() for a in arts):
+            meta = _metadata(artifact)
+            if meta.get("pushed") in (1, 1.0):
+                return {"version": str(meta.get("pushed_version")), "destination": meta.get("pushed_destination"),
+                        "task": task}
+        return {"version": None, "why": f"{task} ran and did not push (its model was not blessed)", "task": task}
+    if skipped:
+        return {"version": None, "why": f"{skipped[0]} skipped (a gate before it did not pass)", "task": skipped[0]}
+    return {"version": None, "why": "no Pusher task in this spec", "task": None}
+
+
 def _plain(value: mlmd.Value):
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else None
@@ -200,7 +233,8 @@ def _plain(value: mlmd.Value):
 
 def run(job: vertex_spec.Job, work_dir: str, *, metadata: Optional[str] = None,
         progress: Callable[[str], None] = print, python: str = sys.executable) -> Dict:
-    """Runs every task of the job; returns {run_id, metadata, tasks: {task: COMPLETE|SKIPPED}}."""
+    """Runs every task of the job; returns {run_id, metadata, tasks: {task: COMPLETE|SKIPPED}, pipeline_root,
+    pushed: {version, destination} or {version: None, why}}."""
     work_dir = os.path.abspath(work_dir)
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)
     pipeline_root = job.job.runtime_config.gcs_output_directory or os.path.join(work_dir, "pipeline_root")
@@ -242,7 +276,7 @@ def run(job: vertex_spec.Job, work_dir: str, *, metadata: Optional[str] = None,
         states[task_name] = COMPLETE
         progress(f"[{position}/{len(order)}] {task_name} {COMPLETE}")
     return {"run_id": run_id, "metadata": mlmd_store.describe(metadata), "tasks": states,
-            "pipeline_root": pipeline_root}
+            "pipeline_root": pipeline_root, "pushed": _pushed(outputs, states)}
 
 
 def _run_container(task_name: str, component: pb.ComponentSpec, container, inputs, task: pb.PipelineTaskSpec,

@@ -6,8 +6,9 @@ Figures per stage, for the window:
   per model, not per version: the canary must run on its own deployment);
 - latency: deltas of the `:tensorflow:serving:request_latency` histogram; p99 = the upper bound of the
   bucket holding the 99th percentile;
-- predictions (and labels, where the clients log them): JSON lines {"time", "version", "prediction",
-  "label"?} from the prediction log, `version` taken from nginx's X-Model-Route answer header.
+- predictions: the servers' request logs (TF Serving's PredictionLog files, serving/server/request_log.py),
+  one per row, by the version that answered (log_metadata.model_spec.version); labels, where known,
+  joined on the flight's natural key (data/contract.py NATURAL_KEY) from a labels CSV.
 
 Every check fails only when the difference is both significant (the stated test at `alpha`) and
 larger than its margin, so noise alone does not roll a canary back:
@@ -19,7 +20,6 @@ larger than its margin, so noise alone does not roll a canary back:
   fails when the whole interval is below -margin.
 Too few canary requests: "wait" (nothing changes).
 """
-import json
 import math
 import re
 import urllib.request
@@ -27,6 +27,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from scipy import stats
+
+from data import contract
+from serving.server import request_log
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
@@ -161,19 +164,26 @@ def analyse(stable: Dict, canary: Dict, predictions: Dict[str, List[Dict]], **se
             "errors": {"stable": stable["errors"], "canary": canary["errors"]}}
 
 
-def read_predictions(path: str, start: float, end: float, versions: Dict[int, str]) -> Dict[str, List[Dict]]:
-    """Prediction log records with start <= time <= end, grouped by stage ({version: stage})."""
+def read_request_logs(paths, start: float, end: float, versions: Dict[int, str], model_name: str,
+                      labels: Optional[Dict[tuple, int]] = None) -> Dict[str, List[Dict]]:
+    """Prediction records {"time", "version", "prediction", "label"?}, one per row of each logged Predict
+    of `model_name` answered by one of `versions` ({version: stage}) within [start, end], grouped by
+    stage. timestamp_secs is whole seconds: the window starts at floor(start). `labels`: {natural key:
+    label} (data.spans_io.read_labels). A log without the answer (the proxy's) gives no record."""
     grouped: Dict[str, List[Dict]] = {stage: [] for stage in versions.values()}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
+    for record in request_log.read_logs(paths):
+        meta = record.log_metadata
+        version = meta.model_spec.version.value
+        if (meta.model_spec.name != model_name or version not in versions or record.WhichOneof("log_type") != "predict_log"
+                or not math.floor(start) <= meta.timestamp_secs <= end):
+            continue
+        for row, outputs in request_log.rows(record, contract.EXAMPLES_INPUT):
+            if contract.PREDICTION_KEY not in outputs:
                 continue
-            try:
-                record = json.loads(line)
-                when, version = float(record["time"]), int(record["version"])
-                float(record["prediction"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a prediction record ({exc!r}): {line.strip()[:120]}") from None
-            if start <= when <= end and version in versions:
-                grouped[versions[version]].append(record)
+            entry = {"time": meta.timestamp_secs, "version": version, "prediction": float(outputs[contract.PREDICTION_KEY])}
+            if labels is not None and all(k in row for k in contract.NATURAL_KEY):
+                label = labels.get(contract.natural_key(row))
+                if label is not None:
+                    entry["label"] = label
+            grouped[versions[version]].append(entry)
     return grouped

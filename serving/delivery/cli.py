@@ -1,5 +1,6 @@
 """Delivery commands: `labels promote|rollback|set` (version labels in models.config, reloaded into a
-server), `registry` (stages and deployment history in MLMD), `rollout ...` and `proxy` (routing through nginx).
+server), `registry` (stages and deployment history in MLMD), `deploy` (a model server on registry versions),
+`rollout ...` and `proxy` (routing through nginx).
 
 One vocabulary: `promote` makes the canary the stable version, `rollback` returns to the previous stable
 one; under `labels` they move models.config labels on one server, under `rollout` they change nginx routing
@@ -7,6 +8,7 @@ between deployments.
 """
 import json
 import os
+import signal
 import sys
 
 import click
@@ -15,7 +17,12 @@ from serving import client as serving_client
 from serving.cli_support import DEFAULT_METADATA, fail as _fail, model_option
 from serving.delivery import labels as model_labels
 from serving.delivery import registry as model_registry
-from serving.server.command import LOCAL_GRPC
+from serving.server import cli as server_cli
+from serving.server import protos
+from serving.server.command import GRPC_PORT, LOCAL_GRPC, REST_PORT
+
+MONITORING_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy",
+                                 "monitoring.config")
 
 
 @click.group()
@@ -280,9 +287,11 @@ def _rollout_step(obj, make, change, reason, deployments=(), metrics=None, first
 @_deployment_opt
 @click.option("--stable", "version", type=int, required=True, help="The version that takes all the traffic.")
 @click.option("--on", "deployment", required=True, help="Its deployment.")
+@click.option("--request-log", default=None, help="HOST:PORT of a `proxy-logger` to mirror every routed predict"
+              " request to (request logs for servers that cannot log, e.g. tensorflow_model_server).")
 @_reason_opt
 @click.pass_obj
-def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reason):
+def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, request_log, reason):
     """First routing: all traffic to one version on one deployment."""
     from serving.delivery import rollout as strategies
     try:
@@ -291,7 +300,8 @@ def rollout_init(obj, proxy_dir, listen, deployments, version, deployment, reaso
             known.update(strategies.parse_deployment(text))
     except strategies.RolloutError as exc:
         _fail(exc)
-    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment),
+    _rollout_step(obj, lambda _: strategies.initial(listen, os.path.abspath(proxy_dir), known, version, deployment,
+                                                   request_log),
                   lambda r: f"init: stable v{version} on {deployment}", reason, first=True)
 
 
@@ -363,24 +373,118 @@ def proxy(metadata, model_name):
     """Run nginx in the foreground with the registry's routing (`rollout init` first; Ctrl-C stops)."""
     from serving.delivery import nginx, rollout as strategies
     store = _open_registry(metadata)
+
+    def stop_on(signum, frame):
+        raise _Stop(signum)
+
+    # Handlers first: a stop signal at any moment, even while nginx starts, takes the one stop path below.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop_on)
+    process = None
     try:
-        routing = strategies.current(store, model_name)
-        prefix = routing["proxy"]["prefix"]
-        nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
-        process = nginx.NginxProcess(prefix).start(routing["proxy"]["listen"])
-    except (strategies.RolloutError, nginx.NginxError) as exc:
-        _fail(exc)
-    click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}", err=True)
+        try:
+            routing = strategies.current(store, model_name)
+            prefix = routing["proxy"]["prefix"]
+            nginx.write_checked(prefix, nginx.render(routing, model_name, prefix))
+            # die_with_parent: even a SIGKILL of this process stops nginx
+            process = nginx.NginxProcess(prefix)
+            process.start(routing["proxy"]["listen"], die_with_parent=True)
+        except (strategies.RolloutError, nginx.NginxError) as exc:
+            _fail(exc)
+        click.echo(f"nginx {process.process.pid} on {routing['proxy']['listen']}: {strategies.describe(routing)}",
+                   err=True)
+        code = process.wait()
+    except _Stop as stop:
+        click.echo(f"{signal.Signals(stop.args[0]).name}: stopping nginx", err=True)
+        if process is not None:
+            process.stop()
+        code = 0
+    sys.exit(code)
+
+
+class _Stop(Exception):
+    """A stop signal reached `proxy` (raised from its handler, so the wait for nginx unwinds)."""
+
+
+@click.command()
+@click.argument("name")
+@click.option("--versions", default="", help="Comma-separated versions to load (default: every pushed version).")
+@click.option("--metadata", default=DEFAULT_METADATA, show_default=True,
+              help="MLMD store whose registry lists the pushed versions (SQLite path or mysql://...).")
+@_model_opt
+@click.option("--config-dir", default=None,
+              help="Where <NAME>.models.config is written (default: the push directory's parent).")
+@click.option("--port", default=GRPC_PORT, show_default=True, help="gRPC port.")
+@click.option("--rest-api-port", default=REST_PORT, show_default=True, help="REST port.")
+@server_cli.bind_option
+@click.option("--monitoring-config-file", default=MONITORING_CONFIG, show_default="serving/deploy/monitoring.config",
+              help="Prometheus, which `rollout analyze` reads ('' = off).")
+@server_cli.binary_option
+def deploy(name, versions, metadata, model_name, config_dir, port, rest_api_port, bind_address,
+           monitoring_config_file, binary):
+    """Start deployment NAME: a model server loading pushed versions named by the registry (blocks).
+
+    Prints the `--deployment NAME=REST,GRPC` argument of `rollout init` on stderr.
+    """
+    store = _open_registry(metadata)
+    pushed = model_registry.pushed_versions(store)
     try:
-        sys.exit(process.wait())
+        wanted = [int(v) for v in versions.split(",") if v.strip()] if versions else list(pushed)
+    except ValueError:
+        raise click.BadParameter(f"{versions!r}: comma-separated version numbers", param_hint="--versions") from None
+    missing = [v for v in wanted if v not in pushed]
+    if missing or not wanted:
+        _fail(f"version(s) {missing or wanted} not pushed in {metadata} (pushed: {sorted(pushed) or 'none'})")
+    base_paths = {os.path.dirname(model_registry.push_destination(pushed[v]).rstrip("/")) for v in wanted}
+    if len(base_paths) != 1:
+        _fail(f"versions {wanted} were pushed to different directories: {sorted(base_paths)}")
+    base_path = base_paths.pop()
+    config_path = os.path.join(config_dir or os.path.dirname(base_path), f"{name}.models.config")
+    server_cli.write_config(config_path, protos.serving_config(model_name, base_path, wanted))
+    click.echo(f"deployment {name}: {model_name} versions {', '.join(map(str, wanted))} from {base_path}; "
+               f"config {config_path}", err=True)
+    click.echo(f"rollout argument: --deployment {name}={bind_address}:{rest_api_port},{bind_address}:{port}",
+               err=True)
+    server_cli.exec_server(config_path, port, rest_api_port, bind_address, monitoring_config_file, binary)
+
+
+@click.command("proxy-logger")
+@click.option("--listen", default="127.0.0.1:8090", show_default=True, help="Where nginx sends the copies (loopback).")
+@click.option("--filename-prefix", required=True, help="Log files: <prefix>-<UTC start>-<pid>-<seq>.tfrecord.")
+@click.option("--sampling-rate", type=float, default=1.0, show_default=True)
+@click.option("--max-file-bytes", type=int, default=64 << 20, show_default=True, help="Rotate at this size...")
+@click.option("--max-file-seconds", type=float, default=3600, show_default=True, help="... or this age.")
+def proxy_logger(listen, filename_prefix, sampling_rate, max_file_bytes, max_file_seconds):
+    """Write the requests nginx mirrors here as PredictionLog files (request only: no answer; the version
+    from nginx's route). For servers that cannot log (tensorflow_model_server); blocks, Ctrl-C stops."""
+    from serving.delivery.proxy_logger import ProxyLogger
+    if not 0.0 <= sampling_rate <= 1.0:
+        _fail(f"--sampling-rate {sampling_rate}: not in [0, 1]")
+    try:
+        logger = ProxyLogger(listen, filename_prefix, sampling_rate, max_file_bytes=max_file_bytes,
+                             max_file_seconds=max_file_seconds)
+    except (OSError, ValueError) as exc:
+        _fail(f"--listen {listen}: {exc}")
+    click.echo(f"proxy logger on {listen}: {filename_prefix}-*.tfrecord (sampling rate {sampling_rate:g})", err=True)
+    import signal
+    import threading
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=logger.server.shutdown, daemon=True).start())
+    try:
+        logger.serve_forever()
     except KeyboardInterrupt:
-        process.stop()
+        pass
+    finally:
+        logger.close()
 
 
 @rollout.command("analyze")
 @click.option("--window", type=float, default=60.0, show_default=True, help="Seconds of live traffic to compare.")
-@click.option("--predictions-log", default=None,
-              help='JSON lines {"time", "version", "prediction", "label"?} written by the clients.')
+@click.option("--request-logs", multiple=True,
+              help="The servers' request logs (their logging_config): a directory of *.tfrecord files, a"
+                   " filename_prefix or a file; repeat for several. Gives the prediction and live AUC checks.")
+@click.option("--labels", "labels_path", default=None,
+              help="CSV with the flights' natural key and label (a span file, or `replay --labels-out`) for"
+                   " the live AUC.")
 @click.option("--metrics-path", default="/monitoring/prometheus/metrics", show_default=True,
               help="Prometheus path of the servers (their --monitoring_config_file).")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="Significance level of each test.")
@@ -389,10 +493,11 @@ def proxy(metadata, model_name):
 @click.option("--dry-run", is_flag=True, help="Decide and print, change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.pass_obj
-def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_requests, dry_run, as_json):
+def rollout_analyze(obj, window, request_logs, labels_path, metrics_path, alpha, min_requests, dry_run, as_json):
     """Compare canary with stable over WINDOW seconds (errors, p99 latency, predictions, live AUC);
     promote or roll back, recorded in the registry with the figures."""
     import time
+    from data import spans_io
     from serving.delivery import canary_analysis, nginx, rollout as strategies
     store = _open_registry(obj["metadata"])
     try:
@@ -410,6 +515,12 @@ def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_reque
               f"per model, not per version; run the canary on a deployment of its own (rollout canary ... --on NAME)"
               + (" and the shadow elsewhere, or roll it back" if "shadow" in (a, b) else ""))
     rest = {stage: routing["deployments"][routing[stage]["deployment"]]["rest"] for stage in ("stable", "canary")}
+    if labels_path and not request_logs:
+        _fail("--labels needs --request-logs (the labels are joined to the logged requests)")
+    try:
+        labels = spans_io.read_labels(labels_path) if labels_path else None
+    except (OSError, ValueError) as exc:
+        _fail(exc)
     try:
         before = {stage: canary_analysis.scrape(where, metrics_path) for stage, where in rest.items()}
         start = time.time()
@@ -420,10 +531,11 @@ def rollout_analyze(obj, window, predictions_log, metrics_path, alpha, min_reque
         _fail(f"Prometheus metrics at {metrics_path}: {exc}")
     figures = {stage: canary_analysis.server_figures(before[stage], after[stage], obj["model_name"]) for stage in rest}
     predictions = {}
-    if predictions_log:
+    if request_logs:
         try:
-            predictions = canary_analysis.read_predictions(
-                predictions_log, start, end, {stable["version"]: "stable", canary["version"]: "canary"})
+            predictions = canary_analysis.read_request_logs(
+                list(request_logs), start, end, {stable["version"]: "stable", canary["version"]: "canary"},
+                obj["model_name"], labels)
         except (OSError, ValueError) as exc:
             _fail(exc)
     result = canary_analysis.analyse(figures["stable"], figures["canary"], predictions, alpha=alpha,

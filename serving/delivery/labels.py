@@ -2,21 +2,12 @@
 
 `python -m serving labels promote|rollback|set` applies these and makes the server reload the file.
 """
-import os
+from serving.server.protos import write_model_config  # noqa: F401 (written where the server reads it)
 
 
 def read_model_config(path: str):
     from serving.server import protos
     return protos.model_server_config(path)
-
-
-def write_model_config(path: str, config) -> None:
-    """Write atomically (a polling server never reads half a file)."""
-    from google.protobuf import text_format
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text_format.MessageToString(config))
-    os.replace(tmp, path)
 
 
 def find_model(config, model_name: str):

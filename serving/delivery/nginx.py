@@ -9,6 +9,8 @@ tensorflow_model_server serve /v1/models/M/versions/V):
 A shadow version gets a copy of every routed and stable request (`mirror`); its answers are dropped.
 Every answer carries `X-Model-Route: <stage> v<version> <deployment>`; the access log (JSON lines,
 access.log) has the stage, version, status and upstream time of each request; shadow.log the mirrored ones.
+With a request logger (routing["proxy"]["request_log"], serving/delivery/proxy_logger.py) every routed,
+stable and canary request is also mirrored there with its route, to be written as a PredictionLog.
 """
 import hashlib
 import os
@@ -81,11 +83,17 @@ def render(routing: Dict, model_name: str, prefix: str) -> str:
     lines.append("  map $stage $stage_version { " + " ".join(f"{s} {r['version']};" for s, r in stages.items()) + " }")
     lines.append("  map $stage $stage_route { " + " ".join(f"{s} {_route_header(s, routing)};"
                                                          for s, r in stages.items()) + " }")
+    request_log = routing["proxy"].get("request_log")
+    if request_log:  # the route of the request, for its copy (subrequests share the request's variables)
+        lines.append(f"  map $request_uri $log_route {{ \"~^/v1/models/{m}/labels/stable\" {_route_header('stable', routing)}; "
+                     + (f"\"~^/v1/models/{m}/labels/canary\" {_route_header('canary', routing)}; " if canary else "")
+                     + "default $stage_route; }")
     if shadow:  # the mirrored subrequest sees the client's $request_uri: map it to the shadow's version URL
         lines.append(f"  map $request_uri $shadow_uri {{ \"~^/v1/models/{m}(?:/labels/stable)?(:(?:{VERBS}))$\" "
                      f"/v1/models/{m}/versions/{shadow['version']}$1; default /_proxy/unrouted; }}")
     config_id = hashlib.sha1(repr(sorted(_flat(routing))).encode()).hexdigest()[:12]
-    mirror = "mirror /_proxy/shadow; " if shadow else ""
+    mirror = ("mirror /_proxy/shadow; " if shadow else "") + ("mirror /_proxy/request_log; " if request_log else "")
+    logged = "mirror /_proxy/request_log; " if request_log else ""
     lines += [
         "  server {",
         f"    listen {listen};",
@@ -102,7 +110,7 @@ def render(routing: Dict, model_name: str, prefix: str) -> str:
     if canary:
         lines += [
             f"    location ~ ^/v1/models/{m}/labels/canary(?<verb>:(?:{VERBS})|/metadata)?$ {{",
-            f"      add_header X-Model-Route {_route_header('canary', routing)} always;",
+            f"      {logged}add_header X-Model-Route {_route_header('canary', routing)} always;",
             f"      proxy_pass http://{_upstream(canary['deployment'])}/v1/models/{m}/versions/"
             f"{canary['version']}$verb;",
             "    }",
@@ -111,8 +119,20 @@ def render(routing: Dict, model_name: str, prefix: str) -> str:
         lines += [
             "    location = /_proxy/shadow {",
             "      internal;",
+            "      log_subrequest on;  # a mirror is a subrequest: not logged without this",
             f"      access_log {prefix}/shadow.log route;  # mirrored requests (their answers are dropped)",
             f"      proxy_pass http://{_upstream(shadow['deployment'])}$shadow_uri;",
+            "    }",
+        ]
+    if request_log:
+        lines += [
+            "    location = /_proxy/request_log {",
+            "      internal;",
+            "      if ($request_method != POST) { return 204; }",
+            "      access_log off;",
+            "      proxy_set_header X-Original-URI $request_uri;",
+            "      proxy_set_header X-Model-Route $log_route;",
+            f"      proxy_pass http://{request_log}/log;",
             "    }",
         ]
     lines += [
@@ -215,12 +235,15 @@ class NginxProcess:
         self.prefix = prefix
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self, listen: str, timeout: float = 30.0) -> "NginxProcess":
+    def start(self, listen: str, timeout: float = 30.0, die_with_parent: bool = False) -> "NginxProcess":
+        """Start and wait until it answers this config's id on `listen`. `die_with_parent`: the kernel
+        stops nginx (SIGTERM) when the thread that started it dies, even by SIGKILL (Linux)."""
         conf = os.path.join(self.prefix, CONFIG_NAME)
         log = open(os.path.join(self.prefix, "nginx.stderr"), "ab")
         self.process = subprocess.Popen(
             [binary(), "-p", self.prefix + "/", "-c", conf, "-e", os.path.join(self.prefix, "error.log"),
-             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent else None)
         log.close()
         wanted = config_id(open(conf).read())
         deadline = time.monotonic() + timeout
@@ -237,11 +260,21 @@ class NginxProcess:
         return self.process.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Graceful quit (SIGQUIT: requests in flight finish); after `timeout` s, fast stop, then kill."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGQUIT)  # graceful shutdown
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        for sig, wait in ((signal.SIGQUIT, timeout), (signal.SIGTERM, 5.0)):
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        self.process.kill()
+        self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent thread dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG

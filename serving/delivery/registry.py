@@ -52,6 +52,12 @@ def pushed_versions(store) -> Dict[int, object]:
     return dict(sorted(result.items()))
 
 
+def push_destination(artifact) -> str:
+    """Where the Pusher wrote a version (<push directory of the model>/<version>); '' if unrecorded."""
+    destination = artifact.custom_properties.get("pushed_destination")
+    return destination.string_value if destination is not None else ""
+
+
 def _execution_type_id(store) -> int:
     execution_type = metadata_store_pb2.ExecutionType(name=EXECUTION_TYPE)
     for name in _PROPERTIES:
@@ -133,9 +139,9 @@ def served(store, model_name: Optional[str] = None) -> Dict:
         latest = max(pushed)
         result.update(stable=latest, traffic={latest: 1.0}, source="latest push")
         if model_name is None:  # the Pusher's destination is <push directory of the model>/<version>
-            destination = pushed[latest].custom_properties.get("pushed_destination")
-            if destination is not None and destination.string_value:
-                result["model_name"] = os.path.basename(os.path.dirname(destination.string_value.rstrip("/")))
+            destination = push_destination(pushed[latest])
+            if destination:
+                result["model_name"] = os.path.basename(os.path.dirname(destination.rstrip("/")))
     return result
 
 

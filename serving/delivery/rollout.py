@@ -2,7 +2,7 @@
 applies (serving/delivery/nginx.py) and the model registry records (serving/delivery/registry.py, property `routing`).
 
 A routing:
-  {"proxy": {"listen": "127.0.0.1:8080", "prefix": "/srv/proxy"},
+  {"proxy": {"listen": "127.0.0.1:8080", "prefix": "/srv/proxy", "request_log": "127.0.0.1:8090"},  (logger optional)
    "deployments": {"blue": {"rest": "127.0.0.1:8501", "grpc": "127.0.0.1:8500"}, "green": {...}},
    "stable": {"version": 1, "deployment": "blue"},
    "canary": {"version": 2, "deployment": "blue", "percent": 10.0},   (optional)
@@ -39,9 +39,13 @@ def current(store, model_name: str) -> Dict:
     return copy.deepcopy(routing)
 
 
-def initial(listen: str, prefix: str, deployments: Dict, version: int, deployment: str) -> Dict:
+def initial(listen: str, prefix: str, deployments: Dict, version: int, deployment: str,
+            request_log: Optional[str] = None) -> Dict:
+    """request_log: HOST:PORT of a proxy request logger (serving/delivery/proxy_logger.py) to mirror to."""
     routing = {"proxy": {"listen": listen, "prefix": prefix}, "deployments": dict(deployments),
                "stable": {"version": int(version), "deployment": deployment}}
+    if request_log:
+        routing["proxy"]["request_log"] = request_log
     _check_names(routing)
     return routing
 

@@ -82,11 +82,17 @@ def run_model_status(core, request):
     return response
 
 
+_LOGGED = {"Predict": "predict", "Classify": "classify", "Regress": "regress"}
+
+
 def _serve(core, method_name, fn, request, context, metrics=None):
-    """Run fn(core, request); a ServingError (or any failure) becomes the gRPC status, never a crash."""
+    """Run fn(core, request); a ServingError (or any failure) becomes the gRPC status, never a crash.
+    A Predict/Classify/Regress that succeeded goes to the request logger (a sample, never waiting)."""
     started = time.perf_counter()
     try:
         response = fn(core, request)
+        if method_name in _LOGGED:
+            core.request_logger.log(_LOGGED[method_name], request, response)
         if metrics is not None:
             metrics.observe(getattr(request, "model_spec", None), method_name, "OK", started)
         return response

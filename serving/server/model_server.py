@@ -17,6 +17,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from concurrent import futures  # noqa: E402
+from serving.server import request_log  # noqa: E402
 from serving.server.command import GRPC_PORT  # noqa: E402
 
 log = logging.getLogger("serving.server.model_server")
@@ -90,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
          help="[local server only] address for gRPC and REST (the binary binds 0.0.0.0)")
     flag("--rest_api_max_request_bytes", type=int, default=DEFAULT_REST_MAX_REQUEST_BYTES,
          help="[local server only] REST bodies above this size get HTTP 413 (default 64 MiB)")
+    flag("--request_log_max_file_bytes", type=int, default=request_log.DEFAULT_MAX_FILE_BYTES,
+         help="[local server only] a request log file (logging_config) is closed at this size and a new one"
+              " begun")
+    flag("--request_log_max_file_seconds", type=float, default=request_log.DEFAULT_MAX_FILE_SECONDS,
+         help="[local server only] ... or when it is this old")
+    flag("--request_log_queue_size", type=int, default=request_log.DEFAULT_QUEUE_SIZE,
+         help="[local server only] records waiting to be written; more are dropped and counted")
     return p
 
 
@@ -176,6 +184,14 @@ class ModelServer:
             raise ValueError("server_options.batching_parameters_file is set without setting"
                              " server_options.enable_batching to true.")
         self._configure_tensorflow()
+        tags = [t for t in args.saved_model_tags.split(",") if t]
+        if min(args.request_log_max_file_bytes, args.request_log_max_file_seconds, args.request_log_queue_size) <= 0:
+            raise ValueError("--request_log_max_file_bytes, --request_log_max_file_seconds and"
+                             " --request_log_queue_size must be > 0")
+        request_logger = request_log.ServerRequestLogger(
+            tags, on_count=self.metrics.count_request_log if self.metrics is not None else None,
+            max_file_bytes=args.request_log_max_file_bytes, max_file_seconds=args.request_log_max_file_seconds,
+            queue_size=args.request_log_queue_size)
         self.core = ServerCore(
             batching=batching,
             file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
@@ -183,7 +199,7 @@ class ModelServer:
             load_retry_interval_micros=args.load_retry_interval_micros,
             enable_model_warmup=args.enable_model_warmup,
             num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
-            saved_model_tags=[t for t in args.saved_model_tags.split(",") if t],
+            saved_model_tags=tags, request_logger=request_logger,
             allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models)
         self._config_text = None
         if args.model_config_file:
@@ -267,6 +283,8 @@ class ModelServer:
             self.core.stop()
         if self._grpc_server is not None:
             self._grpc_server.stop(grace=1).wait(5)
+        if getattr(self, "core", None) is not None:
+            self.core.request_logger.close()  # after the last request: what is queued is written
         log.info("Model server stopped")
 
 

@@ -5,7 +5,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-_COUNTERS = (":tensorflow:serving:request_count", ":tensorflow:cc:saved_model:load_attempt_count")
+_COUNTERS = (":tensorflow:serving:request_count", ":tensorflow:cc:saved_model:load_attempt_count",
+             ":tensorflow:serving:request_log_count")
 
 
 class Metrics:
@@ -26,6 +27,15 @@ class Metrics:
         self.load_count = Counter(
             ":tensorflow:cc:saved_model:load_attempt_count", "The number of times a SavedModel was"
             " attempted to load.", ["model_path", "status"], registry=self.registry)
+        # request_logger.cc's counter; here also the records dropped (status_code != OK: why), since
+        # logging never waits for the disk (serving/server/request_log.py).
+        self.request_log_count = Counter(
+            ":tensorflow:serving:request_log_count", "The total number of requests logged from the model"
+            " server sliced down by model_name and status code.", ["model_name", "status_code"],
+            registry=self.registry)
+
+    def count_request_log(self, model_name: str, status_code: str, n: int = 1) -> None:
+        self.request_log_count.labels(model_name, status_code).inc(n)
 
     def observe(self, model_spec, api: str, status: str, started: float, entrypoint: str = "GRPC"):
         name = getattr(model_spec, "name", "") if model_spec is not None else ""

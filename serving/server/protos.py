@@ -5,6 +5,7 @@ MonitoringConfig (tensorflow_serving/config/monitoring_config.proto) and Batchin
 field definitions so the same text files parse for the local server and the real binary.
 """
 import functools
+import os
 
 from google.protobuf import descriptor_pb2, descriptor_pool, text_format, wrappers_pb2
 from google.protobuf import message_factory
@@ -70,3 +71,23 @@ def batching_parameters(path: str):
 def model_server_config(path: str):
     from tensorflow_serving.config import model_server_config_pb2
     return parse_text_file(path, model_server_config_pb2.ModelServerConfig)
+
+
+def serving_config(model_name: str, base_path: str, versions, labels=None):
+    """A ModelServerConfig loading `versions` of one model (a `specific` policy), with {label: version}."""
+    from tensorflow_serving.config import model_server_config_pb2
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(name=model_name, base_path=os.path.abspath(base_path),
+                                                model_platform="tensorflow")
+    model.model_version_policy.specific.versions.extend(int(v) for v in versions)
+    for label, version in (labels or {}).items():
+        model.version_labels[label] = int(version)
+    return config
+
+
+def write_model_config(path: str, config) -> None:
+    """Write atomically (a polling server never reads half a file)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text_format.MessageToString(config))
+    os.replace(tmp, path)

@@ -126,17 +126,23 @@ class RestApi:
         doc = json_codec.parse_json(body)
         signature_name = json_codec.signature_name_of(doc)
         servable = self._servable(name, version, label)
+        logger = self.core.request_logger
         if api == "predict":
             _, sig = servable.signature(signature_name)
             inputs, fmt = json_codec.decode_predict(doc, sig)
-            _, outputs = servable.predict(signature_name, inputs)
-            return json_codec.encode_predict(outputs, fmt)
+            key, outputs = servable.predict(signature_name, inputs)
+            text = json_codec.encode_predict(outputs, fmt)
+            logger.log_rest_predict(servable, key, inputs, outputs)  # as the equivalent PredictRequest
+            return text
         request_input = json_codec.decode_examples(doc)
         if api == "classify":
-            _, result = servable.classify(signature_name, request_input)
-            return json_codec.encode_classification(result)
-        _, result = servable.regress(signature_name, request_input)
-        return json_codec.encode_regression(result)
+            key, result = servable.classify(signature_name, request_input)
+            text = json_codec.encode_classification(result)
+        else:
+            key, result = servable.regress(signature_name, request_input)
+            text = json_codec.encode_regression(result)
+        logger.log_rest_examples(api, servable, key, request_input, result)
+        return text
 
     def _status(self, name, version, label) -> str:
         from google.protobuf import json_format

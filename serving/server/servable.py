@@ -46,36 +46,36 @@ def tensor_proto_to_ndarray(name: str, proto) -> np.ndarray:
         raise errors.invalid_argument(f"Cannot parse tensor for input '{name}': {exc}") from exc
 
 
-def ndarray_to_tensor_proto(array: np.ndarray):
-    """TensorProto using the typed *_val fields, like TF Serving's AsProtoField responses."""
+@functools.lru_cache(maxsize=None)
+def _proto_field(np_dtype) -> tuple:
+    """(DataType enum, typed *_val field or None) of a numpy dtype."""
     import tensorflow as tf
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+    dtype = tf.dtypes.as_dtype(np_dtype)
+    fields = {tf.string: "string_val", tf.float32: "float_val", tf.float64: "double_val", tf.int64: "int64_val",
+              tf.int32: "int_val", tf.int16: "int_val", tf.int8: "int_val", tf.uint8: "int_val",
+              tf.bool: "bool_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val"}
+    return dtype.as_datatype_enum, fields.get(dtype)
 
-    dtype = tf.dtypes.as_dtype(array.dtype)
-    proto = tensor_pb2.TensorProto(
-        dtype=dtype.as_datatype_enum,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape]),
-    )
+
+def ndarray_to_tensor_proto(array: np.ndarray, proto=None):
+    """TensorProto using the typed *_val fields, like TF Serving's AsProtoField responses (filled into
+    `proto` when given, e.g. a request's inputs map entry)."""
+    dtype_enum, field = _proto_field(array.dtype)
+    if proto is None:
+        from tensorflow.core.framework import tensor_pb2
+        proto = tensor_pb2.TensorProto()
+    if field is None:
+        import tensorflow as tf
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return proto
+    proto.dtype = dtype_enum
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = int(size)
     flat = array.ravel()
-    if dtype == tf.string:
+    if field == "string_val":
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in flat)
-    elif dtype in (tf.float32,):
-        proto.float_val.extend(flat.tolist())
-    elif dtype == tf.float64:
-        proto.double_val.extend(flat.tolist())
-    elif dtype == tf.int64:
-        proto.int64_val.extend(flat.tolist())
-    elif dtype in (tf.int32, tf.int16, tf.int8, tf.uint8):
-        proto.int_val.extend(flat.tolist())
-    elif dtype == tf.bool:
-        proto.bool_val.extend(flat.tolist())
-    elif dtype == tf.uint32:
-        proto.uint32_val.extend(flat.tolist())
-    elif dtype == tf.uint64:
-        proto.uint64_val.extend(flat.tolist())
     else:
-        return tf.make_tensor_proto(array)
+        getattr(proto, field).extend(flat.tolist())
     return proto
 
 

@@ -13,6 +13,8 @@
 * A config is checked whole before it changes anything (server_core.cc ReloadConfig,
   ValidateModelConfigList, GetPlatform); then new models are awaited (retries included) and a new
   model whose latest version does not become AVAILABLE is an error (at start-up: the server exits).
+* logging_config: the request loggers follow each accepted config (serving/server/request_log.py);
+  unlike the binary, which has no request-logger creator and refuses any logging_config.
 """
 import logging
 import os
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from serving.server import errors
+from serving.server import errors, request_log
 
 log = logging.getLogger("serving.server.model_server")
 
@@ -109,7 +111,8 @@ class ServerCore:
     def __init__(self, *, file_system_poll_wait_seconds: int = 1, max_num_load_retries: int = 5,
                  load_retry_interval_micros: int = 60_000_000, enable_model_warmup: bool = True,
                  num_request_iterations_for_warmup: int = 1, saved_model_tags=("serve",),
-                 allow_version_labels_for_unavailable_models: bool = False, batching=None, loader=None):
+                 allow_version_labels_for_unavailable_models: bool = False, batching=None, loader=None,
+                 request_logger=None):
         self.poll_wait = file_system_poll_wait_seconds
         self.max_num_load_retries = max_num_load_retries
         self.load_retry_interval = load_retry_interval_micros / 1e6
@@ -126,6 +129,8 @@ class ServerCore:
         self._stop = threading.Event()
         self._thread = None
         self.on_load_listeners = []
+        # ServerCore::Log's server_request_logger: one RequestLogger per logging_config.
+        self.request_logger = request_logger or request_log.ServerRequestLogger(self.saved_model_tags)
 
     # ---- config -----------------------------------------------------------------------------
     def reload_config(self, config) -> None:
@@ -150,6 +155,7 @@ class ServerCore:
                 raise errors.ServingError(grpc.StatusCode.UNIMPLEMENTED,
                                           "ModelServer does not yet support custom model config.")
             validate_config(config)
+            request_log.validate(config)
             labels = self._checked_labels(config)
             with self._lock:
                 old = self._models
@@ -163,6 +169,7 @@ class ServerCore:
                 removed = [m for name, m in old.items() if name not in new or new[name].versions is not m.versions]
                 self._models = new
                 self._config = config
+            self.request_logger.update(config)
             for model in removed:
                 for vs in list(model.versions.values()):
                     self._unload(model, vs)

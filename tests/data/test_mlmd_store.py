@@ -118,3 +118,14 @@ def test_tfx_accepts_the_config(tmp_path):
     config = mlmd_store.connection_config(str(tmp_path / "metadata.sqlite"))
     with tfx_metadata.Metadata(config) as m:
         assert m.store.get_artifact_types() == []
+
+
+def test_a_mysql_server_that_is_not_there_is_one_clean_message(capfd):
+    from components.infra_validator.model_server_process import free_ports
+    [port] = free_ports(1)
+    with pytest.raises(RuntimeError) as err:
+        mlmd_store.open_store(f"mysql://u@127.0.0.1:{port}/db", attempts=1)
+    message = str(err.value)
+    assert message.startswith(f"cannot open metadata store mysql://u@127.0.0.1:{port}/db: ")
+    assert "errno: ," not in message and "error: " not in message  # MySQL left both empty
+    assert capfd.readouterr().err == ""  # MLMD's C++ log lines (glog) are not printed

@@ -123,3 +123,32 @@ def test_read_then_write_reproduces_a_committed_span(tmp_path):
     line = spans_io.write_span(tmp_path, 2, frame).read_text().splitlines()[1].split(",")
     assert line[contract.CSV_COLUMNS.index("distance")] == ""
     assert line[contract.CSV_COLUMNS.index("carrier")] == ""
+
+
+def test_the_natural_key_names_one_flight_in_every_committed_span():
+    """read_labels over the 12 spans: one label per flight, so NATURAL_KEY is unique over 2013."""
+    from .conftest import SPANS_DIR
+    keys, rows = set(), 0
+    for span in spans_io.list_spans(SPANS_DIR):
+        labels = spans_io.read_labels(spans_io.span_path(SPANS_DIR, span))
+        with open(spans_io.span_path(SPANS_DIR, span), encoding="utf-8") as handle:
+            rows += sum(1 for _ in handle) - 1
+        assert not keys & set(labels)
+        keys |= set(labels)
+    assert len(keys) == rows == 336776
+
+
+def test_read_labels_names_the_file_line_column_and_value(tmp_path):
+    path = tmp_path / "labels.csv"
+    header = ",".join(contract.NATURAL_KEY + (contract.LABEL_KEY,))
+    path.write_text(f"{header}\n2,1,UA,1018,EWR,5,25,1\n")
+    assert spans_io.read_labels(path) == {(2, 1, "UA", 1018, "EWR", 5, 25): 1}
+    path.write_text(f"{header}\n2,1,UA,1018,EWR,5,25,1\n2,x,UA,1018,EWR,5,25,1\n")
+    with pytest.raises(ValueError, match=r"labels.csv: line 3, column 'day': value 'x' is not an integer"):
+        spans_io.read_labels(path)
+    path.write_text(f"{header}\n2,1,UA,1018,EWR,5,25,2\n")
+    with pytest.raises(ValueError, match=r"labels.csv: line 2, column 'late': value 2 is not 0 or 1"):
+        spans_io.read_labels(path)
+    path.write_text("month,day,late\n2,1,0\n")
+    with pytest.raises(ValueError, match=r"labels.csv: missing column\(s\) carrier, flight, origin"):
+        spans_io.read_labels(path)

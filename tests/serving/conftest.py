@@ -12,6 +12,9 @@ from serving.tools import contract_model  # noqa: E402
 from serving.client import tf_dtype  # noqa: E402
 from tests.serving import saved_models  # noqa: E402
 from tests.serving.server_process import ServerProcess  # noqa: E402
+from tests.serving.cli_process import Blocking  # noqa: E402
+from components.infra_validator.model_server_process import free_ports  # noqa: E402
+from data.contract import MODEL_NAME  # noqa: E402
 
 MAX_BYTES = 1 << 20  # request size limit given to the servers under test
 BIAS = {1: -0.5, 2: 0.7, 3: 1.5}
@@ -70,19 +73,41 @@ def start_server(tmp_path):
 
 
 def write_config(path: str, models: dict) -> str:
-    """models: name -> (base_path, policy text or '', {label: version})."""
+    """models: name -> (base_path, policy text or '', {label: version}[, logging_config() text])."""
     parts = ["model_config_list {"]
-    for name, (base_path, policy, labels) in models.items():
+    for name, (base_path, policy, labels, *logging) in models.items():
         parts.append(f'  config {{ name: "{name}" base_path: "{base_path}" model_platform: "tensorflow"')
         if policy:
             parts.append(f"    model_version_policy {{ {policy} }}")
         for label, version in labels.items():
             parts.append(f'    version_labels {{ key: "{label}" value: {version} }}')
+        parts += [f"    {text}" for text in logging if text]
         parts.append("  }")
     parts.append("}")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(parts) + "\n")
     return path
+
+
+def logging_config(prefix: str, rate: float = 1.0, kind: str = "tfrecord") -> str:
+    """A ModelConfig's logging_config (request logs: serving/server/request_log.py), as text."""
+    return (f'logging_config {{ log_collector_config {{ type: "{kind}" filename_prefix: "{prefix}" }}'
+            f" sampling_config {{ sampling_rate: {rate} }} }}")
+
+
+def write_monitoring_config(root: str, path: str = "/monitoring/prometheus/metrics") -> str:
+    """<root>/monitoring.config turning Prometheus on at `path`."""
+    target = os.path.join(root, "monitoring.config")
+    with open(target, "w", encoding="utf-8") as handle:
+        handle.write(f'prometheus_config {{ enable: true path: "{path}" }}\n')
+    return target
+
+
+def logged(path: str, model: str = None) -> list:
+    """The PredictionLogs under a request log directory/prefix/file (of `model`); [] when none yet."""
+    from serving.server import request_log
+    found = list(request_log.read_logs(path)) if request_log.log_files(path) else []
+    return [r for r in found if model is None or r.log_metadata.model_spec.name == model]
 
 
 def serve_flight_and_tf1(library, root: str, flags=(), local_flags=()):
@@ -95,3 +120,17 @@ def serve_flight_and_tf1(library, root: str, flags=(), local_flags=()):
     })
     server = ServerProcess(root, [f"--model_config_file={config}"] + list(flags), local_flags)
     return server.start(["flight", "tf1"])
+
+
+@pytest.fixture
+def served(library, tmp_path):
+    """`serving serve` on a push directory holding versions 1 and 2 (latest: 2)."""
+    push_dir = str(tmp_path / "serving_model" / MODEL_NAME)
+    for version in (1, 2):
+        library.push(library.contract[version], push_dir, version)
+    grpc_port, rest_port = free_ports(2)
+    server = Blocking(["serve", "--model-base-path", push_dir, "--port", str(grpc_port),
+                       "--rest-api-port", str(rest_port)], rest_port, str(tmp_path / "serve.log"))
+    server.push_dir, server.grpc = push_dir, f"127.0.0.1:{grpc_port}"
+    yield server
+    server.stop()

@@ -14,11 +14,12 @@ AVAILABLE, END = msp.AVAILABLE, msp.END
 class ServerProcess:
     """One model server; `start()` waits until the named models have a settled version state.
 
-    local_flags are passed only to the local server (flags the binary does not have).
+    local_flags are passed only to the local server (flags the binary does not have); local=True runs
+    the local server even when the binary is installed (what only it does, e.g. request logging).
     """
 
-    def __init__(self, log_dir: str, flags: list, local_flags: list = (), rest: bool = True):
-        command = local_server.server_command()
+    def __init__(self, log_dir: str, flags: list, local_flags: list = (), rest: bool = True, local: bool = False):
+        command = msp.resolve_command(local_server.COMMAND) if local else local_server.server_command()
         self.is_local = not msp.is_real_binary(command)
         grpc_port, rest_port = msp.free_ports(2)
         self.server = msp.ModelServerProcess(

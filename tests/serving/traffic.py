@@ -4,7 +4,6 @@ import http.client
 import json
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from data import contract
@@ -47,6 +46,14 @@ def post(listen: str, path: str, row_index: int, timeout: float = 30.0) -> dict:
         connection.close()
 
 
+def write_labels(path: str, probability: list, seed: int = 0) -> str:
+    """A labels file (natural key, label) for ROWS, each label drawn once as Bernoulli(probability[row])."""
+    from serving.replay import write_labels as write
+    rng = random.Random(seed)
+    write(path, [(row, contract.natural_key(row), int(rng.random() < p)) for row, p in zip(ROWS, probability)])
+    return path
+
+
 def send_many(listen: str, path: str, count: int, threads: int = 8) -> list:
     """`count` requests (row i % len(ROWS)), answers in order, each with its "row"."""
     def one(i):
@@ -56,20 +63,12 @@ def send_many(listen: str, path: str, count: int, threads: int = 8) -> list:
 
 
 class Load:
-    """Requests in a loop from `threads` threads until stop(); every answer kept (with its "row").
+    """Requests in a loop from `threads` threads until stop(); every answer kept (with its "row")."""
 
-    prediction_log: also append what a client logs for the canary analysis, {"time", "version" (from
-    nginx's X-Model-Route header), "prediction", "label"}, the label drawn as Bernoulli(label_probability[row]).
-    """
-
-    def __init__(self, listen: str, path: str, threads: int = 4, prediction_log: str = None,
-                 label_probability: list = None):
+    def __init__(self, listen: str, path: str, threads: int = 4):
         self.listen, self.path = listen, path
         self.answers, self._lock, self._stop = [], threading.Lock(), threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(t,), daemon=True) for t in range(threads)]
-        self._log = open(prediction_log, "a", encoding="utf-8") if prediction_log else None
-        self._label_probability = label_probability
-        self._random = random.Random(0)
 
     def _run(self, t):
         i = t
@@ -78,12 +77,6 @@ class Load:
             answer = {**post(self.listen, self.path, row), "row": row}
             with self._lock:
                 self.answers.append(answer)
-                if self._log and answer["status"] == 200:
-                    label = int(self._random.random() < self._label_probability[row])
-                    version = int(answer["route"].split()[1].lstrip("v"))
-                    self._log.write(json.dumps({"time": time.time(), "version": version,
-                                                "prediction": answer["probability"], "label": label}) + "\n")
-                    self._log.flush()
             i += len(self._threads)
 
     def __enter__(self):
@@ -99,5 +92,3 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join()
-        if self._log:
-            self._log.close()

@@ -47,6 +47,23 @@ def test_statistical_settings_are_checked():
         testdata.config(bootstrap_seed=-1)
     with pytest.raises(ValueError, match="min_slice_positives must be an integer >= 1"):
         testdata.config(min_slice_positives=0)
+    with pytest.raises(ValueError, match="min_groups must be an integer >= 1, got 0"):
+        testdata.config(min_groups=0)
+    with pytest.raises(ValueError, match="auc_regression_tolerance must be a number >= 0"):
+        testdata.config(auc_regression_tolerance=-0.01)
+
+
+def test_the_unit_of_independence_is_part_of_the_contract():
+    """No default: which examples move together (the flights of a day) is a fact of the project."""
+    partial = {k: v for k, v in configs.BEHAVIOR_VALIDATOR_CONFIG.items() if k != "group_by_features"}
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['group_by_features'\]"):
+        BehaviorValidatorConfig.from_dict(partial)
+    for bad in ([], "day", ["month", ""]):
+        with pytest.raises(ValueError, match="group_by_features must be a non-empty list of feature names"):
+            testdata.config(group_by_features=bad)
+    with pytest.raises(ValueError, match="group_by_features names 'date', which is not a serving feature"):
+        testdata.config(group_by_features=["date"]).validate_against_schema(
+            {f: contract.tf_dtype_name(f) for f in contract.FEATURE_KEYS})
 
 
 def test_pipeline_config_carries_the_flight_contract():
@@ -55,4 +72,5 @@ def test_pipeline_config_carries_the_flight_contract():
         contract.LABEL_KEY, contract.PREDICTION_KEY, contract.EXAMPLES_SIGNATURE, contract.EXAMPLES_INPUT)
     assert cfg.decision_threshold == contract.DECISION_THRESHOLD
     assert set(cfg.perturbable_features) == set(contract.WEATHER_FEATURES)
+    assert cfg.group_by_features == ["month", "day"] and cfg.auc_regression_tolerance == configs.AUC_REGRESSION_TOLERANCE
     assert cfg.op_modules == ["tensorflow_decision_forests"]  # a TF-DF model's ops, imported when needed

@@ -98,6 +98,30 @@ def test_do_blesses_good_model_and_writes_report(tmp_path, models, eval_rows):
     assert checks[c.CHECK_SLICE_REGRESSION]["verdict"] == c.PASS
 
 
+def test_do_pools_the_eval_splits_of_every_examples_artifact(tmp_path, models, eval_rows):
+    """E.g. the newest Examples of each of the last spans: their eval splits are one pool of days."""
+    inputs, outputs = _artifacts(str(tmp_path), models, testdata.GOOD, eval_rows, baseline=testdata.GOOD)
+    later = [dict(r, month=2) for r in testdata.csv_rows(testdata.SPAN1_CSV)[600:900]]
+    second = standard_artifacts.Examples()
+    second.uri = str(tmp_path / "examples2")
+    second.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    testdata.write_split(os.path.join(second.uri, "Split-train"), later[:10], shards=1)
+    testdata.write_split(os.path.join(second.uri, "Split-eval"), later, shards=1)
+    inputs[c.EXAMPLES_KEY].append(second)
+    _do(tmp_path, inputs, outputs, _CFG)
+    data = json.loads(open(os.path.join(outputs[c.REPORT_KEY][0].uri, c.REPORT_JSON_FILE_NAME)).read())
+    checks = {ch["name"]: ch for ch in data["checks"]}
+    pooled = eval_rows + later
+    assert checks[c.CHECK_OUTPUT_RANGE]["figures"]["examples"] == len(pooled)
+    auc = checks[c.CHECK_AUC_REGRESSION]
+    days = {(r["month"], r["day"]) for r in pooled}
+    assert auc["verdict"] == c.PASS and auc["figures"]["groups"] == len(days) > 7
+    assert auc["figures"]["auc_drop"] == 0 and auc["figures"]["drop_ci95"] == [0, 0]
+    inputs[c.EXAMPLES_KEY] = []
+    with pytest.raises(ValueError, match="examples: expected at least one Examples artifact"):
+        _do(tmp_path, inputs, outputs, _CFG)
+
+
 def test_do_does_not_bless_model_sensitive_to_flight_number(tmp_path, models, eval_rows):
     inputs, outputs = _artifacts(str(tmp_path), models, testdata.FLIGHT_SENSITIVE, eval_rows)
     _do(tmp_path, inputs, outputs, _CFG)

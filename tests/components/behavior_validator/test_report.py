@@ -38,3 +38,25 @@ def test_report_tells_behaviour_checks_from_the_upstream_blessing(run, tmp_path)
     assert data["behavior_checks_passed"] is True and data["blessed"] is False
     assert data["failed_checks"] == [c.CHECK_UPSTREAM_BLESSING]
     assert "Behaviour checks: passed" in (tmp_path / c.REPORT_HTML_FILE_NAME).read_text()
+
+
+def test_report_shows_the_intervals_and_decisions_read_them_back(run, tmp_path):
+    """The run summary's view: the AUC test against the baseline and each failed test, with its 95%
+    interval and Holm-adjusted p, read back from report.json."""
+    result = run(testdata.WEAK_ON_UA, baseline=testdata.GOOD)
+    report.write_report(result, str(tmp_path))
+    decided = report.read_decisions(str(tmp_path))
+    auc = decided[c.CHECK_AUC_REGRESSION]
+    figures = result.check(c.CHECK_AUC_REGRESSION).figures
+    assert auc["verdict"] == result.check(c.CHECK_AUC_REGRESSION).verdict
+    assert (auc["auc_drop"], auc["drop_ci95"], auc["groups"]) == (
+        figures["auc_drop"], figures["drop_ci95"], figures["groups"])
+    assert auc["max_auc_drop"] == result.config.auc_regression_tolerance
+    [failed] = [t for t in decided["failed_tests"] if t["check"] == c.CHECK_SLICE_REGRESSION]
+    ua = next(r for r in result.check(c.CHECK_SLICE_REGRESSION).rows if r["carrier"] == "UA")
+    assert failed == {"check": c.CHECK_SLICE_REGRESSION, "on": "carrier UA", "recall_drop": ua["recall_drop"],
+                      "ci95": ua["drop_ci95"], "p_adjusted": ua["p_adjusted"], "groups": ua["groups"]}
+    page = (tmp_path / c.REPORT_HTML_FILE_NAME).read_text()
+    low, high = ua["drop_ci95"]
+    assert f"[{report._fmt(low)}, {report._fmt(high)}]" in page
+    assert "resamples or aggregates whole groups of <code>month/day</code>" in page

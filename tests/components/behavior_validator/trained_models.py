@@ -10,6 +10,7 @@ import subprocess
 import sys
 from typing import Dict, List
 
+from tests import gbt_model
 from tests.components.behavior_validator import testdata
 
 SPANS_DIR = os.path.dirname(os.path.dirname(testdata.SPAN1_CSV))
@@ -26,7 +27,8 @@ GBT_UA_NEVER_LATE = "gbt_ua_never_late"
 # name -> (training rows variant, seed, model family)
 MODELS = {SEED_A: ("span", 42, "keras"), SEED_B: ("span", 7, "keras"), FIVE_PERCENT: ("five_percent", 42, "keras"),
           RAIN_ON_TIME: ("rain_on_time", 42, "keras"), UA_NEVER_LATE: ("ua_never_late", 42, "keras"),
-          GBT_SEED_A: ("span", 42, "gbt"), GBT_SEED_B: ("span", 7, "gbt"), GBT_UA_NEVER_LATE: ("ua_never_late", 42, "gbt")}
+          GBT_SEED_A: ("span", 42, "gbt"), GBT_SEED_B: ("span", 7, "gbt"),
+          GBT_UA_NEVER_LATE: ("ua_never_late", 42, "gbt")}
 
 
 def span_rows(span: int) -> List[Dict[str, object]]:
@@ -59,8 +61,9 @@ def _main(root: str, names: List[str]) -> None:
         split = os.path.join(root, "train", variant)
         if not os.path.exists(split):
             testdata.write_split(split, training_rows(variant), shards=1)
+        hparams = {"seed": seed, **(gbt_model.HPARAMS if family == "gbt" else {})}  # few trees: fast
         families.train_fn(family)([os.path.join(split, "*")], SCHEMA, os.path.join(root, "models", name),
-                                  hparams={"seed": seed})
+                                  hparams=hparams)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,16 @@ def test_first_span_without_baseline_is_blessed(tmp_path, schema, report):
     assert os.path.exists(os.path.join(report.uri, "drift_report.html"))
 
 
+def test_a_later_span_without_baseline_says_why_there_is_none(tmp_path, schema, report):
+    # e.g. `run --span 7` on a store where span 6 was never ingested (span 12 may have been)
+    stats = stats_artifact(tmp_path, "s7", {"train": "base", "eval": "base"}, span=7)
+    drift_validator.test_call(statistics=stats, schema=schema, drift_report=report, **FLIGHT)
+    summary = read_json(report)["summary"]
+    assert report.get_string_custom_property("verdict") == "NO_BASELINE"
+    assert summary.startswith("No baseline statistics (no statistics of a span before span 7 in the metadata store)")
+    assert "first span" not in summary
+
+
 def test_blocking_drift_is_not_blessed(tmp_path, schema, report):
     previous = stats_artifact(tmp_path, "s1", {"train": "base"}, span=1)
     current = stats_artifact(tmp_path, "s2", {"train": "drift_carrier"}, span=2)

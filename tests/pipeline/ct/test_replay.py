@@ -41,6 +41,21 @@ def test_gates_and_reasons_name_what_stopped_a_push():
     reasons = ct._reasons(summary, gates, pushed=False)
     assert any("auc = 0.55" in r for r in reasons)
     assert any("slice_regression_vs_baseline" in r for r in reasons)
+    # The behaviour gate's reasons carry the failed tests' intervals (from the validator's report).
+    summary["behavior"].update(
+        failed_checks="slice_regression_vs_baseline,auc_vs_baseline", eval_spans=[4, 5, 6],
+        auc_vs_baseline={"verdict": "FAIL", "summary": "...", "max_auc_drop": 0.01, "auc": 0.61,
+                         "baseline_auc": 0.68, "auc_drop": 0.07, "drop_ci95": [0.04, 0.1], "p_value": 1e-4,
+                         "p_adjusted": 0.002, "groups": 23, "examples": 20000},
+        failed_tests=[{"check": "slice_regression_vs_baseline", "on": "carrier EV", "recall_drop": 0.136,
+                       "ci95": [0.06, 0.3], "p_adjusted": 0.03, "groups": 22}])
+    [behaviour] = [r for r in ct._reasons(summary, gates, pushed=False) if r.startswith("behaviour")]
+    assert behaviour == (
+        "behaviour checks failed: slice_regression_vs_baseline,auc_vs_baseline (AUC vs the serving model on the "
+        "eval days of span(s) [4, 5, 6] (23 days, 20000 flights): 0.6100 vs 0.6800, drop +0.0700, 95% interval "
+        "[+0.0400, +0.1000], Holm-adjusted p 0.002: FAIL (fails when significantly above 0.01); "
+        "slice_regression_vs_baseline on carrier EV: recall_drop +0.1360, 95% interval [+0.0600, +0.3000], "
+        "Holm-adjusted p 0.03 (22 days))")
     blocked = {"drift": {"verdict": "BLOCKED", "summary": "blocking feature drift: carrier"}}
     gates = ct._gates(blocked)
     assert gates["evaluator"] == gates["behavior"] == gates["infra"] == "SKIPPED"
@@ -117,6 +132,10 @@ def test_ct_json_is_one_document_with_the_documented_fields(replay_dir):
     assert second["trained_on"] == [1, 2]  # default window: all spans so far
     assert second["serving_version"] == int(first["pushed_version"])
     assert second["serving"] is not None and 0 < second["serving"]["auc"] <= 1  # TFMA's baseline metrics
+    # The behaviour gate's paired, day-aware AUC test on the pooled eval days, with its interval.
+    assert second["behavior"]["eval_spans"] == [1, 2]
+    auc = second["behavior"]["auc_vs_baseline"]
+    assert auc["drop_ci95"][0] <= auc["auc_drop"] <= auc["drop_ci95"][1]
     assert set(second["forward"]) >= {ct.SERVED, ct.FROZEN, ct.PREVIOUS_CANDIDATE}
     assert "Span" not in proc.stdout and "Epoch" not in proc.stdout
 
@@ -175,8 +194,10 @@ def test_weakened_candidate_is_not_pushed_and_the_serving_model_stays(replay_dir
     row = result["spans"][0]
     assert row["pushed"] is False
     assert row["trained_on"] == [1, 2, 3]
-    assert row["gates"]["evaluator"] == "FAIL"
-    assert any(r.startswith("Evaluator:") and "auc" in r for r in row["reasons"]), row["reasons"]
+    # The behaviour validator's paired, day-aware AUC test names it (TFMA's bounds are only sanity bounds).
+    assert row["gates"]["behavior"] == "FAIL"
+    assert any(r.startswith("behaviour checks failed:") and "auc_vs_baseline" in r for r in row["reasons"]), \
+        row["reasons"]
     assert sorted(os.listdir(serving_dir)) == before
     latest = max(int(v) for v in before)
     assert row["serving_version"] == latest

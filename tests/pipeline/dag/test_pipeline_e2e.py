@@ -105,10 +105,10 @@ def test_first_run_is_blessed_and_pushed_in_tf_serving_layout(first_run):
     s = first_run.summary
     assert s["blessed"] is True and s["validation"]["ok"] is True
     assert 0.5 < s["metrics"]["auc"] <= 1.0
-    # The eval split holds whole days (configs.SPLIT_PARTITION_FEATURE): no day on both sides, and TFMA
+    # The eval split holds the last days (configs.SPLIT_PARTITION_FEATURE): no day on both sides, and TFMA
     # evaluated every eval row.
     days = {split: _days_of_split(s["examples_uri"], split) for split in ("train", "eval")}
-    assert not set(days["train"]) & set(days["eval"])
+    assert max(days["train"]) < min(days["eval"])  # the last days of the span are the eval days
     assert len(days["train"]) + len(days["eval"]) == 1500
     assert s["metrics"]["example_count"] == len(days["eval"]) > 100
     assert s["pushed"] is True
@@ -188,7 +188,9 @@ def test_second_run_is_fully_cached_and_pushes_nothing_new(first_run, data_root)
     second = runner.run_local(data_root, first_run.layout.root, span=1, hparams=FAST, progress=lambda m: None)
     states = {n["node"]: n["state"] for n in second.summary["nodes"]}
     assert {states[n] for n in COMPONENT_NODES} == {"CACHED"}
-    assert second.summary["executed"] == 1  # the baseline resolver, which only reads MLMD
+    # only the resolvers (the serving model, the evaluation window), which read MLMD
+    assert {n for n, state in states.items() if state == "COMPLETE"} == {"serving_model_resolver",
+                                                                         "evaluation_window_resolver"}
     assert versions(first_run.layout.serving_model_dir) == before
 
 
@@ -212,10 +214,17 @@ def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, nex
     _, behavior_in, behavior_out = executions_of(store, "BehaviorValidator")[-1]
     assert behavior_in["baseline_model"][0].id == span1_model.id
     assert {"model", "examples", "schema", "baseline_model"} <= set(behavior_in)
+    # The evidence is pooled: the eval splits of the last spans (configs.BEHAVIOR_EVAL_SPANS), here 1 and 2.
+    assert sorted(a.custom_properties["span"].int_value for a in behavior_in["examples"]) == [1, 2]
     behavior_report = behavior_out["report"][0]
     with open(os.path.join(behavior_report.uri, "report.json")) as f:
         checks = {c["name"] for c in json.load(f)["checks"]}
-    assert {"invariance", "directional", "slice_regression_vs_baseline"} <= checks
+    assert {"invariance", "directional", "slice_regression_vs_baseline", "auc_vs_baseline"} <= checks
+    # The summary (and `run --json`) carries the AUC test against the serving model with its interval.
+    auc = s["behavior"]["auc_vs_baseline"]
+    assert s["behavior"]["eval_spans"] == [1, 2] and auc["verdict"] in ("PASS", "FAIL")
+    assert auc["drop_ci95"][0] <= auc["auc_drop"] <= auc["drop_ci95"][1] and auc["groups"] >= 7
+    assert "AUC vs the serving model on the eval days of span(s) [1, 2]" in summary.format_summary(s)
     assert os.path.getsize(os.path.join(behavior_report.uri, "report.html")) > 0
     _, infra_in, infra_out = executions_of(store, "LocalInfraValidator")[-1]
     assert infra_out["blessing"][0].custom_properties["blessed"].int_value in (0, 1)

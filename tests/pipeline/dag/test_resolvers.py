@@ -1,4 +1,5 @@
-"""Training-window resolution: one (the newest) Examples artifact per span, all spans required."""
+"""Span windows: one (the newest) Examples artifact per span; all spans required for training, the
+ingested ones for evaluation. The model being served."""
 import pytest
 from tfx.types import standard_artifacts
 
@@ -22,6 +23,16 @@ def test_window_with_a_span_never_ingested_fails_naming_it():
     artifacts = [examples(1, 1), examples(3, 3)]
     with pytest.raises(RuntimeError, match=r"needs span\(s\) \[2\]"):
         SpanWindowStrategy(last_span=3, num_spans=3).resolve_artifacts(None, {"examples": artifacts})
+
+
+def test_evaluation_window_gives_the_spans_that_were_ingested():
+    """The behaviour validator's pooled eval splits: the last 3 spans, fewer at the start of a replay
+    or when a span was never run (nothing to fail on: the gate judges on what there is)."""
+    artifacts = [examples(1, 1), examples(3, 3), examples(4, 1)]
+    resolve = lambda last: [(a.id, a.get_int_custom_property("span")) for a in SpanWindowStrategy(  # noqa: E731
+        last_span=last, num_spans=3, every_span=False).resolve_artifacts(None, {"examples": artifacts})["examples"]]
+    assert resolve(3) == [(4, 1), (3, 3)]
+    assert resolve(1) == [(4, 1)]
 
 
 # ---- the model being served ----------------------------------------------------------------------

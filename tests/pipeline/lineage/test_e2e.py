@@ -75,13 +75,14 @@ def test_sqlite_runs_history_shows_executed_and_cached(sqlite_world):
     _, store, runs = sqlite_world
     assert [r["failed"] for r in runs] == [[], [], []]
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == [r["run_id"] for r in runs]
+    assert list(rows) == [r["run_id"] for r in reversed(runs)]  # newest first
     first, again, other = (rows[r["run_id"]] for r in runs)
     assert first["cached"] == 0 and first["executed"] == runs[0]["executed"]
     assert again["cached"] == runs[1]["cached"] and again["cached"] >= 6
     cached_nodes = {n["node"] for n in again["nodes"] if n["state"] == "CACHED"}
     assert {"CsvExampleGen", "Trainer", "Evaluator"} <= cached_nodes
-    assert [first["spans"], again["spans"], other["spans"]] == [[1], [1], [2]]
+    # span 2's run also read span 1's eval split (the behaviour validator's pool of the last spans)
+    assert [first["spans"], again["spans"], other["spans"]] == [[1], [1], [1, 2]]
 
 
 def test_sqlite_trace_of_served_model_names_its_span(sqlite_world):
@@ -90,7 +91,7 @@ def test_sqlite_trace_of_served_model_names_its_span(sqlite_world):
     assert pushed is not None, "no run pushed a model: nothing to trace"
     t = query.trace(store, "served")
     assert t["serving"] and t["pushed"]["version"] == pushed["pushed_version"]
-    assert t["spans"] == pushed["spans"] and t["training_spans"] == pushed["spans"]
+    assert t["training_spans"] == pushed["spans"] and set(pushed["spans"]) <= set(t["spans"])
     assert pushed["run_id"] in t["runs"]
     nodes = {e["node"] for e in t["executions"]}
     assert {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Trainer",
@@ -105,7 +106,7 @@ def test_sqlite_trace_latest_model_ignores_baseline_lineage(sqlite_world):
     _, store, runs = sqlite_world
     t = query.trace(store, "latest")
     assert t["runs"] == [runs[2]["run_id"]]
-    assert t["spans"] == [2] and t["training_spans"] == [2]
+    assert t["spans"] == [2] and t["training_spans"] == [2]  # a Model's upstream: its training data
     if runs[0]["blessed"]:  # span 1's model was the baseline of span 2's evaluation
         assert len(t["baseline_models"]) == 1
     # span 2's drift check compared against span 1's statistics: listed, but not a training span
@@ -125,14 +126,14 @@ def test_sqlite_impact_lists_the_model_trained_on_a_span(sqlite_world):
     served = query.trace(store, "served")["model"]["id"]
     assert sum(m["serving"] for s in (1, 2) for m in query.impact(store, s)["models"]) == 1
     assert any(m["serving"] and m["artifact"] == served for m in query.impact(store, served and
-               query.trace(store, "served")["spans"][0])["models"])
+               query.trace(store, "served")["training_spans"][0])["models"])
 
 
 def test_sqlite_diff_shows_the_changed_span(sqlite_world):
     _, store, runs = sqlite_world
     d = query.diff(store, runs[0]["run_id"], runs[2]["run_id"])
     assert "spans" in d["changed"]
-    assert (d["a"]["spans"], d["b"]["spans"]) == ([1], [2])
+    assert (d["a"]["spans"], d["b"]["spans"]) == ([1], [1, 2])
     assert "schema" not in d["changed"]  # ImportSchemaGen was cached: same Schema artifact
 
 
@@ -158,12 +159,13 @@ def test_mariadb_concurrent_runs_have_complete_lineage(mariadb_world):
     assert rows[rerun["run_id"]]["cached"] >= 6 and rows[rerun["run_id"]]["spans"] == [1]
     for run, span in ((first, 1), (second, 2)):
         row = rows[run["run_id"]]
-        assert row["spans"] == [span] and len(row["models"]) == 1
+        # (span 2's run pooled span 1's eval split when span 1's ExampleGen had finished first)
+        assert row["spans"][-1] == span and len(row["models"]) == 1
         states = {n["node"]: n["state"] for n in row["nodes"]}
         # (the shared ImportSchemaGen may be a cache hit of the other, concurrent run)
         assert all(states[n] == "COMPLETE" for n in ("CsvExampleGen", "StatisticsGen", "Trainer", "Evaluator"))
         t = query.trace(store, row["models"][0])
-        assert t["runs"] == [run["run_id"]] and t["spans"] == [span]
+        assert t["runs"] == [run["run_id"]] and t["training_spans"] == [span] and span in t["spans"]
         assert t["statistics"] and t["schema"] and t["trainer"]
         assert {v["node"] for v in t["validators"]} >= {"ExampleValidator", "Evaluator"}
         assert {e["node"] for e in t["executions"]} >= {"CsvExampleGen", "StatisticsGen", "Trainer", "Evaluator"}

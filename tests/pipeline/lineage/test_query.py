@@ -10,7 +10,8 @@ from pipeline.lineage import query, render
 from pipeline.lineage.cli import lineage
 from pipeline.tools.naive_lineage import collect_naive
 from pipeline.tools.synthetic_lineage import SyntheticPipeline, pipeline_dag
-from pipeline.dag.pipeline import PIPELINE_NAME, TRAINER_RUN_FN
+from pipeline.dag.configs import EVALUATION_RESOLVER_ID
+from pipeline.dag.pipeline import BASELINE_RESOLVER_ID, PIPELINE_NAME, TRAINER_RUN_FN
 from tests.conftest import BACKENDS
 
 DAG = pipeline_dag()
@@ -51,9 +52,15 @@ def test_trace_served_model(world):
     assert t["target"]["id"] == runs["r5"]["pushed_model"]
     assert t["serving"] is True
     assert t["model"]["id"] == runs["r5"]["model"]
-    assert t["spans"] == [2] and t["training_spans"] == [2]
-    assert [e["id"] for e in t["examples"]] == runs["r3"]["examples"]  # r5 re-used r3's (cached) examples
+    # Trained on span 2; judged (behaviour validator) on the eval splits of spans 1 and 2 as well.
+    assert t["spans"] == [1, 2] and t["training_spans"] == [2]
+    # r5 re-used r3's (cached) examples; span 1's are r1's (r2's ExampleGen was cached)
+    assert [e["id"] for e in t["examples"]] == runs["r1"]["examples"] + runs["r3"]["examples"]
     assert t["runs"] == ["r5"]
+    # its time range is r5's own, not from r3's ExampleGen (whose output r5's cache hit re-used)
+    r5 = store.get_executions_by_context(store.get_context_by_type_and_name("pipeline_run", "r5").id)
+    r5_ms = (min(e.create_time_since_epoch for e in r5), max(e.last_update_time_since_epoch for e in r5))
+    assert t["times"]["seconds"] == round((r5_ms[1] - r5_ms[0]) / 1000.0, 3)
     assert t["pipeline"] == PIPELINE_NAME
     assert t["trainer"]["parameters_flat"]["custom_config.hparams.epochs"] == 7
     assert t["trainer"]["code_version"] == "def456"
@@ -65,12 +72,14 @@ def test_trace_served_model(world):
     verdicts = {v["node"]: v["blessed"] for v in t["validators"]}
     assert verdicts == {v: True for v in VALIDATORS}  # and not the baseline resolver
     data_validators = [v for v in t["validators"] if v["node"] in ("ExampleValidator", "DriftValidator")]
-    assert all(v["runs"] == ["r3"] for v in data_validators)  # cached in r5: the verdict is r3's
+    # span 2's data: cached in r5, the verdict is r3's; span 1's (in the behaviour validator's pool): r1's
+    assert sorted(r for v in data_validators for r in v["runs"]) == ["r1", "r1", "r3", "r3"]
     # the model served before span 2 (r1's; r3's is of the same span)
     assert [b["id"] for b in t["baseline_models"]] == [runs["r1"]["model"]]
     # neither cache hits nor the baseline model's own lineage
     assert all(e["state"] != "CACHED" for e in t["executions"])
-    assert runs["r1"]["examples"][0] not in {int(n["id"][1:]) for n in t["graph"]["nodes"] if n["id"][0] == "a"}
+    # (span 1's examples are in the graph as eval data of the behaviour validator, not as the baseline's)
+    assert runs["r1"]["model"] not in {int(n["id"][1:]) for n in t["graph"]["nodes"] if n["id"][0] == "a"}
     assert {e["node"] for e in t["executions"]} == COMPONENTS
 
 
@@ -129,7 +138,7 @@ def test_impact_of_artifact_id_and_errors(world):
 def test_runs_history(world):
     _, store, runs = world
     rows = {r["run_id"]: r for r in query.runs(store)["runs"]}
-    assert list(rows) == ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]
+    assert list(rows) == ["r7", "r6", "r5", "r4", "r3", "r2", "r1"]  # newest first, like the report's index
     assert (rows["r1"]["executed"], rows["r1"]["cached"]) == (len(DAG.nodes), 0)
     assert (rows["r2"]["executed"], rows["r2"]["cached"]) == (RESOLVERS, len(COMPONENTS))  # resolvers always run
     # new parameters: the Trainer and everything after it execute, the data half is cached
@@ -141,8 +150,10 @@ def test_runs_history(world):
     assert rows["r6"]["failed"] == ["Trainer"]
     assert rows["r7"]["verdicts"]["DriftValidator"] is False and rows["r7"]["models"] == []  # the Cond
     assert "Trainer" not in {n["node"] for n in rows["r7"]["nodes"]}
-    assert [r["spans"] for r in rows.values()] == [[1], [1], [2], [3], [2], [3], [4]]
-    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r6", "r7"]
+    # the spans a run read: its own, and the earlier ones whose eval splits the behaviour validator pooled
+    # (r6 failed before it, r7's drift gate stopped it); newest run first
+    assert [r["spans"] for r in rows.values()] == [[4], [3], [1, 2], [1, 2, 3], [1, 2], [1], [1]]
+    assert [r["run_id"] for r in query.runs(store, limit=2)["runs"]] == ["r7", "r6"]
     assert len(query.runs(store, pipeline=PIPELINE_NAME)["runs"]) == 7
     with pytest.raises(query.LineageError, match="no pipeline 'nope'"):
         query.runs(store, pipeline="nope")
@@ -188,10 +199,13 @@ def test_run_graph_tells_resolvers_and_validators_apart(world):
     roles = {g.node_of(e): g.role_of(e) for e in g.executions}
     assert roles == {n.id: ("resolver" if n.is_resolver else "validator" if n.id in VALIDATORS else "component")
                      for n in DAG.nodes}
-    resolver = next(e for e in g.executions if g.role_of(e) == "resolver")
+    resolver = next(e for e in g.executions if g.node_of(e) == BASELINE_RESOLVER_ID)
     assert {a for a, _ in g.resolved[resolver]} == {runs["r1"]["model"], runs["r1"]["pushed_model"]}
+    pooled = next(e for e in g.executions if g.node_of(e) == EVALUATION_RESOLVER_ID)
+    assert {a for a, _ in g.resolved[pooled]} == {*runs["r1"]["examples"], *runs["r3"]["examples"]}
     drawn = g.to_dict()
-    assert [e["from"] for e in drawn["edges"] if e.get("resolved")] == [f"e{resolver}"] * 2
+    assert sorted(e["from"] for e in drawn["edges"] if e.get("resolved")) == sorted(
+        [f"e{resolver}"] * 2 + [f"e{pooled}"] * 2)
 
 
 def test_cli(world, tmp_path):
@@ -199,7 +213,7 @@ def test_cli(world, tmp_path):
     runner = CliRunner()
     r = runner.invoke(lineage, ["trace", "--metadata", spec, "--format", "json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["spans"] == [2]
+    assert json.loads(r.output)["spans"] == [1, 2]  # trained on 2, judged on the eval splits of 1 and 2
     r = runner.invoke(lineage, ["impact", "2", "--metadata", spec])
     assert r.exit_code == 0 and "serving now: model #%d" % runs["r5"]["model"] in r.output
     r = runner.invoke(lineage, ["runs", "--metadata", spec])

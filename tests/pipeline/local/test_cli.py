@@ -122,3 +122,38 @@ def test_bad_window_is_a_usage_error_naming_the_value(spans, tmp_path, value):
     completed = cli("run", "--window", value, "--data", str(spans), "--output", str(tmp_path))
     assert completed.returncode == 2 and completed.stdout == ""
     assert repr(value) in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_window_whose_span_has_no_folder_fails_before_any_node_runs(tmp_path):
+    copy = tmp_path / "spans"
+    shutil.copytree(os.path.join(FIXTURES, "span-3"), copy / "span-3")
+    completed = cli("run", "--span", "3", "--window", "2", "--data", str(copy), "--output", str(tmp_path / "out"))
+    assert completed.returncode == 1 and completed.stdout == ""
+    [line] = [l for l in error_lines(completed) if l.startswith("Error")]
+    assert line == (f"Error: {copy}: the training window 2..3 needs span(s) [2], which have no span-N folder "
+                    f"(available: [3])")
+    assert not (tmp_path / "out" / "metadata.sqlite").exists()
+
+
+@pytest.mark.e2e
+def test_a_window_ingests_the_spans_the_store_lacks_and_a_rerun_is_fully_cached(tmp_path):
+    """`run --span 2 --window 2` on a fresh store (issue 18, item 9): span 1 is ingested first
+    (ExampleGen, StatisticsGen), then the run trains on spans 1-2 and compares drift with span 1."""
+    copy = tmp_path / "spans"
+    for span in (1, 2):
+        shutil.copytree(os.path.join(FIXTURES, f"span-{span}"), copy / f"span-{span}")
+    args = ["run", "--span", "2", "--window", "2", "--data", str(copy), "--output", str(tmp_path / "out"),
+            "--epochs", "1", "--json"]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert "[ingest 1/1] span 1 ingested (ExampleGen, StatisticsGen)" in first.stderr
+    assert summary["ingested_first"] == [1] and summary["training_spans"] == [1, 2] and summary["spans"] == [2]
+    assert summary["drift"]["verdict"] != "NO_BASELINE"  # span 1's statistics came with its ingestion
+    again = cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = json.loads(again.stdout)
+    assert "[ingest" not in again.stderr and "ingested_first" not in rerun
+    states = {n["node"]: n["state"] for n in rerun["nodes"]}
+    assert {states[n] for n in ("CsvExampleGen", "StatisticsGen", "DriftValidator", "Trainer", "Evaluator",
+                                "BehaviorValidator", "LocalInfraValidator")} == {"CACHED"}

@@ -6,6 +6,8 @@ import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from data import mlmd_store
+from pipeline.dag import configs
+from pipeline.dag.pipeline import BASELINE_RESOLVER_ID
 from pipeline.local import summary
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +47,9 @@ def test_nodes_states_and_counts_are_mlmds(history):
         ctx = store.get_context_by_type_and_name("pipeline_run", result.run_id)
         assert summary.run_nodes(store, ctx) == s["nodes"]
     first, again, _ = (summary.summarize_run(h["metadata"], r.run_id) for r in h["runs"])
-    assert first["cached"] == 0 and again["executed"] == 1  # only the resolver runs on a cached re-run
+    assert first["cached"] == 0  # on a cached re-run only the resolvers run
+    assert {n["node"] for n in again["nodes"] if n["state"] == "COMPLETE"} == {
+        BASELINE_RESOLVER_ID, configs.EVALUATION_RESOLVER_ID}
 
 
 def test_spans_metrics_and_verdicts_are_the_artifacts(history):
@@ -86,7 +90,7 @@ def test_first_span_has_no_drift_baseline_and_cached_rerun_pushes_nothing_new(hi
     assert first["drift"]["verdict"] == "NO_BASELINE"
     assert first["anomalies"] == {}  # the fixture span fits the schema
     text = summary.format_summary(again)
-    assert f"Run {again['run_id']}: 1 node(s) executed, {again['cached']} cached" in text
+    assert f"Run {again['run_id']}: 2 node(s) executed, {again['cached']} cached" in text  # the resolvers
     if first["pushed"]:
         assert again["pushed_version"] == first["pushed_version"]
         assert f"Pushed: nothing new (cache hit; version {first['pushed_version']}" in text
@@ -104,6 +108,11 @@ def test_format_summary_states_each_verdict(history):
     assert f"auc={s['metrics']['auc']:.4f}" in text and f"example_count={int(s['metrics']['example_count'])}" in text
     assert f"Drift vs previous span: {s['drift']['verdict']} - " in text
     assert ("Behaviour checks: passed" if s["behavior"]["checks_passed"] else "Behaviour checks: FAILED") in text
+    # span 2 against the model of span 1, on the eval days of both (the behaviour validator's pool)
+    auc = s["behavior"]["auc_vs_baseline"]
+    assert s["behavior"]["eval_spans"] == [1, 2] and auc["drop_ci95"][0] <= auc["auc_drop"] <= auc["drop_ci95"][1]
+    assert (f"  AUC vs the serving model on the eval days of span(s) [1, 2] ({auc['groups']} days, "
+            f"{auc['examples']} flights): {auc['auc']:.4f} vs {auc['baseline_auc']:.4f}") in text
     assert ("Evaluator blessed: yes (all thresholds met)" if s["blessed"] else "Evaluator blessed: NO (") in text
 
 

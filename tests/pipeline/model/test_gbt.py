@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from data import contract
 from data.paths import REPO_ROOT
-from pipeline.model import families, gbt
+from pipeline.model import families, gbt, trainer
 from tests.gbt_model import HPARAMS, SCHEMA
 
 
@@ -58,20 +58,35 @@ def loaded(gbt_model):
 def test_training_path_and_both_signatures_score_the_same_rows_alike(gbt_model, loaded):
     """Skew: the in-memory forest fed by the training input pipeline, the tf.Example signature and the
     raw-feature signature give the same scores for the same eval rows."""
-    files = gbt_model.eval_files
+    columns, labels = trainer.load_examples(gbt_model.eval_files)  # the training path's arrays
     training = []
-    for inputs, _ in gbt.training_dataset(files):
+    for inputs, _ in gbt.training_dataset(columns, labels):
         logits = np.asarray(gbt_model.model(inputs)).reshape(-1)
         training.append(tf.sigmoid(logits + gbt_model.summary["logit_shift"]).numpy())
     training = np.concatenate(training)
+    rows = [{k: (v.decode() if isinstance(v, bytes) else None if isinstance(v, np.floating) and np.isnan(v) else v)
+             for k, v in zip(columns, values)} for values in zip(*columns.values())]
+    serialized = tf.constant([contract.example_from_row(r).SerializeToString() for r in rows])
     examples = loaded.signatures[contract.EXAMPLES_SIGNATURE](
-        **{contract.EXAMPLES_INPUT: tf.constant(_serialized(files))})[contract.PREDICTION_KEY].numpy()
-    raw = loaded.signatures[contract.SERVING_SIGNATURE](**_raw_tensors(_rows(files)))[contract.PREDICTION_KEY].numpy()
+        **{contract.EXAMPLES_INPUT: serialized})[contract.PREDICTION_KEY].numpy()
+    raw = loaded.signatures[contract.SERVING_SIGNATURE](**_raw_tensors(rows))[contract.PREDICTION_KEY].numpy()
     assert training.shape == examples.shape == raw.shape == (1500,)
     np.testing.assert_allclose(examples, training, atol=1e-6)
     np.testing.assert_allclose(raw, training, atol=1e-6)
     assert examples.std() > 0.05  # the forest learned something: scores are not constant
     assert 0.3 < examples.mean() < 0.7  # class-balanced scores (logit shift), like the Keras model's
+
+
+def test_the_forest_reads_the_keras_models_features():
+    """One list for both families: the trainer's MODEL_FEATURES, monotone where the trainer says so."""
+    assert gbt.MODEL_FEATURES is trainer.MODEL_FEATURES and gbt.MONOTONIC is trainer.MONOTONE_FEATURES
+    assert set(trainer.MODEL_FEATURES) <= set(contract.FEATURE_KEYS)
+    assert not {"month", *contract.INVARIANT_FEATURES} & set(trainer.MODEL_FEATURES)
+
+
+def test_the_fitted_forest_uses_exactly_those_features(gbt_model):
+    names = {f.name for f in gbt_model.model.make_inspector().features()}
+    assert names == set(trainer.MODEL_FEATURES)
 
 
 def test_export_holds_only_core_ops_and_tf_df_inference_ops(gbt_model):
@@ -126,7 +141,6 @@ def test_training_is_deterministic_and_cold(gbt_model, tmp_path):
 
 def test_the_trainer_dispatches_on_the_family():
     assert families.train_fn("gbt") is gbt.train_and_export
-    from pipeline.model import trainer
     assert families.train_fn(families.DEFAULT) is trainer.train_and_export
     with pytest.raises(ValueError, match="unknown model family 'xgb': one of \\['gbt', 'keras'\\]"):
         families.train_fn("xgb")

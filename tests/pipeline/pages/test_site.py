@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from data import mlmd_store
+from pipeline.dag import configs
 from pipeline.pages import site as report_site
 from tests.pipeline.conftest import FIXTURE_SPANS
 
@@ -125,8 +126,9 @@ def test_evaluation_curves_are_tfmas_plots_with_the_gates(site):
         assert drawn[model] == points
     markers = [c.get("data-label") for c in roc.iter(f"{SVG}circle")]
     assert any(m.startswith("candidate at threshold 0.5: FPR ") for m in markers)
-    assert "(gate >= 0.6)" in roc.find(f"{SVG}title").text
-    assert "auc &gt;= 0.6" in page and "auc change vs baseline &gt;= -0.01" in page
+    assert f"(gate >= {configs.MIN_AUC:g})" in roc.find(f"{SVG}title").text
+    assert f"auc &gt;= {configs.MIN_AUC:g}" in page
+    assert f"auc change vs baseline &gt;= {-configs.MAX_AUC_DROP:g}" in page
     titles = [s.find(f"{SVG}title").text.split(" ")[0] for s in svgs(overall_html)]
     assert titles == ["ROC", "Precision-recall", "Calibration"]
     sliced = re.findall(r"<details class='slice' data-slice='(.*?)'>", page)
@@ -153,6 +155,18 @@ def test_drift_and_behaviour_pages_show_the_reports(site):
 
 
 @pytest.mark.e2e
+def test_a_run_without_baselines_says_so_in_neutral_colours(site):
+    history, store, written = site
+    run_id = history["runs"][0].run_id  # span 1 on a fresh store: no baseline statistics, no baseline model
+    for page in (read(written["runs"][run_id]["drift"]), read(written["index"])):
+        assert "<span class='neutral'>NO_BASELINE</span>" in page
+        assert "<span class='pass'>NO_BASELINE</span>" not in page
+    page = read(written["runs"][run_id]["evaluation"])
+    assert "not applied (no baseline model: none trained on an earlier span had been pushed" in page
+    assert "<td class='note'>none</td>" in page
+
+
+@pytest.mark.e2e
 def test_lineage_page_draws_each_execution_and_artifact_once(site):
     history, store, written = site
     run_id = history["runs"][2].run_id
@@ -164,8 +178,8 @@ def test_lineage_page_draws_each_execution_and_artifact_once(site):
     assert {k for k in boxes if k.startswith("e")} == {f"e{e.id}" for e in executions}
     assert {k for k in boxes if k.startswith("a")} == {f"a{ev.artifact_id}" for ev in events}
     roles = {k: v[1] for k, v in boxes.items() if v[0] == "execution"}
-    resolver = next(e for e in executions if store.get_execution_types_by_id([e.type_id])[0].name.endswith("Resolver"))
-    assert roles.pop(f"e{resolver.id}") == "resolver"
+    resolvers = [e for e in executions if store.get_execution_types_by_id([e.type_id])[0].name.endswith("Resolver")]
+    assert resolvers and [roles.pop(f"e{r.id}") for r in resolvers] == ["resolver"] * len(resolvers)
     assert {"validator", "component"} == set(roles.values())
     assert graph.get("width") == "100%" and graph.get("viewBox")  # fits the page
     assert "auc_precision_recall" in page  # the metrics, read from TFMA's files

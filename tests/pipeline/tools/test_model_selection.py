@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from pipeline.tools import model_selection
+from tests.gbt_model import HPARAMS
 from pipeline.local.runner import REPO_ROOT
 
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
@@ -62,7 +63,8 @@ def test_each_model_is_scored_on_the_next_span_only(tmp_path):
 def test_gradient_boosted_trees_next_to_the_reference_with_a_table(tmp_path):
     table = tmp_path / "table.md"
     out = CliRunner(mix_stderr=False).invoke(model_selection.main, [
-        "--data", FIXTURES, "--from", "1", "--to", "3", "--family", "gbt", "--table", str(table)])
+        "--data", FIXTURES, "--from", "1", "--to", "3", "--family", "gbt", "--hparams", json.dumps({"gbt": HPARAMS}),
+        "--table", str(table)])
     assert out.exit_code == 0, out.stderr + str(out.exception)
     reference, gbt = [json.loads(line) for line in out.stdout.splitlines()]
     assert reference["family"] == "lightgbm (reference)" and gbt["family"] == "gbt" and gbt["start"] == "cold"
@@ -73,3 +75,8 @@ def test_gradient_boosted_trees_next_to_the_reference_with_a_table(tmp_path):
     lines = table.read_text().splitlines()
     assert lines[0].startswith("| family | window | start | mean forward AUC |") and len(lines) == 4
     assert lines[3].startswith(f"| gbt | all | cold | {gbt['mean']:.4f} |")
+
+
+def test_hparams_for_an_unknown_family_are_refused():
+    out = CliRunner(mix_stderr=False).invoke(model_selection.main, ["--hparams", '{"xgb": {}}'])
+    assert out.exit_code == 2 and "keys must be model families ['gbt', 'keras']" in out.stderr

@@ -158,3 +158,15 @@ def test_strict_parse_names_the_file(tmp_path):
     bad.write_text(json.dumps({"displayName": "x", "pipelineSpec": {"root": {"dag": {"taskz": {}}}}}))
     with pytest.raises(vertex_spec.SpecError, match=rf"{bad}: not a Vertex pipeline job: .*taskz"):
         vertex_spec.load(str(bad))
+
+
+def test_output_in_a_missing_folder_is_created_and_an_impossible_one_is_one_line(tmp_path):
+    nested = tmp_path / "new" / "deeper" / "spec.json"
+    completed = cli("vertex", "compile", *gs_args(nested))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert vertex_spec.load(str(nested)).tasks
+    (tmp_path / "a-file").write_text("")
+    refused = cli("vertex", "compile", *gs_args(tmp_path / "a-file" / "spec.json"))
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 1 and lines[-1].startswith("Error: --output ") and "Traceback" not in refused.stderr, \
+        refused.stderr[-2000:]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from data import contract
 from serving.delivery import canary_analysis as ca
 from serving.server.monitoring import Metrics
 
@@ -64,12 +65,39 @@ def test_server_figures_from_the_local_server_exposition():
     assert dict(result["latency_buckets"])[612.0] == 10 and dict(result["latency_buckets"])[340.0] == 0
 
 
-def test_prediction_log_is_grouped_by_stage_within_the_window(tmp_path):
-    path = tmp_path / "predictions.jsonl"
-    path.write_text('{"time": 5, "version": 1, "prediction": 0.2, "label": 1}\n'
-                    '{"time": 6, "version": 2, "prediction": 0.4}\n{"time": 99, "version": 2, "prediction": 0.4}\n')
-    grouped = ca.read_predictions(str(path), 0, 10, {1: "stable", 2: "canary"})
-    assert [len(grouped["stable"]), len(grouped["canary"])] == [1, 1]
-    path.write_text('{"time": 5, "version": 1}\n')
-    with pytest.raises(ValueError, match="predictions.jsonl:1: not a prediction record"):
-        ca.read_predictions(str(path), 0, 10, {1: "stable"})
+def _predict_log(model, version, when, rows, probabilities, answered=True):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+    record = prediction_log_pb2.PredictionLog()
+    for spec in (record.log_metadata.model_spec, record.predict_log.request.model_spec):
+        spec.name, spec.version.value, spec.signature_name = model, version, contract.SERVING_SIGNATURE
+    record.log_metadata.timestamp_secs = when
+    for feature in contract.FEATURE_KEYS:
+        record.predict_log.request.inputs[feature].CopyFrom(
+            tf.make_tensor_proto([r[feature] for r in rows], dtype=contract.tf_dtype(feature)))
+    if answered:
+        record.predict_log.response.outputs[contract.PREDICTION_KEY].CopyFrom(
+            tf.make_tensor_proto(probabilities, dtype=tf.float32))
+    return record
+
+
+def test_request_logs_give_one_record_per_row_by_stage_within_the_window_with_labels_joined(tmp_path):
+    from serving.server import request_log
+    from serving.tools.contract_model import example_row
+    rows = [example_row(i) for i in range(3)]
+    collector = request_log.TFRecordCollector(str(tmp_path / "logs" / "requests"), lambda *_: None)
+    for record in (_predict_log("flight", 1, 5, rows[:2], [0.2, 0.3]),  # stable, 2 rows, the first labelled
+                   _predict_log("flight", 2, 6, rows[2:], [0.4]),        # canary
+                   _predict_log("flight", 2, 99, rows[2:], [0.5]),       # after the window
+                   _predict_log("other", 1, 5, rows[:1], [0.6]),         # another model
+                   _predict_log("flight", 3, 5, rows[:1], [0.7]),        # neither stage
+                   _predict_log("flight", 1, 5, rows[:1], [], answered=False)):  # the proxy's: no answer
+        collector.collect(record.log_metadata.model_spec.name, lambda when, r=record: r)
+    collector.close()
+    labels = {contract.natural_key(rows[0]): 1}
+    grouped = ca.read_request_logs(str(tmp_path / "logs"), 4.5, 10, {1: "stable", 2: "canary"}, "flight", labels)
+    assert grouped == {"stable": [{"time": 5, "version": 1, "prediction": pytest.approx(0.2), "label": 1},
+                                  {"time": 5, "version": 1, "prediction": pytest.approx(0.3)}],
+                       "canary": [{"time": 6, "version": 2, "prediction": pytest.approx(0.4)}]}
+    with pytest.raises(FileNotFoundError, match="no request log files"):
+        ca.read_request_logs(str(tmp_path / "nothing"), 0, 10, {1: "stable"}, "flight")

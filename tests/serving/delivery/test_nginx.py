@@ -10,9 +10,9 @@ DEPLOYMENTS = {"blue": {"rest": "127.0.0.1:8501", "grpc": "127.0.0.1:8500"},
                "green": {"rest": "127.0.0.1:8601", "grpc": "127.0.0.1:8600"}}
 
 
-def routing(prefix, **stages):
-    return {"proxy": {"listen": "127.0.0.1:18080", "prefix": prefix}, "deployments": DEPLOYMENTS,
-            "stable": {"version": 1, "deployment": "blue"}, **stages}
+def routing(prefix, request_log=None, **stages):
+    proxy = {"listen": "127.0.0.1:18080", "prefix": prefix, **({"request_log": request_log} if request_log else {})}
+    return {"proxy": proxy, "deployments": DEPLOYMENTS, "stable": {"version": 1, "deployment": "blue"}, **stages}
 
 
 @pytest.mark.parametrize("stages, present, absent", [
@@ -25,6 +25,10 @@ def routing(prefix, **stages):
     ({"shadow": {"version": 3, "deployment": "green"}},
      ["mirror /_proxy/shadow;", "proxy_pass http://deployment_green$shadow_uri;",
       "/v1/models/flight/versions/3$1"], ["split_clients"]),
+    ({"request_log": "127.0.0.1:18090", "canary": {"version": 2, "deployment": "green", "percent": 10},
+      "shadow": {"version": 3, "deployment": "green"}},
+     ["mirror /_proxy/shadow; mirror /_proxy/request_log; add_header", "proxy_pass http://127.0.0.1:18090/log;",
+      "proxy_set_header X-Model-Route $log_route;", '"~^/v1/models/flight/labels/canary" "canary v2 green";'], []),
 ])
 def test_each_routing_renders_a_config_nginx_accepts(tmp_path, stages, present, absent):
     prefix = str(tmp_path)

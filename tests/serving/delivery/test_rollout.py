@@ -2,22 +2,27 @@
 blue/green switch and rollback under load, and the registry's agreement with GetModelStatus."""
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
 
-from components.infra_validator.model_server_process import free_ports
+from components.infra_validator.model_server_process import child_env, free_ports, port_open
 from pipeline.lineage import query
 from pipeline.lineage.cli import lineage
 from data.mlmd_store import open_store
 from serving import cli
+from data import contract
 from serving.delivery import nginx, registry
-from tests.serving.conftest import write_config
+from serving.server import request_log
+from tests.serving.conftest import logged, logging_config, write_config, write_monitoring_config
 from tests.serving.mlmd_pushes import record_push
-from tests.serving.server_process import ServerProcess
-from tests.serving.traffic import Answers, Load, send_many
+from tests.serving.server_process import REPO_ROOT, ServerProcess
+from tests.serving.traffic import ROWS, Answers, Load, send_many, write_labels
 
 MODEL = "flight"
 ROUTED = f"/v1/models/{MODEL}:predict"
@@ -25,12 +30,15 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 @pytest.fixture(scope="module")
-def servers(library, tmp_path_factory):
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("deployments")
+
+
+@pytest.fixture(scope="module")
+def servers(library, root):
     """Two deployments, blue and green, each serving versions 1, 2, 3 and 4 (= 1 retrained to the same
-    answers) with Prometheus metrics on."""
-    root = tmp_path_factory.mktemp("deployments")
-    monitoring = root / "monitoring.config"
-    monitoring.write_text(f'prometheus_config {{ enable: true path: "{METRICS_PATH}" }}\n')
+    answers) with Prometheus metrics on, logging every request under <root>/request-logs."""
+    monitoring = write_monitoring_config(str(root), METRICS_PATH)
     started = {}
     try:
         for name in ("blue", "green"):
@@ -38,9 +46,12 @@ def servers(library, tmp_path_factory):
             for version in (1, 2, 3):
                 library.push(library.contract[version], base, version)
             library.push(library.contract[1], base, 4)
-            config = write_config(str(root / name / "models.config"), {MODEL: (base, "all {}", {})})
+            config = write_config(str(root / name / "models.config"), {
+                MODEL: (base, "all {}", {}, logging_config(str(root / "request-logs" / name)))})
+            # The local server even where the binary is installed: the canary analysis reads the servers'
+            # request logs, and the binary refuses any logging_config (serving/README.md).
             server = ServerProcess(str(root / name), [f"--model_config_file={config}",
-                                                      f"--monitoring_config_file={monitoring}"])
+                                                      f"--monitoring_config_file={monitoring}"], local=True)
             started[name] = server
             server.start([MODEL])
         yield started
@@ -73,9 +84,9 @@ class World:
         assert (result.exit_code == 0) == ok, result.output
         return result.output
 
-    def init(self, version=1, on="blue"):
+    def init(self, version=1, on="blue", *args):
         return self.run("init", "--proxy-dir", self.prefix, "--listen", self.listen, *self.deployments,
-                        "--stable", str(version), "--on", on)
+                        "--stable", str(version), "--on", on, *args)
 
     def start_proxy(self):
         self.proxy = nginx.NginxProcess(self.prefix).start(self.listen)
@@ -151,6 +162,10 @@ def test_canary_gets_its_share_of_2000_requests(world, answers):
                                                                              3: "candidate", 4: "candidate"}
 
 
+def _lines(path):
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+
 def _ok_count(server, status="OK"):
     """request_count{model_name=MODEL,status} from a server's Prometheus exposition."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}{METRICS_PATH}", timeout=10).read().decode()
@@ -174,6 +189,12 @@ def test_shadow_gets_a_copy_of_every_request_and_changes_no_answer(world, answer
     mirrored = _ok_count(servers["green"]) - before
     print(f"\nshadow: {mirrored:.0f} mirrored requests on green for 400 sent")
     assert mirrored == 400, open(os.path.join(world.prefix, "shadow.log")).read()[-2000:]
+    # shadow.log has one line per mirrored copy, with the version URL the shadow was asked on.
+    deadline = time.monotonic() + 30
+    while _lines(os.path.join(world.prefix, "shadow.log")) < 400 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shadow_lines = [json.loads(x) for x in open(os.path.join(world.prefix, "shadow.log"))]
+    assert len(shadow_lines) == 400 and {x["status"] for x in shadow_lines} == {200}, shadow_lines[:3]
     assert world.served()["traffic"] == {1: 1.0}
     # A shadow becomes a canary on the same deployment; rollback drops it.
     world.run("canary", "3", "--percent", "20")
@@ -235,23 +256,24 @@ def test_refused_steps_change_nothing(world, servers, tmp_path):
     assert nginx.answered_id(world.listen) == nginx.config_id(config)
 
 
-def _analyze(world, load_args, *args):
-    """`rollout analyze` over a 4-second window while a load with a prediction log runs."""
-    log = os.path.join(world.prefix, "predictions.jsonl")
-    with Load(world.listen, ROUTED, threads=4, prediction_log=log, **load_args):
-        out = world.run("analyze", "--window", "4", "--predictions-log", log, "--min-requests", "80", "--json", *args)
+def _analyze(world, labels, *args):
+    """`rollout analyze` over a 4-second window of load, on the servers' request logs and `labels`."""
+    with Load(world.listen, ROUTED, threads=4):
+        out = world.run("analyze", "--window", "4", "--request-logs", world.request_logs, "--labels", labels,
+                        "--min-requests", "80", "--json", *args)
     return json.loads(out[out.index("{"):])
 
 
-def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(world, answers):
+def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(world, answers, root):
     world.init(1, "blue")
     world.start_proxy()
-    load = {"label_probability": answers.expected[1]}  # labels drawn from version 1's probabilities
+    world.request_logs = str(root / "request-logs")
+    labels = write_labels(str(root / "labels.csv"), answers.expected[1])  # labels drawn from version 1's probabilities
     world.run("canary", "4", "--percent", "30")  # on the stable's deployment: no per-version metrics
     assert "run the canary on a deployment of its own" in world.run("analyze", "--window", "0", ok=False)
     world.run("canary", "4", "--percent", "30", "--on", "green")
     send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 40)  # warm the new version up first
-    result = _analyze(world, load)
+    result = _analyze(world, labels)
     print(f"\nhealthy canary: {result['requests']}, decision {result['decision']}, "
           f"p-values { {k: round(c['p_value'], 3) for k, c in result['checks'].items() if 'p_value' in c} }, "
           f"latency shares above stable p99 {result['checks']['latency_p99']['stable_share_above']:.3f} / "
@@ -267,10 +289,78 @@ def test_canary_analysis_promotes_a_healthy_canary_and_rolls_back_a_shifted_one(
 
     world.run("canary", "3", "--percent", "30", "--on", "blue")  # version 3 answers higher probabilities
     send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 40)
-    result = _analyze(world, load)
+    result = _analyze(world, labels)
     assert result["decision"] == "rollback" and "predictions" in result["failed"], result
     assert result["checks"]["predictions"]["canary_mean"] > result["checks"]["predictions"]["stable_mean"]
     world.check_agreement(stable=4)
     stages = registry.current(open_store(world.metadata), MODEL)["stages"]
     assert (stages[3], stages[4]) == ("archived", "stable")
     assert registry.history(open_store(world.metadata), MODEL)[-1]["change"] == "canary analysis: rollback v3"
+
+
+def test_a_proxy_logger_writes_every_routed_request_with_the_version_nginx_chose(world, answers, tmp_path):
+    """For servers that cannot log (the binary): nginx mirrors each predict request to `proxy-logger`, which
+    writes it as a PredictionLog without the answer, its version from the route nginx chose."""
+    port = free_ports(1)[0]
+    logs = str(tmp_path / "proxy-logs")
+    command = [sys.executable, "-m", "serving", "proxy-logger", "--listen", f"127.0.0.1:{port}",
+               "--filename-prefix", os.path.join(logs, "proxy")]
+    logger = subprocess.Popen(command, env=child_env(command), stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "proxy-logger.log", "wb"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_open(port) and time.monotonic() < deadline:
+            assert logger.poll() is None, open(tmp_path / "proxy-logger.log").read()
+            time.sleep(0.1)
+        world.init(1, "blue", "--request-log", f"127.0.0.1:{port}")
+        world.start_proxy()
+        world.run("canary", "2", "--percent", "30", "--on", "green")
+        got = send_many(world.listen, ROUTED, 200) + send_many(world.listen, f"/v1/models/{MODEL}/labels/canary:predict", 20)
+        sent = sorted((a["row"], answers.version_of(a["row"], a["probability"])) for a in got)
+        assert all(a["status"] == 200 for a in got) and {v for _, v in sent} == {1, 2}
+        records, deadline = [], time.monotonic() + 60
+        while len(records) < len(got) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            records = logged(logs)
+    finally:
+        logger.terminate()
+        logger.wait(30)
+    row_of = {contract.natural_key(row): i for i, row in enumerate(ROWS)}
+    seen = sorted((row_of[contract.natural_key(row)], record.log_metadata.model_spec.version.value)
+                  for record in records for row, outputs in request_log.rows(record) if not outputs)
+    assert seen == sent
+    assert all(not r.predict_log.HasField("response") and r.predict_log.request.model_spec.version.value
+               for r in records)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=lambda s: s.name)
+def test_every_way_of_stopping_the_proxy_stops_its_nginx(world, how):
+    world.init(1, "blue")
+    proxy = subprocess.Popen([sys.executable, "-m", "serving", "proxy", "--metadata", world.metadata,
+                              "--model-name", MODEL], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while nginx.answered_id(world.listen) is None:
+            assert proxy.poll() is None and time.monotonic() < deadline, proxy.stderr.read()
+            time.sleep(0.2)
+        master = nginx.running_pid(world.prefix)
+        workers = [int(x) for x in open(f"/proc/{master}/task/{master}/children").read().split()]
+        proxy.send_signal(how)
+        proxy.wait(60)
+    finally:
+        if proxy.poll() is None:
+            proxy.kill()
+    deadline = time.monotonic() + 30  # after SIGKILL the kernel signals nginx (PR_SET_PDEATHSIG)
+    while any(_alive(pid) for pid in [master] + workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in [master] + workers if _alive(pid)] == []
+    assert nginx.answered_id(world.listen) is None  # nothing listens any more
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
