@@ -198,7 +198,33 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
     if baseline is not None:
         _single_dataset(baseline, "baseline_statistics")
     schema_with_comparators = drift_schema(schema, config)  # validates names even without baseline
-    report: Dict[str, Any] = {
+    report = _empty_report(current, baseline)
+    current_rate = label_mean(current, config.label_key, "statistics") if config.label_key else None
+    measured = (measure_distances(current, baseline, schema_with_comparators)
+                if baseline is not None else {})
+    _add_features(report, config, schema_with_comparators, measured, baseline is not None)
+    if config.label_key:
+        report["label"] = _label_entry(current_rate, baseline, config)
+    report["checks"] = checks.run(current.datasets[0], baseline.datasets[0] if baseline is not None else None,
+                                  schema, config.dataset_checks, anomalies, duplicate_counts)
+    report["blocking"] = ([f"distribution:{n}" for n in report["blocking_drift"]]
+                          + ([f"label_rate:{config.label_key}"] if _label_blocked(report) else [])
+                          + checks.names(report["checks"], checks.BLOCK))
+    report["warnings"] = ([f"distribution:{n}" for n in report["warning_drift"]]
+                          + checks.names(report["checks"], checks.WARN))
+    _add_pictures(report, current, baseline, config)
+    report.update(_verdict(report, config, baseline is not None, no_baseline_reason))
+    return report
+
+
+def _label_blocked(report: Dict[str, Any]) -> bool:
+    return bool(report["label"] and report["label"]["drifted"])
+
+
+def _empty_report(current: statistics_pb2.DatasetFeatureStatisticsList,
+                  baseline: Optional[statistics_pb2.DatasetFeatureStatisticsList]) -> Dict[str, Any]:
+    """The report's header (version, time, row counts) and its empty feature, label and check fields."""
+    return {
         "component_version": constants.COMPONENT_VERSION,
         "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "has_baseline": baseline is not None,
@@ -211,82 +237,88 @@ def validate_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
         "blocking_drift": [],
         "warning_drift": [],
     }
-    current_rate = label_mean(current, config.label_key, "statistics") if config.label_key else None
-    measured = (measure_distances(current, baseline, schema_with_comparators)
-                if baseline is not None else {})
+
+
+def _add_features(report: Dict[str, Any], config: DriftConfig, schema_with_comparators: schema_pb2.Schema,
+                  measured: Dict[str, Dict[str, Any]], has_baseline: bool) -> None:
+    """Each configured feature's entry, and its name in the drifted, blocking and warning lists it belongs to."""
     for name in sorted(config.feature_thresholds):
-        level = config.levels[name]
-        blocking = level.block is not None
-        entry = {"feature": name, "comparator": _comparator_name(schema_with_comparators, name),
-                 "distance": None, "threshold": level.block if blocking else level.warn,
-                 "warn_threshold": level.warn, "block_threshold": level.block,
-                 "blocking": blocking, "drifted": False, "description": ""}
-        m = measured.get(name)
-        if baseline is None:
-            entry["status"] = "no_baseline"
-        elif m is None:
-            # TFDV measures nothing when the feature is absent from either span's statistics.
-            entry["status"] = "not_measured"
-            entry["description"] = "feature absent from the current or the baseline statistics"
-            if blocking:
-                report["blocking_drift"].append(name)
-        else:
-            entry["distance"] = m["distance"]
-            entry["description"] = m["description"]
-            entry["status"] = level.status(m["distance"])  # TFDV's own rule: anomaly iff value > threshold
-            entry["drifted"] = entry["status"] != checks.OK
-            if entry["drifted"]:
-                report["drifted_features"].append(name)
-                report["blocking_drift" if entry["status"] == checks.BLOCK else "warning_drift"].append(name)
+        entry = _feature_entry(name, config.levels[name], _comparator_name(schema_with_comparators, name),
+                               measured.get(name), has_baseline)
         report["features"].append(entry)
+        if entry["drifted"]:
+            report["drifted_features"].append(name)
+        if entry["status"] == checks.BLOCK or (entry["status"] == "not_measured" and entry["blocking"]):
+            report["blocking_drift"].append(name)
+        elif entry["status"] == checks.WARN:
+            report["warning_drift"].append(name)
 
-    label_blocked = False
-    if config.label_key:
-        report["label"] = {"feature": config.label_key, "current_rate": current_rate,
-                           "baseline_rate": None, "abs_change": None,
-                           "threshold": config.label_shift_threshold, "drifted": False,
-                           "blocking": True, "status": "no_baseline"}
-        if baseline is not None:
-            baseline_rate = label_mean(baseline, config.label_key, "baseline_statistics")
-            change = abs(current_rate - baseline_rate)
-            label_blocked = change > config.label_shift_threshold
-            report["label"].update(baseline_rate=baseline_rate, abs_change=change, drifted=label_blocked,
-                                   status=checks.BLOCK if label_blocked else checks.OK)
 
-    report["checks"] = checks.run(current.datasets[0], baseline.datasets[0] if baseline is not None else None,
-                                  schema, config.dataset_checks, anomalies, duplicate_counts)
+def _feature_entry(name: str, level: checks.Level, comparator: str, measured: Optional[Dict[str, Any]],
+                   has_baseline: bool) -> Dict[str, Any]:
+    """One feature's entry: its distance from measure_distances and its status under `level`."""
+    blocking = level.block is not None
+    entry = {"feature": name, "comparator": comparator,
+             "distance": None, "threshold": level.block if blocking else level.warn,
+             "warn_threshold": level.warn, "block_threshold": level.block,
+             "blocking": blocking, "drifted": False, "description": ""}
+    if not has_baseline:
+        entry["status"] = "no_baseline"
+    elif measured is None:
+        # TFDV measures nothing when the feature is absent from either span's statistics.
+        entry["status"] = "not_measured"
+        entry["description"] = "feature absent from the current or the baseline statistics"
+    else:
+        entry["distance"] = measured["distance"]
+        entry["description"] = measured["description"]
+        entry["status"] = level.status(measured["distance"])  # TFDV's own rule: anomaly iff value > threshold
+        entry["drifted"] = entry["status"] != checks.OK
+    return entry
+
+
+def _label_entry(current_rate: float, baseline: Optional[statistics_pb2.DatasetFeatureStatisticsList],
+                 config: DriftConfig) -> Dict[str, Any]:
+    """The label rate's shift from the baseline's; `drifted` (which blocks) beyond `label_shift_threshold`."""
+    label = {"feature": config.label_key, "current_rate": current_rate,
+             "baseline_rate": None, "abs_change": None,
+             "threshold": config.label_shift_threshold, "drifted": False,
+             "blocking": True, "status": "no_baseline"}
+    if baseline is not None:
+        baseline_rate = label_mean(baseline, config.label_key, "baseline_statistics")
+        change = abs(current_rate - baseline_rate)
+        blocked = change > config.label_shift_threshold
+        label.update(baseline_rate=baseline_rate, abs_change=change, drifted=blocked,
+                     status=checks.BLOCK if blocked else checks.OK)
+    return label
+
+
+def _verdict(report: Dict[str, Any], config: DriftConfig, has_baseline: bool,
+             no_baseline_reason: str) -> Dict[str, Any]:
+    """{verdict, blessed, summary}: BLOCKED if anything blocks, else NO_BASELINE, WARN or PASS."""
     blocking_checks = checks.names(report["checks"], checks.BLOCK)
     warning_checks = checks.names(report["checks"], checks.WARN)
-    report["blocking"] = ([f"distribution:{n}" for n in report["blocking_drift"]]
-                          + ([f"label_rate:{config.label_key}"] if label_blocked else []) + blocking_checks)
-    report["warnings"] = [f"distribution:{n}" for n in report["warning_drift"]] + warning_checks
-    _add_pictures(report, current, baseline, config)
-
     if report["blocking"]:
         reasons = []
         if report["blocking_drift"]:
             reasons.append("blocking feature drift: " + ", ".join(report["blocking_drift"]))
-        if label_blocked:
+        if _label_blocked(report):
             reasons.append(f"label rate of {config.label_key!r} moved by {report['label']['abs_change']:.4f} "
                            f"(> {config.label_shift_threshold})")
         if blocking_checks:
             reasons.append("dataset checks: " + ", ".join(blocking_checks))
-        report.update(verdict=constants.BLOCKED, blessed=0,
-                      summary="Blocked: " + "; ".join(reasons) + ". Training on this span stops.")
-    elif baseline is None:
-        report.update(
+        return dict(verdict=constants.BLOCKED, blessed=0,
+                    summary="Blocked: " + "; ".join(reasons) + ". Training on this span stops.")
+    if not has_baseline:
+        return dict(
             verdict=constants.NO_BASELINE, blessed=1,
             summary=f"No baseline statistics ({no_baseline_reason}): nothing to compare against, span passes."
                     + (" Warnings: " + ", ".join(report["warnings"]) + "." if report["warnings"] else ""))
-    elif report["warnings"]:
-        report.update(verdict=constants.WARN, blessed=1,
-                      summary="Passed with warnings: " + ", ".join(
-                          (["drift in " + ", ".join(report["warning_drift"])] if report["warning_drift"] else [])
-                          + warning_checks) + ".")
-    else:
-        report.update(verdict=constants.PASS, blessed=1,
-                      summary="Passed: no feature beyond its threshold.")
-    return report
+    if report["warnings"]:
+        return dict(verdict=constants.WARN, blessed=1,
+                    summary="Passed with warnings: " + ", ".join(
+                        (["drift in " + ", ".join(report["warning_drift"])] if report["warning_drift"] else [])
+                        + warning_checks) + ".")
+    return dict(verdict=constants.PASS, blessed=1, summary="Passed: no feature beyond its threshold.")
 
 
 def validate_skew(serving: statistics_pb2.DatasetFeatureStatisticsList,
