@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from ml_metadata import metadata_store as mlmd
 from ml_metadata.proto import metadata_store_pb2
@@ -235,66 +235,97 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
     target = resolve_artifact(store, ref)
     g = collector(store, [target.id], UP)
     tid = target.id
-    ttype = g.type_of(tid)
-    model_id = tid if ttype == R.MODEL else _model_behind(g, tid)
+    model_id = tid if g.type_of(tid) == R.MODEL else _model_behind(g, tid)
     arts, execs = g.ancestors(tid, skip_input_keys=BASELINE_KEYS)
     arts.add(tid)
+    side = _side_lineage(store, collector, g, arts, execs, model_id)
+    full, derived, validator_execs = side["full"], side["derived"], side["validator_execs"]
+    shown_execs = set(execs) | validator_execs | side["stats_execs"]
+    shown_arts = derived | {a for e in validator_execs for a, _ in full.outputs.get(e, [])}
+    made_and_judged = _training_and_evaluation(store, g, full, arts, model_id, set(execs) | validator_execs,
+                                               read_files)
+    runs = sorted({r for e in [g.producers[x][0] for x in (model_id, tid) if x and g.producers.get(x)]
+                   for r in g.runs_of(e)})
+    pipelines = sorted({g.pipeline_of(e) for e in shown_execs} - {None})
+    served_ids = {a.id for a in served_models(store).values()}
+    return {
+        "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
+        "serving": tid in served_ids, "served": served_state(store),
+        "model": g.artifact_summary(model_id) if model_id else None,
+        "pushed": _push_summary(g.artifacts[tid]) if g.type_of(tid) == R.PUSHED_MODEL else None,
+        "pushes": _pushes_of(full, model_id, served_ids) if model_id else [],
+        "pipeline": pipelines[0] if len(pipelines) == 1 else pipelines,
+        "runs": runs,
+        **_data_entries(g, full, arts, derived, model_id),
+        "validators": _verdicts(full, validator_execs),
+        **made_and_judged,
+        "executions": [full.execution_summary(e) for e in
+                       sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
+        "times": _run_times(store, runs),  # of the run(s) that made the target
+        "graph": full.to_dict(shown_arts, shown_execs),
+        "triggered_by": triggered_by(store, runs),
+    }
 
-    # Validators that are not upstream of the target (e.g. ExampleValidator is a leaf in TFX):
-    # a few hops downstream of the training data and the model.
+
+def _side_lineage(store, collector: Collector, g: R.Graph, arts: Set[int], execs: Set[int],
+                  model_id: Optional[int]) -> Dict[str, Any]:
+    """Validators that are not upstream of the target (e.g. ExampleValidator is a leaf in TFX), found a few
+    hops downstream of the training data and the model, with the statistics computed from that data:
+    {full: g merged with that side graph, derived: our artifacts and those statistics,
+    validator_execs, stats_execs}."""
     examples_ids = [a for a in arts if g.type_of(a) == R.EXAMPLES]
     starts = examples_ids + ([model_id] if model_id else [])
     side = collector(store, starts, DOWN, max_hops=SIDE_HOPS) if starts else None
-    validator_execs = set(e for e in execs if _is_validator(g, e))
-    stats_execs = set()
-    full = g
-    derived = set(arts)
-    if side is not None:
-        full = R.Graph.from_proto(merge(_as_proto(g), _as_proto(side)))
-        side_execs = sorted(side.executions, key=lambda x: (side.executions[x].create_time_since_epoch, x))
-        for e in side_execs:  # statistics computed from our data
-            ins, outs = side.inputs.get(e, []), side.outputs.get(e, [])
-            if (outs and all(side.type_of(a) == R.STATISTICS for a, _ in outs)
-                    and ins and all(a in derived for a, _ in ins if side.type_of(a) != R.SCHEMA)):
-                stats_execs.add(e)
-                derived |= {a for a, _ in outs}
-        for e in side_execs:
-            if e in execs or not _is_validator(side, e):
-                continue
-            ins = side.inputs.get(e, [])
-            if any(m != model_id for m in _judged_models(store, e)):
-                continue  # judges another model (e.g. a later run's validator that pooled our eval data)
-            if not any((a in derived or a == model_id) and side.type_of(a) != R.SCHEMA and k not in BASELINE_KEYS
-                       for a, k in ins):
-                continue  # not about our data or model
-            validator_execs.add(e)
-        stats_execs = {e for e in stats_execs if e not in execs}
-    shown_execs = set(execs) | validator_execs | stats_execs
-    shown_arts = derived | {a for e in validator_execs for a, _ in full.outputs.get(e, [])}
+    found = {"full": g, "derived": set(arts), "validator_execs": set(e for e in execs if _is_validator(g, e)),
+             "stats_execs": set()}
+    if side is None:
+        return found
+    found["full"] = R.Graph.from_proto(merge(_as_proto(g), _as_proto(side)))
+    side_execs = sorted(side.executions, key=lambda x: (side.executions[x].create_time_since_epoch, x))
+    derived = found["derived"]
+    for e in side_execs:  # statistics computed from our data
+        ins, outs = side.inputs.get(e, []), side.outputs.get(e, [])
+        if (outs and all(side.type_of(a) == R.STATISTICS for a, _ in outs)
+                and ins and all(a in derived for a, _ in ins if side.type_of(a) != R.SCHEMA)):
+            found["stats_execs"].add(e)
+            derived |= {a for a, _ in outs}
+    for e in side_execs:
+        if e not in execs and _is_validator(side, e) and _judges_ours(store, side, e, derived, model_id):
+            found["validator_execs"].add(e)
+    found["stats_execs"] = {e for e in found["stats_execs"] if e not in execs}
+    return found
 
+
+def _judges_ours(store, side: R.Graph, e: int, derived: Set[int], model_id: Optional[int]) -> bool:
+    """Whether validator execution `e` judges our data or model (and no other model)."""
+    if any(m != model_id for m in _judged_models(store, e)):
+        return False  # judges another model (e.g. a later run's validator that pooled our eval data)
+    return any((a in derived or a == model_id) and side.type_of(a) != R.SCHEMA and k not in BASELINE_KEYS
+               for a, k in side.inputs.get(e, []))
+
+
+def _data_entries(g: R.Graph, full: R.Graph, arts: Set[int], derived: Set[int], model_id: Optional[int]) -> Dict[str, Any]:
+    """The trace's data entries: spans, training_spans, examples, statistics, schema."""
     examples = [_example_summary(full, a) for a in full.of_type(R.EXAMPLES, arts)]
     training = sorted(g.ancestors(model_id, skip_input_keys=BASELINE_KEYS)[0]) if model_id else sorted(arts)
-    trainer = None
-    if model_id and g.producers.get(model_id):
-        t = g.execution_summary(g.producers[model_id][0])
-        code = next((t["parameters"][k] for k in _CODE_KEYS if t["parameters"].get(k)), None)
-        trainer = {**t, "module_file": code,
-                   "code_version": _code_version(t["parameters"]),
-                   "parameters_flat": _flatten(t["parameters"])}
-    evaluations = []
-    eval_arts = set(full.of_type(R.EVALUATION, arts)) | set(full.of_type(R.MODEL_BLESSING, arts))
-    if model_id:  # the Evaluator's other output is not upstream of the push: take it from `full`
-        for e in full.consumers.get(model_id, []):
-            if any(a == model_id and k not in BASELINE_KEYS for a, k in full.inputs.get(e, [])):
-                eval_arts |= {a for a, _ in full.outputs.get(e, [])
-                              if full.type_of(a) in (R.EVALUATION, R.MODEL_BLESSING)}
-    for a in sorted(eval_arts):
-        art = full.artifacts[a]
-        evaluations.append({"artifact": a, "type": full.type_of(a), "uri": art.uri,
-                            "node": full.node_of(full.producers[a][0]) if full.producers.get(a) else None,
-                            "blessed": R.parse_blessed(R.prop(art, "blessed")),
-                            "metrics": R.metrics_of(art)})
-    baselines = _baselines(store, full, model_id, set(execs) | validator_execs)
+    return {
+        "spans": sorted({e["span"] for e in examples if e["span"] is not None}),
+        "training_spans": sorted({R.artifact_span(g.artifacts[a]) for a in training
+                                  if g.type_of(a) == R.EXAMPLES} - {None}),
+        "examples": examples,
+        "statistics": [{**full.artifact_summary(a), "examples": sorted(
+            i for e in full.producers.get(a, []) for i, _ in full.inputs.get(e, []) if full.type_of(i) == R.EXAMPLES)}
+            for a in full.of_type(R.STATISTICS, derived)],
+        "schema": [g.artifact_summary(a) for a in g.of_type(R.SCHEMA, arts)],
+    }
+
+
+def _training_and_evaluation(store, g: R.Graph, full: R.Graph, arts: Set[int], model_id: Optional[int], execs: Set[int],
+               read_files: bool) -> Dict[str, Any]:
+    """The trace's entries on how the model was made and judged: trainer, evaluations, metrics, blessed,
+    baselines, baseline_models."""
+    evaluations = _evaluations(full, arts, model_id)
+    baselines = _baselines(store, full, model_id, execs)
     metrics: Dict[str, float] = {}
     for ev in evaluations:
         if ev["type"] != R.EVALUATION:
@@ -304,53 +335,59 @@ def trace(store, ref: Union[str, int] = "served", collector: Collector = collect
         metrics.update(ev["metrics"])
     if model_id:
         metrics = {**R.metrics_of(g.artifacts[model_id]), **metrics}
-    run_execs = [g.producers[x][0] for x in (model_id, tid) if x and g.producers.get(x)]
-    runs = sorted({r for e in run_execs for r in g.runs_of(e)})
-    pipelines = sorted({g.pipeline_of(e) for e in shown_execs} - {None})
-    pushed = None
-    if ttype == R.PUSHED_MODEL:
-        t = g.artifacts[tid]
-        pushed = {"artifact": tid, "pushed": bool(R.prop(t, "pushed", 0)),
-                  "version": R.prop(t, "pushed_version"), "destination": R.prop(t, "pushed_destination"),
-                  "created": R.iso(t.create_time_since_epoch)}
-    served_ids = {a.id for a in served_models(store).values()}
-    pushes = []
-    if model_id:  # where this model went (the Pusher is downstream of it, maybe through blessings only)
-        for a in full.of_type(R.PUSHED_MODEL):
-            if _model_behind(full, a) == model_id:
-                art = full.artifacts[a]
-                pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
-                               "version": R.prop(art, "pushed_version"),
-                               "serving": a in served_ids})
     return {
-        "question": "trace", "reference": str(ref), "target": g.artifact_summary(tid),
-        "serving": tid in served_ids, "served": served_state(store),
-        "model": g.artifact_summary(model_id) if model_id else None,
-        "pushed": pushed,
-        "pushes": sorted(pushes, key=lambda p: p["artifact"]),
-        "pipeline": pipelines[0] if len(pipelines) == 1 else pipelines,
-        "runs": runs,
-        "spans": sorted({e["span"] for e in examples if e["span"] is not None}),
-        "training_spans": sorted({R.artifact_span(g.artifacts[a]) for a in training
-                                  if g.type_of(a) == R.EXAMPLES} - {None}),
-        "examples": examples,
-        "statistics": [{**full.artifact_summary(a), "examples": sorted(
-            i for e in full.producers.get(a, []) for i, _ in full.inputs.get(e, []) if full.type_of(i) == R.EXAMPLES)}
-            for a in full.of_type(R.STATISTICS, derived)],
-        "schema": [g.artifact_summary(a) for a in g.of_type(R.SCHEMA, arts)],
-        "validators": _verdicts(full, validator_execs),
-        "trainer": trainer,
+        "trainer": _trainer(g, model_id),
         "evaluations": evaluations,
         "metrics": metrics,
         "blessed": _all_blessed(evaluations),
         "baselines": baselines,  # what was compared against: older model, earlier span's statistics
         "baseline_models": [b for b in baselines if b["input"] == "baseline_model"],
-        "executions": [full.execution_summary(e) for e in
-                       sorted(shown_execs, key=lambda x: (full.executions[x].create_time_since_epoch, x))],
-        "times": _run_times(store, runs),  # of the run(s) that made the target
-        "graph": full.to_dict(shown_arts, shown_execs),
-        "triggered_by": triggered_by(store, runs),
     }
+
+
+def _trainer(g: R.Graph, model_id: Optional[int]) -> Optional[Dict[str, Any]]:
+    """The Trainer execution that made the model, with its code reference and flattened parameters."""
+    if not (model_id and g.producers.get(model_id)):
+        return None
+    t = g.execution_summary(g.producers[model_id][0])
+    code = next((t["parameters"][k] for k in _CODE_KEYS if t["parameters"].get(k)), None)
+    return {**t, "module_file": code, "code_version": _code_version(t["parameters"]),
+            "parameters_flat": _flatten(t["parameters"])}
+
+
+def _evaluations(full: R.Graph, arts: Set[int], model_id: Optional[int]) -> List[Dict[str, Any]]:
+    """The ModelEvaluation and blessing artifacts about the model, with their metrics from MLMD."""
+    eval_arts = set(full.of_type(R.EVALUATION, arts)) | set(full.of_type(R.MODEL_BLESSING, arts))
+    if model_id:  # the Evaluator's other output is not upstream of the push: take it from `full`
+        for e in full.consumers.get(model_id, []):
+            if any(a == model_id and k not in BASELINE_KEYS for a, k in full.inputs.get(e, [])):
+                eval_arts |= {a for a, _ in full.outputs.get(e, [])
+                              if full.type_of(a) in (R.EVALUATION, R.MODEL_BLESSING)}
+    evaluations = []
+    for a in sorted(eval_arts):
+        art = full.artifacts[a]
+        evaluations.append({"artifact": a, "type": full.type_of(a), "uri": art.uri,
+                            "node": full.node_of(full.producers[a][0]) if full.producers.get(a) else None,
+                            "blessed": R.parse_blessed(R.prop(art, "blessed")),
+                            "metrics": R.metrics_of(art)})
+    return evaluations
+
+
+def _push_summary(pushed: metadata_store_pb2.Artifact) -> Dict[str, Any]:
+    return {"artifact": pushed.id, "pushed": bool(R.prop(pushed, "pushed", 0)),
+            "version": R.prop(pushed, "pushed_version"), "destination": R.prop(pushed, "pushed_destination"),
+            "created": R.iso(pushed.create_time_since_epoch)}
+
+
+def _pushes_of(full: R.Graph, model_id: int, served_ids: Set[int]) -> List[Dict[str, Any]]:
+    """Where the model went (the Pusher is downstream of it, maybe through blessings only)."""
+    pushes = []
+    for a in full.of_type(R.PUSHED_MODEL):
+        if _model_behind(full, a) == model_id:
+            art = full.artifacts[a]
+            pushes.append({"artifact": a, "pushed": bool(R.prop(art, "pushed", 0)),
+                           "version": R.prop(art, "pushed_version"), "serving": a in served_ids})
+    return sorted(pushes, key=lambda p: p["artifact"])
 
 
 def triggered_by(store, run_ids: Iterable[str]) -> List[Dict[str, Any]]:
