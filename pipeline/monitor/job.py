@@ -75,19 +75,75 @@ def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, outp
         data_root: Optional[str] = None, pipeline_output: Optional[str] = None, beam_args: Optional[List[str]] = None,
         progress: Callable[[str], None] = lambda line: None) -> Dict[str, Any]:
     """Monitors one window of logs; returns the result (the `--json` document). BadInput on unusable input."""
-    from pipeline.ct import replay
     from pipeline.local import runner
+    found = _read_logs(logs_dir)
+    label_map = _read_labels(labels_path) if labels_path is not None else None
+    store = _open_store(metadata)
+    chosen = _version(found, store, version)
+    model_version = chosen["version"]
+    served = _served_model(store, model_version)
+    window = window or window_id()
+    out = os.path.abspath(output_dir or default_output(metadata, window))
+    os.makedirs(out, exist_ok=True)
+    mine = found.select(found.versions == model_version) if chosen["counts"] else found
+    progress(f"Monitoring {len(mine.frame)} logged rows of {contract.MODEL_NAME} v{model_version} "
+             f"(trained on spans {served.training_spans}) into {out}")
+    beam_args = beam_args if beam_args is not None else runner.beam_pipeline_args()
+    reference = _eval_split_answers(served)
+    answered = ~np.isnan(mine.predictions)
+    stats = _statistics(mine, answered, reference.scores, out, beam_args)
+    compared = _skew_and_drift(store, served, stats["inputs"], progress)
+    prediction = checks.prediction_drift(stats["answers"], stats["reference"]) if answered.any() else None
+    decay = _decay(mine, label_map, labels_path, reference, served, progress) if label_map is not None else None
+    result = _result(found, mine, answered, logs_dir, chosen, served, window, out, compared, prediction, decay)
+    history = [w["values"] for w in records.previous_windows(store, contract.MODEL_NAME)]
+    result["page"] = page.write(os.path.join(out, PAGE), result, stats["inputs"], compared["training_stats"],
+                                prediction, history)
+    ids = record(store, result, served, found, logs_dir, labels_path, compared["previous"])
+    result["metadata"] = ids
+    if retrain:
+        result["retrain"] = _retrain_on_alert(store, metadata, served, ids["report"], result, data_root,
+                                              pipeline_output, progress)
+    with open(os.path.join(out, RESULT), "w") as f:
+        json.dump(result, f, indent=2, sort_keys=True, default=str)
+    return result
+
+
+def _served_model(store, model_version: int) -> served_io.ServedModel:
     try:
-        found = logs_io.read_logs(logs_dir)
+        return served_io.served_model(store, model_version)
+    except served_io.LineageError as e:
+        raise BadInput(str(e)) from None
+
+
+def _retrain_on_alert(store, metadata: str, served: served_io.ServedModel, report_id: int, result: Dict[str, Any],
+                      data_root: Optional[str], pipeline_output: Optional[str],
+                      progress: Callable[[str], None]) -> Dict[str, Any]:
+    """The retraining started by an alert (pipeline/monitor/retrain.py), or why none ran."""
+    if not result["alert"]:
+        return {"ran": False, "reason": "no alert"}
+    from pipeline.monitor import retrain as retrain_io
+    return retrain_io.retrain(store, metadata, served, report_id, result, data_root=data_root,
+                              pipeline_output=pipeline_output, progress=progress)
+
+
+def _read_logs(logs_dir: str) -> logs_io.Logs:
+    try:
+        return logs_io.read_logs(logs_dir)
     except logs_io.LogError as e:
         raise BadInput(str(e)) from None
-    label_map = None
-    if labels_path is not None:
-        try:
-            label_map = spans_io.read_labels(labels_path)
-        except (OSError, ValueError) as e:
-            message = " ".join(str(e).split())
-            raise BadInput(message if labels_path in message else f"{labels_path}: {message}") from None
+
+
+def _read_labels(labels_path: str) -> Dict[tuple, int]:
+    try:
+        return spans_io.read_labels(labels_path)
+    except (OSError, ValueError) as e:
+        message = " ".join(str(e).split())
+        raise BadInput(message if labels_path in message else f"{labels_path}: {message}") from None
+
+
+def _open_store(metadata: str):
+    """The MLMD store at `metadata` (a path or a MySQL spec); BadInput when there is none or it is unreadable."""
     try:
         mlmd_store.connection_config(metadata, create_dirs=False)
         if not mlmd_store.is_mysql_spec(metadata) and not os.path.isfile(metadata):
@@ -99,37 +155,33 @@ def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, outp
     except Exception as e:  # MetadataSpecError, MLMD's own errors: all mean "cannot read it"
         raise BadInput(f"--metadata {metadata}: cannot open the metadata store ({' '.join(str(e).split())})") \
             from None
-    chosen = _version(found, store, version)
-    model_version = chosen["version"]
-    try:
-        served = served_io.served_model(store, model_version)
-    except served_io.LineageError as e:
-        raise BadInput(str(e)) from None
-    window = window or window_id()
-    out = os.path.abspath(output_dir or default_output(metadata, window))
-    os.makedirs(out, exist_ok=True)
-    mine = found.select(found.versions == model_version) if chosen["counts"] else found
-    progress(f"Monitoring {len(mine.frame)} logged rows of {contract.MODEL_NAME} v{model_version} "
-             f"(trained on spans {served.training_spans}) into {out}")
-    beam_args = beam_args if beam_args is not None else runner.beam_pipeline_args()
+    return store
 
-    # the model's answers on its eval split: the reference of prediction drift and decay
+
+def _eval_split_answers(served: served_io.ServedModel) -> checks.Scored:
+    """The model's answers on its eval split: the reference of prediction drift and decay."""
+    from pipeline.ct import replay
     ref_labels, ref_scores, ref_columns = replay.score_examples(
         served.model_dir, served.examples.uri, splits=(served_io.EVAL_SPLIT,), columns=("month", "day"))
-    reference = checks.Scored(labels=ref_labels, scores=ref_scores,
-                              days=ref_columns["month"] * 100 + ref_columns["day"])
-    answered = ~np.isnan(mine.predictions)
+    return checks.Scored(labels=ref_labels, scores=ref_scores, days=ref_columns["month"] * 100 + ref_columns["day"])
 
-    # statistics (Beam + TFDV, one pipeline): the logged inputs, the logged answers and the eval split's answers
+
+def _statistics(mine: logs_io.Logs, answered: np.ndarray, ref_scores: np.ndarray, out: str,
+                beam_args: List[str]) -> Dict[str, Any]:
+    """Statistics (Beam + TFDV, one pipeline) of the logged inputs ("inputs") and, when some rows were answered,
+    of the logged answers ("answers") and the eval split's answers ("reference")."""
     datasets = {"inputs": (mine.frame, os.path.join(out, "statistics"), statistics.SERVING_SPLIT)}
     if answered.any():
         answers_uri = os.path.join(out, "prediction_statistics")
         datasets["answers"] = (_predictions_frame(mine.predictions[answered]), answers_uri, statistics.SERVING_SPLIT)
         datasets["reference"] = (_predictions_frame(ref_scores), answers_uri, served_io.EVAL_SPLIT)
-    stats = statistics.generate(datasets, beam_args)
-    serving_stats = stats["inputs"]
+    return statistics.generate(datasets, beam_args)
 
-    # skew against the newest training span, drift against the previous window without an alert
+
+def _skew_and_drift(store, served: served_io.ServedModel, serving_stats, progress: Callable[[str], None]) \
+        -> Dict[str, Any]:
+    """Skew against the newest training span, drift against the previous window without an alert:
+    {training_stats, skew_report, previous, drift_report} (no previous window: both None)."""
     schema = _schema(store, served)
     training_stats = statistics.load(served.statistics.uri, served_io.TRAIN_SPLIT)
     skew_report = checks.compare(serving_stats, training_stats, schema)
@@ -142,26 +194,42 @@ def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, outp
                                                                       statistics.SERVING_SPLIT), schema)
     progress(f"Skew: {len(checks.alerting(checks.findings(skew_report, checks.SKEW)))} alerting finding(s); "
              f"drift: {'no previous window' if previous is None else 'compared'}")
-    prediction = checks.prediction_drift(stats["answers"], stats["reference"]) if answered.any() else None
-    decay = None
-    if label_map is not None:
-        live = join_labels(mine, label_map, labels_path)
-        decay = checks.decay(live, reference)
-        decay["labelled_rows"] = int(len(live.labels))
-        decay["validation_tfma"] = {k: served.validation.get(k) for k in ("auc", "recall", "calibration")}
-        progress(f"Decay: live AUC {decay['metrics']['auc']['live']:.4f} vs {decay['metrics']['auc']['reference']:.4f} "
-                 f"on the eval split, {decay['days']} day(s)")
+    return {"training_stats": training_stats, "skew_report": skew_report, "previous": previous,
+            "drift_report": drift_report}
 
-    skew = checks.findings(skew_report, checks.SKEW)
-    drift = checks.findings(drift_report, checks.DRIFT) if drift_report is not None else []
-    reasons = ([f"skew: {', '.join(checks.alerting(skew))}"] if checks.alerting(skew) else []) + \
-              ([f"drift: {', '.join(checks.alerting(drift))}"] if checks.alerting(drift) else []) + \
-              (["prediction drift"] if prediction and prediction["alert"] else []) + \
-              ([f"decay: {', '.join(k for k, m in decay['metrics'].items() if m['alert'])}"]
-               if decay and decay["alert"] else [])
+
+def _decay(mine: logs_io.Logs, label_map: Dict[tuple, int], labels_path: str, reference: checks.Scored,
+           served: served_io.ServedModel, progress: Callable[[str], None]) -> Dict[str, Any]:
+    """Decay of the labelled answers against the eval split's, with the validation TFMA metrics beside."""
+    live = join_labels(mine, label_map, labels_path)
+    decay = checks.decay(live, reference)
+    decay["labelled_rows"] = int(len(live.labels))
+    decay["validation_tfma"] = {k: served.validation.get(k) for k in ("auc", "recall", "calibration")}
+    progress(f"Decay: live AUC {decay['metrics']['auc']['live']:.4f} vs {decay['metrics']['auc']['reference']:.4f} "
+             f"on the eval split, {decay['days']} day(s)")
+    return decay
+
+
+def _reasons(skew: List[Dict], drift: List[Dict], prediction: Optional[Dict], decay: Optional[Dict]) -> List[str]:
+    """Why the window alerts (empty: no alert)."""
+    return ([f"skew: {', '.join(checks.alerting(skew))}"] if checks.alerting(skew) else []) + \
+           ([f"drift: {', '.join(checks.alerting(drift))}"] if checks.alerting(drift) else []) + \
+           (["prediction drift"] if prediction and prediction["alert"] else []) + \
+           ([f"decay: {', '.join(k for k, m in decay['metrics'].items() if m['alert'])}"]
+            if decay and decay["alert"] else [])
+
+
+def _result(found: logs_io.Logs, mine: logs_io.Logs, answered: np.ndarray, logs_dir: str, chosen: Dict[str, Any],
+            served: served_io.ServedModel, window: str, out: str, compared: Dict[str, Any],
+            prediction: Optional[Dict], decay: Optional[Dict]) -> Dict[str, Any]:
+    """The window's result (the `--json` document) before its page, MLMD ids and retraining are added."""
+    skew = checks.findings(compared["skew_report"], checks.SKEW)
+    drift = checks.findings(compared["drift_report"], checks.DRIFT) if compared["drift_report"] is not None else []
+    reasons = _reasons(skew, drift, prediction, decay)
+    previous = compared["previous"]
     result: Dict[str, Any] = {
         "alert": bool(reasons), "reasons": reasons, "window": window,
-        "model_name": contract.MODEL_NAME, "model_version": model_version, "version_source": chosen["source"],
+        "model_name": contract.MODEL_NAME, "model_version": chosen["version"], "version_source": chosen["source"],
         "versions_in_logs": chosen["counts"],
         "logs": {"folder": os.path.abspath(logs_dir), "files": len(found.files), "records": found.records,
                  "rows": int(len(mine.frame)), "answered": int(answered.sum())},
@@ -176,20 +244,6 @@ def run(logs_dir: str, metadata: str, *, labels_path: Optional[str] = None, outp
     }
     if decay is not None:
         result["decay"] = decay
-    history = [w["values"] for w in records.previous_windows(store, contract.MODEL_NAME)]
-    result["page"] = page.write(os.path.join(out, PAGE), result, serving_stats, training_stats, prediction,
-                                history)
-    ids = record(store, result, served, found, logs_dir, labels_path, previous)
-    result["metadata"] = ids
-    if retrain and result["alert"]:
-        from pipeline.monitor import retrain as retrain_io
-        result["retrain"] = retrain_io.retrain(store, metadata, served, ids["report"], result,
-                                               data_root=data_root, pipeline_output=pipeline_output,
-                                               progress=progress)
-    elif retrain:
-        result["retrain"] = {"ran": False, "reason": "no alert"}
-    with open(os.path.join(out, RESULT), "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True, default=str)
     return result
 
 
