@@ -47,7 +47,7 @@ def tensor_proto_to_ndarray(name: str, proto) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _proto_field(np_dtype) -> tuple:
+def proto_field(np_dtype) -> tuple:
     """(DataType enum, typed *_val field or None) of a numpy dtype."""
     import tensorflow as tf
     dtype = tf.dtypes.as_dtype(np_dtype)
@@ -60,7 +60,7 @@ def _proto_field(np_dtype) -> tuple:
 def ndarray_to_tensor_proto(array: np.ndarray, proto=None):
     """TensorProto using the typed *_val fields, like TF Serving's AsProtoField responses (filled into
     `proto` when given, e.g. a request's inputs map entry)."""
-    dtype_enum, field = _proto_field(array.dtype)
+    dtype_enum, field = proto_field(array.dtype)
     if proto is None:
         from tensorflow.core.framework import tensor_pb2
         proto = tensor_pb2.TensorProto()

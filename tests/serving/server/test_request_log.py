@@ -251,7 +251,7 @@ def _record(version: int):
         record.log_metadata.model_spec.version.value = version
         record.log_metadata.timestamp_secs = int(when)
         record.predict_log.request.CopyFrom(predict_pb2.PredictRequest())
-        return record
+        return record.SerializeToString()
     return build
 
 
