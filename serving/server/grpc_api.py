@@ -88,6 +88,11 @@ _LOGGED = {"Predict": "predict", "Classify": "classify", "Regress": "regress"}
 def _serve(core, method_name, fn, request, context, metrics=None):
     """Run fn(core, request); a ServingError (or any failure) becomes the gRPC status, never a crash.
     A Predict/Classify/Regress that succeeded goes to the request logger (a sample, never waiting)."""
+    with core.request_logger.serving:  # request logs are written in the gaps between requests
+        return _serve_call(core, method_name, fn, request, context, metrics)
+
+
+def _serve_call(core, method_name, fn, request, context, metrics):
     started = time.perf_counter()
     try:
         response = fn(core, request)

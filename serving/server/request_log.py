@@ -50,6 +50,11 @@ _BATCH = 256  # records written between two flushes at most
 # The writer looks at the queue this often: a request never wakes it (a wake-up per record, and the
 # GIL hand-overs it brings, cost REST 10-14 % of its p50), and records are written in batches.
 _POLL_SECONDS = 0.05
+# While a request is being served the writer waits (looking every _IDLE_POLL_SECONDS), up to
+# DEFAULT_MAX_WAIT_SECONDS after a record arrived or until the queue is half full: on a server with gaps
+# between requests the records are built in the gaps.
+_IDLE_POLL_SECONDS = 0.002
+DEFAULT_MAX_WAIT_SECONDS = 1.0
 _RETRY_SECONDS = 1.0  # after a failed write, records are dropped (and counted) this long before a retry
 _SEQUENCE = itertools.count()  # process-wide: two collectors on one prefix never share a file name
 
@@ -90,8 +95,11 @@ class TFRecordCollector:
     """A bounded queue and a writer thread appending serialized PredictionLogs to rotated TFRecord files."""
 
     def __init__(self, filename_prefix: str, on_count, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                 max_file_seconds: float = DEFAULT_MAX_FILE_SECONDS, queue_size: int = DEFAULT_QUEUE_SIZE):
+                 max_file_seconds: float = DEFAULT_MAX_FILE_SECONDS, queue_size: int = DEFAULT_QUEUE_SIZE,
+                 idle=None, max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS):
         self.prefix = os.path.abspath(filename_prefix)
+        self._idle = idle  # () -> True when no request is being served; None: never wait
+        self.max_wait_seconds = max_wait_seconds
         self.max_file_bytes = max_file_bytes
         self.max_file_seconds = max_file_seconds
         self._on_count = on_count  # (model_name, status_code, n)
@@ -109,7 +117,8 @@ class TFRecordCollector:
         self._thread.start()
 
     def collect(self, model_name: str, build) -> None:
-        """Enqueue `build(timestamp) -> serialized PredictionLog` without waiting; a full queue drops it (counted)."""
+        """Enqueue `build(timestamp) -> PredictionLog` (or its serialized bytes) without waiting; a full queue
+        drops it (counted)."""
         if self._closed:
             return
         try:
@@ -153,13 +162,16 @@ class TFRecordCollector:
     def _write(self, batch):
         records = []
         for model_name, build, when in batch:
+            self._wait_for_idle(when)
             try:
-                records.append((model_name, build(when)))
+                record = build(when)
+                records.append((model_name, record if isinstance(record, bytes) else record.SerializeToString()))
             except Exception as exc:  # a record that cannot be built is dropped, never the writer
                 self._count(model_name, errors.from_exception(exc).code.name, 1, f"cannot build a record: {exc}")
             time.sleep(0)  # let a request thread have the GIL between two records
         if not records:
             return
+        self._wait_for_idle(batch[-1][2])
         if time.monotonic() < self._retry_at:
             for model_name, _ in records:
                 self._count(model_name, self._failure, 1)
@@ -184,6 +196,16 @@ class TFRecordCollector:
             records = records[:written]
         for model_name, _ in records:
             self._on_count(model_name, "OK", 1)
+
+    def _wait_for_idle(self, when: float):
+        """Wait while a request is being served, at most until `when` + max_wait_seconds (or a half-full
+        queue, or close())."""
+        if self._idle is None:
+            return
+        deadline = when + self.max_wait_seconds
+        while (not self._idle() and time.time() < deadline and self._queue.qsize() * 2 < self._queue.maxsize
+               and not self._stop.is_set()):
+            time.sleep(_IDLE_POLL_SECONDS)
 
     def _ensure_file(self, size: int):
         if self._writer is not None and (self._bytes + size + 16 > self.max_file_bytes
@@ -261,6 +283,20 @@ def _never_raises(method):
     return wrapper
 
 
+class _Serving:
+    """`with server_request_logger.serving:` around a request: the writers wait for the gaps between requests."""
+    __slots__ = ("_requests",)
+
+    def __init__(self, requests: list):
+        self._requests = requests
+
+    def __enter__(self):
+        self._requests.append(None)
+
+    def __exit__(self, *exc):
+        self._requests.pop()
+
+
 class ServerRequestLogger:
     """The loggers of the served models (ServerCore's server_request_logger); `update()` on each config."""
 
@@ -269,7 +305,9 @@ class ServerRequestLogger:
         self.saved_model_tags = tuple(saved_model_tags)
         self.on_count = on_count or (lambda model_name, status, n: None)
         self.options = {"max_file_bytes": max_file_bytes, "max_file_seconds": max_file_seconds,
-                        "queue_size": queue_size}
+                        "queue_size": queue_size, "idle": self.idle}
+        self._serving = []  # one entry per request being served (list append/pop: atomic, no lock)
+        self.serving = _Serving(self._serving)
         self._by_model = {}  # model name -> RequestLogger (replaced whole, read without a lock)
         self._by_config = {}  # serialized LoggingConfig -> RequestLogger
         self._lock = threading.Lock()
@@ -299,6 +337,10 @@ class ServerRequestLogger:
 
     def logger(self, model_name: str):
         return self._by_model.get(model_name)
+
+    def idle(self) -> bool:
+        """No request is being served (the writers build and write records then)."""
+        return not self._serving
 
     def close(self) -> None:
         with self._lock:

@@ -73,6 +73,10 @@ class RestApi:
         return b"".join(chunks)
 
     async def dispatch(self, request) -> Response:
+        with self.core.request_logger.serving:  # request logs are written in the gaps between requests
+            return await self._dispatch(request)
+
+    async def _dispatch(self, request) -> Response:
         path = request.url.path
         method = request.method
         started = time.perf_counter()

@@ -294,6 +294,41 @@ def test_the_collector_rotates_by_age_and_readers_skip_a_partly_written_last_rec
         logged(str(tmp_path))
 
 
+def test_the_collector_writes_in_the_gaps_between_requests_and_waits_no_longer_than_its_limit(tmp_path):
+    def counted():
+        counts = {}
+        return counts, lambda m, s, n: counts.update({s: counts.get(s, 0) + n})
+
+    def settled(counts, n):
+        deadline = time.monotonic() + 30
+        while sum(counts.values()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return counts
+    server = request_log.ServerRequestLogger()
+    counts, on_count = counted()
+    patient = request_log.TFRecordCollector(str(tmp_path / "patient" / "r"), on_count, idle=server.idle,
+                                            max_wait_seconds=600)
+    with server.serving:  # a request being served: the record waits
+        assert not server.idle()
+        patient.collect("m", _record(1))
+        time.sleep(0.5)  # ten looks at the queue
+        assert counts == {} and not request_log.log_files(str(tmp_path / "patient"))
+    assert server.idle()
+    assert settled(counts, 1) == {"OK": 1}  # written in the gap
+    with server.serving:
+        patient.collect("m", _record(2))
+        patient.close()  # closing does not wait for a gap
+    assert counts == {"OK": 2}
+    counts, on_count = counted()
+    busy = request_log.TFRecordCollector(str(tmp_path / "busy" / "r"), on_count, idle=lambda: False,
+                                         max_wait_seconds=0.2)
+    for version in range(3):  # a server never idle: each record is written once it has waited 0.2 s
+        busy.collect("m", _record(version))
+    assert settled(counts, 3) == {"OK": 3}
+    busy.close()
+    assert [r.log_metadata.model_spec.version.value for r in logged(str(tmp_path / "busy"))] == [0, 1, 2]
+
+
 def test_bad_logging_configs_are_refused_with_tf_servings_messages():
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
