@@ -14,8 +14,9 @@ Semantics of tensorflow_serving/core/server_request_logger.cc and request_logger
 
 Logging never blocks or fails a request: the request thread samples and enqueues references (the
 request, the decoded REST tensors, the answer) on a bounded queue; one writer thread per collector
-looks at the queue every 50 ms (a request never wakes it), builds the records and writes them. A full
-queue or a failed write drops the record; every sampled record is counted in
+looks at the queue every 50 ms (a request never wakes it) and builds and writes the records in the gaps
+between requests (`ServerRequestLogger.serving` marks a request; a record waits at most 1 s for a gap).
+A full queue or a failed write drops the record; every sampled record is counted in
 `:tensorflow:serving:request_log_count{model_name, status_code}` (request_logger.cc's metric): OK when
 written, else why it was dropped (RESOURCE_EXHAUSTED: queue full; PERMISSION_DENIED, NOT_FOUND, ...:
 the write failed).
@@ -47,8 +48,8 @@ DEFAULT_MAX_FILE_BYTES = 64 << 20
 DEFAULT_MAX_FILE_SECONDS = 3600
 DEFAULT_QUEUE_SIZE = 10000
 _BATCH = 256  # records written between two flushes at most
-# The writer looks at the queue this often: a request never wakes it (a wake-up per record, and the
-# GIL hand-overs it brings, cost REST 10-14 % of its p50), and records are written in batches.
+# The writer looks at the queue this often: a request never wakes it (a wake-up per record and the GIL
+# hand-overs it brings were most of REST's +10-14 % p50), and records are written in batches.
 _POLL_SECONDS = 0.05
 # While a request is being served the writer waits (looking every _IDLE_POLL_SECONDS), up to
 # DEFAULT_MAX_WAIT_SECONDS after a record arrived or until the queue is half full: on a server with gaps
