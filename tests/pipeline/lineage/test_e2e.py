@@ -1,7 +1,8 @@
 """Lineage over the real pipeline (pipeline.local.runner.run_local) on the fixture spans: SQLite and MariaDB.
 
-Each pipeline run happens in a fresh spawned process (as a user would run it), so two runs can
-write to one MariaDB store at the same time.
+SQLite: the suite's shared history (tests/pipeline/conftest.py: span 1, span 1 again, span 2; 2 epochs).
+MariaDB: each pipeline run happens in a fresh spawned process, so two runs can write to one store at the
+same time.
 """
 import contextlib
 import multiprocessing
@@ -22,16 +23,22 @@ SPANS = os.path.join(REPO, "tests", "fixtures", "spans")
 EPOCHS = 2
 
 
+RUN_FIELDS = ("executed", "cached", "failed", "spans", "pushed", "pushed_version", "blessed")
+
+
+def _reported(result):
+    """What run_local reports about one run: its id and the summary fields the tests compare."""
+    return {"run_id": result.run_id, **{k: result.summary.get(k) for k in RUN_FIELDS}}
+
+
 def _run(args):
     """Child process: one pipeline run; returns what run_local reports."""
     span, output_dir, spec = args
     from pipeline.local import runner
     # 2 epochs, as tests/pipeline/conftest.py: with 1 the span-1 model can miss the AUC gate (then nothing
     # is pushed and there is no served model to trace)
-    result = runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": EPOCHS},
-                              progress=lambda m: None)
-    return {"run_id": result.run_id, **{k: result.summary.get(k) for k in (
-        "executed", "cached", "failed", "spans", "pushed", "pushed_version", "blessed")}}
+    return _reported(runner.run_local(SPANS, output_dir, span=span, metadata=spec, hparams={"epochs": EPOCHS},
+                                      progress=lambda m: None))
 
 
 @contextlib.contextmanager
@@ -47,11 +54,11 @@ def _pool(n):
 
 
 @pytest.fixture(scope="module")
-def sqlite_world(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("e2e-sqlite"))
-    spec = os.path.join(out, "metadata.sqlite")
-    with _pool(1) as pool:
-        runs = [pool.apply(_run, ((span, out, spec),)) for span in (1, 1, 2)]
+def sqlite_world(pipeline_history):
+    """The shared history's store (its runs: span 1, span 1 again, span 2) and what each run reported."""
+    spec = pipeline_history["metadata"]
+    runs = [_reported(result) for result in pipeline_history["runs"]]
+    assert pipeline_history["hparams"]["epochs"] == EPOCHS
     return spec, mlmd_store.open_store(spec, read_only=True), runs
 
 
