@@ -1,4 +1,4 @@
-"""A real pipeline history shared by the summary, evaluation, page and lineage tests (e2e: they need it)."""
+"""A real pipeline history shared by the DAG, summary, evaluation, page and lineage tests (e2e: they need it)."""
 import os
 import shutil
 
@@ -13,7 +13,7 @@ FIXTURE_SPANS = os.path.join(REPO_ROOT, "tests", "fixtures", "spans")
 def pipeline_history(tmp_path_factory):
     """Three real runs (LocalDagRunner) into one output folder: span 1, span 1 again (cached), span 2.
 
-    Shared by the summary, evaluation, page and lineage tests, which only read it.
+    Shared by the DAG, summary, evaluation, page and lineage tests, which only read it.
     Returns {"layout", "metadata", "hparams", "runs": [RunResult, ...]}.
     """
     from pipeline.local import runner

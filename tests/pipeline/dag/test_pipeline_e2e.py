@@ -1,4 +1,8 @@
-"""End to end: the real pipeline (LocalDagRunner, Beam, MLMD on SQLite) on small fixture spans."""
+"""End to end: the real pipeline (LocalDagRunner, Beam, MLMD on SQLite) on small fixture spans.
+
+A first run of its own (span 1), which the failure cases then extend; the cached re-run and the next span
+are read from the suite's shared history (tests/pipeline/conftest.py: span 1, span 1 again, span 2), which
+is the same sequence with the same settings."""
 import json
 import os
 import shutil
@@ -44,9 +48,17 @@ def first_run(data_root, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def next_span_run(first_run, data_root):
-    """Span 2 after span 1: the drift baseline is span 1's statistics, the model baseline span 1's model."""
-    return runner.run_local(data_root, first_run.layout.root, hparams=FAST, progress=lambda m: None)
+def window_run(first_run, data_root):
+    """Span 2 after span 1 with a 2-span training window, on the first run's store."""
+    return runner.run_local(data_root, first_run.layout.root, span=2, window=2, hparams=FAST,
+                            progress=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def history(pipeline_history):
+    """(span 1, span 1 again, span 2) of the shared history, with its settings checked against this module's."""
+    assert pipeline_history["hparams"] == FAST
+    return pipeline_history["runs"]
 
 
 def executions_of(store, node_prefix):
@@ -183,21 +195,25 @@ def test_pushed_model_is_warmed_and_served_over_rest_and_grpc(first_run, tmp_pat
     np.testing.assert_allclose(np.asarray(grpc_values, dtype=float).reshape(-1), local.numpy(), atol=1e-5)
 
 
-def test_second_run_is_fully_cached_and_pushes_nothing_new(first_run, data_root):
-    before = versions(first_run.layout.serving_model_dir)
-    second = runner.run_local(data_root, first_run.layout.root, span=1, hparams=FAST, progress=lambda m: None)
+def test_second_run_is_fully_cached_and_pushes_nothing_new(history):
+    first, second, next_span = history
     states = {n["node"]: n["state"] for n in second.summary["nodes"]}
     assert {states[n] for n in COMPONENT_NODES} == {"CACHED"}
     # only the resolvers (the serving model, the evaluation window), which read MLMD
     assert {n for n, state in states.items() if state == "COMPLETE"} == {"serving_model_resolver",
                                                                          "evaluation_window_resolver"}
-    assert versions(first_run.layout.serving_model_dir) == before
+    # the serving folder holds the pushes of the two runs that executed, nothing from the cached one
+    assert first.summary["pushed"] is True
+    assert versions(first.layout.serving_model_dir) == sorted(
+        os.path.basename(r.summary["pushed_destination"]) for r in (first, next_span) if r.summary["pushed"])
 
 
-def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, next_span_run):
-    s = next_span_run.summary
+def test_next_span_uses_previous_span_as_drift_and_model_baseline(history):
+    """Span 2 after span 1: the drift baseline is span 1's statistics, the model baseline span 1's model."""
+    first, _, next_span = history
+    s = next_span.summary
     assert s["spans"] == [2] and s["executed"] >= 9
-    store = store_for(first_run.layout)
+    store = store_for(first.layout)
     span1_stats = executions_of(store, "StatisticsGen")[0][2]["statistics"][0]
     span2_stats = executions_of(store, "StatisticsGen")[-1][2]["statistics"][0]
     drift_exec, drift_in, drift_out = executions_of(store, "DriftValidator")[-1]
@@ -230,9 +246,8 @@ def test_next_span_uses_previous_span_as_drift_and_model_baseline(first_run, nex
     assert infra_out["blessing"][0].custom_properties["blessed"].int_value in (0, 1)
 
 
-def test_window_trains_on_the_last_spans(first_run, next_span_run, data_root):
-    result = runner.run_local(data_root, first_run.layout.root, span=2, window=2, hparams=FAST,
-                              progress=lambda m: None)
+def test_window_trains_on_the_last_spans(first_run, window_run):
+    result = window_run
     store = store_for(first_run.layout)
     _, trainer_in, _ = executions_of(store, "Trainer")[-1]
     assert sorted(a.custom_properties["span"].int_value for a in trainer_in["examples"]) == [1, 2]
@@ -269,8 +284,9 @@ def test_bad_span_fails_naming_file_and_column_and_keeps_the_served_model(
     assert len(store_for(first_run.layout).get_executions()) == executions_before
 
 
-def test_label_shift_blocks_training_and_pushes_nothing(first_run, next_span_run, data_root, tmp_path):
-    """A span whose late-rate jumps (here: no late flights at all) is stopped by the drift validator."""
+def test_label_shift_blocks_training_and_pushes_nothing(first_run, window_run, data_root, tmp_path):
+    """A span whose late-rate jumps (here: no late flights at all) is stopped by the drift validator (its
+    baseline: span 2's statistics, from the window run)."""
     bad_root = tmp_path / "spans"
     shutil.copytree(data_root, bad_root)
     frame = spans_io.read_span(spans_io.span_path(FIXTURES, 3)).copy()
