@@ -26,25 +26,11 @@ def spans(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def json_run(spans, tmp_path_factory):
-    """A quiet --json run of span 1 on a fresh store."""
+def json_runs(spans, tmp_path_factory):
+    """A quiet --json run, then the same again with -v and --no-cache (so the Trainer runs again)."""
     out = tmp_path_factory.mktemp("out")
-    return out, cli("run", "--data", str(spans), "--output", str(out), "--epochs", "1", "--json")
-
-
-@pytest.fixture(scope="module")
-def window_runs(tmp_path_factory):
-    """`run --span 2 --window 2 --json` on a fresh store (span 1 is ingested first), the same again (fully
-    cached), then the same with -v and --no-cache (so the Trainer runs again)."""
-    root = tmp_path_factory.mktemp("window")
-    copy = root / "spans"
-    for span in (1, 2):
-        shutil.copytree(os.path.join(FIXTURES, f"span-{span}"), copy / f"span-{span}")
-    args = ["run", "--span", "2", "--window", "2", "--data", str(copy), "--output", str(root / "out"),
-            "--epochs", "1", "--json"]
-    first = cli(*args)
-    assert first.returncode == 0, first.stderr[-3000:]
-    return first, cli(*args), cli(*args, "-v", "--no-cache")
+    common = ["run", "--data", str(spans), "--output", str(out), "--epochs", "1", "--json"]
+    return out, cli(*common), cli(*common, "-v", "--no-cache")
 
 
 def error_lines(completed):
@@ -52,8 +38,8 @@ def error_lines(completed):
 
 
 @pytest.mark.e2e
-def test_json_run_prints_one_json_document_and_progress_on_stderr(json_run):
-    out, quiet = json_run
+def test_json_run_prints_one_json_document_and_progress_on_stderr(json_runs):
+    out, quiet, _ = json_runs
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     summary = json.loads(quiet.stdout)  # the whole of stdout is one JSON document
     assert summary["spans"] == [1] and summary["pushed"] is True
@@ -66,8 +52,8 @@ def test_json_run_prints_one_json_document_and_progress_on_stderr(json_run):
 
 
 @pytest.mark.e2e
-def test_verbose_run_shows_the_log_on_stderr_and_keeps_stdout_json(window_runs):
-    quiet, _, verbose = window_runs
+def test_verbose_run_shows_the_log_on_stderr_and_keeps_stdout_json(json_runs):
+    _, quiet, verbose = json_runs
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     summary = json.loads(verbose.stdout)
     assert summary["executed"] >= json.loads(quiet.stdout)["executed"]
@@ -150,14 +136,21 @@ def test_a_window_whose_span_has_no_folder_fails_before_any_node_runs(tmp_path):
 
 
 @pytest.mark.e2e
-def test_a_window_ingests_the_spans_the_store_lacks_and_a_rerun_is_fully_cached(window_runs):
+def test_a_window_ingests_the_spans_the_store_lacks_and_a_rerun_is_fully_cached(tmp_path):
     """`run --span 2 --window 2` on a fresh store (issue 18, item 9): span 1 is ingested first
     (ExampleGen, StatisticsGen), then the run trains on spans 1-2 and compares drift with span 1."""
-    first, again, _ = window_runs
+    copy = tmp_path / "spans"
+    for span in (1, 2):
+        shutil.copytree(os.path.join(FIXTURES, f"span-{span}"), copy / f"span-{span}")
+    args = ["run", "--span", "2", "--window", "2", "--data", str(copy), "--output", str(tmp_path / "out"),
+            "--epochs", "1", "--json"]
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout)
     assert "[ingest 1/1] span 1 ingested (ExampleGen, StatisticsGen)" in first.stderr
     assert summary["ingested_first"] == [1] and summary["training_spans"] == [1, 2] and summary["spans"] == [2]
     assert summary["drift"]["verdict"] != "NO_BASELINE"  # span 1's statistics came with its ingestion
+    again = cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     rerun = json.loads(again.stdout)
     assert "[ingest" not in again.stderr and "ingested_first" not in rerun
