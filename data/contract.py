@@ -29,12 +29,37 @@ WEATHER_FEATURES = (
     "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib",
 )
 
-FEATURE_KEYS = CATEGORICAL_FEATURES + INT_FEATURES + WEATHER_FEATURES
+# The prediction moment: a prediction is made this long before the scheduled departure (when passengers
+# can still be rebooked and crews re-planned). Every feature below is known then: the schedule, the
+# weather (the origin's observation for the scheduled hour stands for the forecast made at the moment),
+# and what the airport's departure board shows at that moment.
+PREDICTION_LEAD_MINUTES = 120
+
+# Operations known at the prediction moment (floats: a request may leave them out when the feed is down,
+# and the model imputes them). Counts and rates are over NYC departures in this dataset.
+OPERATIONS_FEATURES = (
+    "origin_hour_departures",         # flights scheduled to leave this origin in this hour of this day
+    "dest_hour_arrivals",             # flights from NYC scheduled to reach this destination in this hour
+    "origin_departed_so_far",         # flights that left this origin today before the prediction moment
+    "origin_waiting_now",             # flights scheduled to leave this origin before the moment, not yet gone
+    "origin_mean_dep_delay_so_far",   # their mean departure delay, minutes (empty when none left yet)
+    "origin_late_dep_share_so_far",   # share of them that left > 15 min late (empty when none left yet)
+    "carrier_departed_so_far",        # the same for this carrier at the three NYC airports
+    "carrier_waiting_now",
+    "carrier_mean_dep_delay_so_far",
+    "carrier_late_dep_share_so_far",
+    "origin_late_rate_yesterday",     # share of yesterday's flights from this origin that were late
+    "carrier_late_rate_yesterday",    # (labels of a day are known the next morning; empty on Jan 1)
+)
+# Float features that may be missing (empty CSV cell, feature left out of a request).
+FLOAT_FEATURES = WEATHER_FEATURES + OPERATIONS_FEATURES
+
+FEATURE_KEYS = CATEGORICAL_FEATURES + INT_FEATURES + FLOAT_FEATURES
 # CSV column order of every span file.
 CSV_COLUMNS = (
     "month", "day", "day_of_week", "sched_dep_hour", "sched_dep_minute", "sched_arr_hour",
     "carrier", "flight", "origin", "dest", "distance",
-) + WEATHER_FEATURES + (LABEL_KEY,)
+) + FLOAT_FEATURES + (LABEL_KEY,)
 
 # Columns that identify one flight (unique over 2013; all are model inputs, so a logged request carries
 # them): the key that joins labels arriving later to logged requests.
@@ -59,7 +84,7 @@ def tf_dtype_name(feature: str) -> str:
         return "string"
     if feature in INT_FEATURES or feature == LABEL_KEY:
         return "int64"
-    if feature in WEATHER_FEATURES:
+    if feature in FLOAT_FEATURES:
         return "float32"
     raise KeyError(f"unknown feature {feature!r}")
 

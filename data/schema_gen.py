@@ -32,7 +32,8 @@ INT_RANGES = {
     "distance": (1, 6000, "miles; the longest route from NYC (JFK-HNL) is 4,983 mi"),
     contract.LABEL_KEY: (0, 1, "label: arrival > 15 min late, cancelled or diverted"),
 }
-# name -> (min, max, comment). Origin weather at the scheduled hour: optional floats.
+# name -> (min, max, comment). contract.FLOAT_FEATURES: origin weather at the scheduled hour and the
+# operations at the prediction moment, optional floats.
 FLOAT_RANGES = {
     "temp": (-40.0, 120.0, "degrees F"),
     "dewp": (-60.0, 100.0, "dew point, degrees F"),
@@ -43,6 +44,19 @@ FLOAT_RANGES = {
     "precip": (0.0, 10.0, "inches in the hour"),
     "pressure": (900.0, 1100.0, "sea level pressure, millibars"),
     "visib": (0.0, 10.0, "miles; METAR caps visibility at 10"),
+    # Operations at the prediction moment (contract.OPERATIONS_FEATURES): optional floats as well.
+    "origin_hour_departures": (0.0, 200.0, "scheduled departures in the hour; the busiest airports run ~100"),
+    "dest_hour_arrivals": (0.0, 200.0, "scheduled arrivals from NYC in the hour"),
+    "origin_departed_so_far": (0.0, 3000.0, "flights of one day at one airport"),
+    "origin_waiting_now": (0.0, 3000.0, "flights of one day at one airport"),
+    "origin_mean_dep_delay_so_far": (-120.0, 1440.0, "minutes: up to 2 h early, at most a day late"),
+    "origin_late_dep_share_so_far": (0.0, 1.0, "share"),
+    "carrier_departed_so_far": (0.0, 3000.0, "flights of one day for one airline"),
+    "carrier_waiting_now": (0.0, 3000.0, "flights of one day for one airline"),
+    "carrier_mean_dep_delay_so_far": (-120.0, 1440.0, "minutes: up to 2 h early, at most a day late"),
+    "carrier_late_dep_share_so_far": (0.0, 1.0, "share"),
+    "origin_late_rate_yesterday": (0.0, 1.0, "share"),
+    "carrier_late_rate_yesterday": (0.0, 1.0, "share"),
 }
 STRING_COMMENTS = {
     "carrier": "two-letter airline code",
@@ -61,7 +75,7 @@ def build_schema(string_domains: Mapping[str, Sequence[str]]):
     for name in contract.CSV_COLUMNS:
         feature = schema.feature.add(name=name)
         kind = contract.tf_dtype_name(name)
-        if name in contract.WEATHER_FEATURES:
+        if name in contract.FLOAT_FEATURES:
             # Optional: an empty CSV cell is absent in CSV statistics and an empty float_list
             # (present, 0 values) in CsvExampleGen's tf.Examples; allow at most one value.
             feature.type = schema_pb2.FLOAT
@@ -106,8 +120,8 @@ HEADER = """\
 # string domains come from the data (every carrier / origin / dest seen in 2013). Edit the code, not
 # this file: `python -m data.schema_gen --check` (and tests/data) fail when they disagree.
 #
-# - Every feature and the label are required (presence 1.0, one value) except the origin weather,
-#   which is missing for some hours: at most one value, no presence fraction.
+# - Every feature and the label are required (presence 1.0, one value) except the origin weather
+#   and operations floats, which may be missing: at most one value, no presence fraction.
 # - Ranges are physical / calendar limits, not the 2013 min/max, so new months validate unless a
 #   value is impossible.
 # - Environments: TRAINING (default) and SERVING; the label `late` is not in SERVING.

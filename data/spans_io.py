@@ -152,10 +152,10 @@ def _read_span_fast(path: Path) -> pd.DataFrame | None:
             if f.readline().rstrip(b"\r\n") != ",".join(contract.CSV_COLUMNS).encode():
                 return None
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8",
-                            na_values={c: [""] for c in contract.WEATHER_FEATURES})
+                            na_values={c: [""] for c in contract.FLOAT_FEATURES})
     except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError):
         return None
-    if frame.isna().drop(columns=list(contract.WEATHER_FEATURES)).any().any():
+    if frame.isna().drop(columns=list(contract.FLOAT_FEATURES)).any().any():
         return None
     if (frame[list(contract.CATEGORICAL_FEATURES)] == "").any().any():
         return None

@@ -74,6 +74,21 @@ DRIFT_FEATURE_THRESHOLDS = {
     "precip": {"warn": 0.3, "block": 0.7},
     "pressure": {"warn": 0.3, "block": 0.5},
     "visib": {"warn": 0.2, "block": 0.4},
+    # operations at the prediction moment (contract.OPERATIONS_FEATURES). Schedule volumes and departures
+    # so far move little between months (largest 0.06 and 0.01); the queue (waiting) 0.27; the day's delay
+    # state (mean delay, late share, yesterday's late rate) follows the delay season: up to 0.32 (Nov -> Dec)
+    "origin_hour_departures": {"warn": 0.1, "block": 0.2},
+    "origin_departed_so_far": {"warn": 0.1, "block": 0.2},
+    "carrier_departed_so_far": {"warn": 0.1, "block": 0.2},
+    "dest_hour_arrivals": {"warn": 0.3, "block": 0.5},
+    "origin_waiting_now": {"warn": 0.3, "block": 0.5},
+    "carrier_waiting_now": {"warn": 0.3, "block": 0.5},
+    "origin_mean_dep_delay_so_far": {"warn": 0.35, "block": 0.6},
+    "carrier_mean_dep_delay_so_far": {"warn": 0.35, "block": 0.6},
+    "origin_late_dep_share_so_far": {"warn": 0.3, "block": 0.6},
+    "carrier_late_dep_share_so_far": {"warn": 0.3, "block": 0.6},
+    "origin_late_rate_yesterday": {"warn": 0.35, "block": 0.6},
+    "carrier_late_rate_yesterday": {"warn": 0.3, "block": 0.6},
 }
 # Only for thresholds given as a number: those of these features block, the others warn.
 DRIFT_BLOCKING_FEATURES = ()

@@ -23,7 +23,8 @@ from data import contract
 # Direction: +1 the score never falls as the feature rises (rain), -1 never rises (visibility).
 MONOTONE_FEATURES = {"precip": +1, "visib": -1}
 # Numeric inputs of the MLP: imputed (training mean), standardised, plus a missing-value indicator.
-NUMERIC_FEATURES = ("distance",) + tuple(f for f in contract.WEATHER_FEATURES if f not in MONOTONE_FEATURES)
+NUMERIC_FEATURES = (("distance",) + tuple(f for f in contract.WEATHER_FEATURES if f not in MONOTONE_FEATURES)
+                    + contract.OPERATIONS_FEATURES)
 # Small integer features one-hot encoded over their known range. Not `month`: a span is a month, so the
 # month a model is scored on never occurs in its training data (forward AUC 0.7048 without it, window all,
 # warm start; README "Continuous training").

@@ -39,7 +39,7 @@ def synthetic_rows(count: int, seed: int = 0) -> list:
                "sched_dep_hour": rng.randint(5, 23), "sched_dep_minute": rng.randint(0, 59),
                "sched_arr_hour": rng.randint(0, 23), "flight": rng.randint(1, 6000),
                "distance": rng.randint(80, 4983)}
-        for k in contract.WEATHER_FEATURES:
+        for k in contract.FLOAT_FEATURES:
             row[k] = round(rng.uniform(0, 100), 1)
         rows.append(row)
     return rows

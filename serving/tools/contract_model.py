@@ -62,7 +62,7 @@ def example_row(i: int = 0) -> dict:
         "sched_dep_minute": (7 * i) % 60, "sched_arr_hour": 8 + i % 14, "flight": 100 + i,
         "distance": 200 + 37 * i,
     }
-    for j, k in enumerate(contract.WEATHER_FEATURES):
+    for j, k in enumerate(contract.FLOAT_FEATURES):
         row[k] = float((i + j) % 10) + 0.5
     return row
 

@@ -160,3 +160,68 @@ def test_card_table_goes_between_markers_and_missing_markers_fail():
     assert bd.render_card(card, "| x |\n") == f"# t\n{bd.CARD_BEGIN}\n| x |\n{bd.CARD_END}\nafter\n"
     with pytest.raises(ValueError, match="markers"):
         bd.render_card("# no markers\n", "| x |\n", "README.md")
+
+
+def _operations(frame):
+    return frame.set_index("flight")[list(contract.OPERATIONS_FEATURES)]
+
+
+def test_operations_see_only_departures_before_the_prediction_moment():
+    lead = contract.PREDICTION_LEAD_MINUTES
+    assert lead == 120  # the times below are written for a two-hour lead
+    raw = flights_frame([
+        {"flight": 1, "sched_dep_time": 600, "dep_delay": 10.0},    # leaves 06:10
+        {"flight": 2, "sched_dep_time": 900, "dep_delay": 0.0},     # moment 07:00: flight 1 has left
+        {"flight": 3, "sched_dep_time": 800, "dep_delay": 0.0},     # moment 06:00: flight 1 has not
+        {"flight": 4, "sched_dep_time": 610, "dep_delay": np.nan},  # cancelled: never leaves
+        {"flight": 5, "sched_dep_time": 900, "dep_delay": 0.0, "origin": "JFK"},
+    ])
+    ops = _operations(bd.build_frame(raw, weather_frame([{}])))
+    assert ops.loc[2, ["origin_departed_so_far", "origin_waiting_now"]].tolist() == [1.0, 1.0]  # 1 gone, 4 waits
+    assert ops.loc[2, "origin_mean_dep_delay_so_far"] == 10.0
+    assert ops.loc[2, "origin_late_dep_share_so_far"] == 0.0
+    assert ops.loc[3, ["origin_departed_so_far", "origin_waiting_now"]].tolist() == [0.0, 0.0]
+    assert math.isnan(ops.loc[3, "origin_mean_dep_delay_so_far"])
+    # JFK's board is its own; the carrier's spans the three airports
+    assert ops.loc[5, "origin_departed_so_far"] == 0.0 and ops.loc[5, "carrier_departed_so_far"] == 1.0
+    assert ops.loc[2, "origin_hour_departures"] == 1.0 and ops.loc[5, "origin_hour_departures"] == 1.0
+    # flight 1 leaving at 07:10 instead is no longer on flight 2's board at 07:00: it waits
+    later = _operations(bd.build_frame(raw.assign(dep_delay=[70.0, 0.0, 0.0, np.nan, 0.0]), weather_frame([{}])))
+    assert later.loc[2, ["origin_departed_so_far", "origin_waiting_now"]].tolist() == [0.0, 2.0]
+
+
+def test_yesterday_late_rate_uses_the_previous_day_only():
+    raw = flights_frame([
+        {"flight": 1, "day": 1, "arr_delay": 60.0}, {"flight": 2, "day": 1, "arr_delay": 0.0},
+        {"flight": 3, "day": 1, "arr_delay": np.nan, "carrier": "AA"},
+        {"flight": 4, "day": 2, "arr_delay": 0.0}, {"flight": 5, "day": 3, "arr_delay": 0.0},
+    ])
+    ops = _operations(bd.build_frame(raw, weather_frame([{}])))
+    assert math.isnan(ops.loc[1, "origin_late_rate_yesterday"])            # Jan 1: no yesterday
+    assert ops.loc[4, "origin_late_rate_yesterday"] == round(2 / 3, 4)     # 1 late + 1 cancelled of 3
+    assert ops.loc[4, "carrier_late_rate_yesterday"] == 0.5                # UA: 1 of 2
+    assert ops.loc[5, "origin_late_rate_yesterday"] == 0.0                 # day 2 only
+
+
+def test_no_operations_feature_depends_on_anything_after_the_moment():
+    """Property: scrambling what happens after a flight's prediction moment (later departures' delays,
+    today's arrivals) leaves that flight's features as they were."""
+    rng = np.random.default_rng(0)
+    n = 60
+    raw = flights_frame([{"flight": i + 1, "origin": ["EWR", "JFK"][i % 2], "carrier": ["UA", "AA", "B6"][i % 3],
+                          "sched_dep_time": int(rng.integers(5, 23)) * 100 + int(rng.integers(0, 59)),
+                          "dep_delay": float(rng.integers(-10, 120)), "arr_delay": float(rng.integers(-20, 90))}
+                         for i in range(n)])
+    weather = weather_frame([{}])
+    before = bd.build_frame(raw, weather).set_index("flight")
+    sched = (raw["sched_dep_time"] // 100 * 60 + raw["sched_dep_time"] % 100).to_numpy()
+    left_at = sched + raw["dep_delay"].to_numpy()
+    for i in range(0, n, 7):
+        moment = sched[i] - contract.PREDICTION_LEAD_MINUTES
+        after = left_at >= moment
+        changed = raw.copy()
+        changed.loc[after, "dep_delay"] += rng.integers(0, 60, after.sum())  # later still
+        changed["arr_delay"] = rng.integers(-20, 90, n).astype(float)
+        again = bd.build_frame(changed, weather).set_index("flight")
+        features = [c for c in contract.FEATURE_KEYS if c != "flight"]
+        pd.testing.assert_series_equal(again.loc[i + 1, features], before.loc[i + 1, features])

@@ -59,7 +59,7 @@ def test_curated_constraints(schema):
                       "sched_dep_hour": (0, 23), "sched_dep_minute": (0, 59),
                       "sched_arr_hour": (0, 23), "late": (0, 1)}
     for name, feature in by_name.items():
-        if name in contract.WEATHER_FEATURES:
+        if name in contract.FLOAT_FEATURES:
             assert feature.HasField("float_domain") and not feature.presence.min_fraction
             assert feature.value_count.max == 1
         else:

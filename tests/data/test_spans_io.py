@@ -14,8 +14,12 @@ def tiny_frame():
            "sched_arr_hour": 8, "carrier": "UA", "flight": 1545, "origin": "EWR", "dest": "IAH",
            "distance": 1400, "temp": 39.02, "dewp": 28.04, "humid": 64.43, "wind_dir": 270.0,
            "wind_speed": 10.35702, "wind_gust": np.nan, "precip": 0.0, "pressure": 1011.9,
-           "visib": 10.0, "late": 1}
-    other = {**row, "flight": 7, "temp": np.nan, "wind_dir": 10, "late": 0}
+           "visib": 10.0, "origin_hour_departures": 12.0, "dest_hour_arrivals": 2.0,
+           "origin_departed_so_far": 0.0, "origin_waiting_now": 3.0, "origin_mean_dep_delay_so_far": np.nan,
+           "origin_late_dep_share_so_far": np.nan, "carrier_departed_so_far": 4.0, "carrier_waiting_now": 0.0,
+           "carrier_mean_dep_delay_so_far": -2.5, "carrier_late_dep_share_so_far": 0.25,
+           "origin_late_rate_yesterday": 0.3125, "carrier_late_rate_yesterday": 0.4, "late": 1}
+    other = {**row, "flight": 7, "temp": np.nan, "wind_dir": 10, "origin_late_rate_yesterday": np.nan, "late": 0}
     return pd.DataFrame([row, other])
 
 
@@ -24,8 +28,10 @@ def test_exact_bytes_of_a_span_file(tmp_path):
     assert path == tmp_path / "span-4" / "flights.csv"
     assert path.read_bytes() == (
         ",".join(contract.CSV_COLUMNS) + "\n"
-        "1,2,2,5,7,8,UA,1545,EWR,IAH,1400,39.02,28.04,64.43,270.0,10.35702,,0.0,1011.9,10.0,1\n"
-        "1,2,2,5,7,8,UA,7,EWR,IAH,1400,,28.04,64.43,10.0,10.35702,,0.0,1011.9,10.0,0\n"
+        "1,2,2,5,7,8,UA,1545,EWR,IAH,1400,39.02,28.04,64.43,270.0,10.35702,,0.0,1011.9,10.0,"
+        "12.0,2.0,0.0,3.0,,,4.0,0.0,-2.5,0.25,0.3125,0.4,1\n"
+        "1,2,2,5,7,8,UA,7,EWR,IAH,1400,,28.04,64.43,10.0,10.35702,,0.0,1011.9,10.0,"
+        "12.0,2.0,0.0,3.0,,,4.0,0.0,-2.5,0.25,,0.4,0\n"
     ).encode()
 
 

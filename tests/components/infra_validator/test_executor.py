@@ -101,7 +101,7 @@ def test_good_model_is_blessed_with_warmup(tmp_path, model_templates, examples_d
         serialized.extend(tf.make_ndarray(request.inputs[contract.EXAMPLES_INPUT]))
     assert len(set(serialized)) == 5
     example = tf.train.Example.FromString(serialized[0])
-    assert set(contract.FEATURE_KEYS) - set(example.features.feature) <= set(contract.WEATHER_FEATURES)
+    assert set(contract.FEATURE_KEYS) - set(example.features.feature) <= set(contract.FLOAT_FEATURES)
     # The stamped model still answers in-process like the original.
     loaded = tf.saved_model.load(stamped).signatures[contract.EXAMPLES_SIGNATURE]
     probs = loaded(examples=tf.constant(serialized))[contract.PREDICTION_KEY].numpy()

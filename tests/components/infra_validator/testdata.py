@@ -66,7 +66,7 @@ def make_example(rng: random.Random) -> tf.train.Example:
         "sched_dep_minute": rng.randint(0, 59), "sched_arr_hour": rng.randint(0, 23),
         "flight": rng.randint(1, 6000), "distance": rng.randint(80, 2500),
     }
-    for w in contract.WEATHER_FEATURES:  # weather may be missing (None: left out of the Example)
+    for w in contract.FLOAT_FEATURES:  # floats may be missing (None: left out of the Example)
         values[w] = round(rng.uniform(0, 50), 2) if rng.random() > 0.1 else None
     values[contract.LABEL_KEY] = rng.randint(0, 1)
     return contract.example_from_row(values, with_label=True)
