@@ -101,7 +101,7 @@ def tf_dtype(feature: str):
 
 
 def example_from_row(row, with_label: bool = False):
-    """A row {feature: value} as a tf.train.Example (NaN or None weather = feature left out).
+    """A row {feature: value} as a tf.train.Example (a float feature that is NaN, None or absent is left out).
 
     The one row -> tf.Example conversion of the project (serving client, benchmarks, tests).
     """
@@ -109,7 +109,7 @@ def example_from_row(row, with_label: bool = False):
     keys = FEATURE_KEYS + ((LABEL_KEY,) if with_label else ())
     feats = {}
     for k in keys:
-        kind, value = tf_dtype_name(k), row[k]
+        kind, value = tf_dtype_name(k), (row.get(k) if k in FLOAT_FEATURES else row[k])
         if kind == "string":
             feats[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode()]))
         elif kind == "int64":

@@ -49,11 +49,12 @@ def coerce_value(feature: str, value):
 
 
 def normalize_row(row: dict) -> dict:
-    """Keep the model's features (drop the label/extra columns), typed per the contract."""
-    missing = [k for k in contract.FEATURE_KEYS if k not in row]
+    """Keep the model's features (drop the label/extra columns), typed per the contract; the float features
+    (weather, operations) may be absent and are sent as missing."""
+    missing = [k for k in contract.FEATURE_KEYS if k not in row and k not in contract.FLOAT_FEATURES]
     if missing:
         raise ValueError(f"row is missing feature(s) {missing}; got columns {sorted(row)}")
-    return {k: coerce_value(k, row[k]) for k in contract.FEATURE_KEYS}
+    return {k: coerce_value(k, row.get(k)) for k in contract.FEATURE_KEYS}  # an absent float: missing (NaN)
 
 
 def rows_from_csv(text: str, limit: int = None) -> list:

@@ -27,6 +27,8 @@ def synthetic_rows(n, seed=0):
                "wind_dir": float(rng.integers(0, 360)), "wind_speed": float(rng.uniform(0, 25)),
                "wind_gust": None, "precip": precip, "pressure": float(rng.normal(1015, 8)),
                "visib": 10.0 - 8 * (precip > 0), "late": late}
+        for key in contract.OPERATIONS_FEATURES:  # the departure board; sometimes unavailable (None)
+            row[key] = None if rng.random() < 0.1 else float(rng.integers(0, 40))
         rows.append(row)
     return rows
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
+from data import contract
 from pipeline.tools import model_selection
 from tests.gbt_model import HPARAMS
 from pipeline.local.runner import REPO_ROOT
@@ -45,8 +46,14 @@ def test_day_bootstrap_interval():
 
 def test_the_reference_scores_each_span_with_the_model_of_the_spans_before():
     result = model_selection.reference_figures(FIXTURES, [1, 2, 3], "all")
-    assert result["family"] == "lightgbm (reference)" and list(result["per_span"]) == [2, 3]
+    assert result["family"] == "lightgbm (reference, schedule-time columns)" and list(result["per_span"]) == [2, 3]
     assert all(0.5 < auc < 1 for auc in result["per_span"].values())
+
+
+def test_the_issue_reference_reads_no_operations_column_and_the_other_every_column():
+    schedule_time, every = model_selection.REFERENCES.values()
+    assert not set(schedule_time) & set(contract.OPERATIONS_FEATURES)
+    assert set(schedule_time) | set(contract.OPERATIONS_FEATURES) == set(every) == set(contract.FEATURE_KEYS)
 
 
 @pytest.mark.e2e
@@ -66,15 +73,16 @@ def test_gradient_boosted_trees_next_to_the_reference_with_a_table(tmp_path):
         "--data", FIXTURES, "--from", "1", "--to", "3", "--family", "gbt", "--hparams", json.dumps({"gbt": HPARAMS}),
         "--table", str(table)])
     assert out.exit_code == 0, out.stderr + str(out.exception)
-    reference, gbt = [json.loads(line) for line in out.stdout.splitlines()]
-    assert reference["family"] == "lightgbm (reference)" and gbt["family"] == "gbt" and gbt["start"] == "cold"
+    reference, every_column, gbt = [json.loads(line) for line in out.stdout.splitlines()]
+    assert reference["family"] == "lightgbm (reference, schedule-time columns)" and gbt["family"] == "gbt"
+    assert every_column["family"] == "lightgbm (every contract column)" and gbt["start"] == "cold"
     assert list(gbt["per_span"]) == ["2", "3"] and all(0.5 < a < 1 for a in gbt["per_span"].values())
     assert gbt["vs_reference"] == pytest.approx(gbt["mean"] - reference["mean"], abs=1e-4)
     low, high = gbt["vs_reference_ci95"]
     assert low <= high and gbt["model_bytes"] > 10_000 and gbt["serving_p50_ms"] > 0
     lines = table.read_text().splitlines()
-    assert lines[0].startswith("| family | window | start | mean forward AUC |") and len(lines) == 4
-    assert lines[3].startswith(f"| gbt | all | cold | {gbt['mean']:.4f} |")
+    assert lines[0].startswith("| family | window | start | mean forward AUC |") and len(lines) == 5
+    assert lines[4].startswith(f"| gbt | all | cold | {gbt['mean']:.4f} |")
 
 
 def test_hparams_for_an_unknown_family_are_refused():
