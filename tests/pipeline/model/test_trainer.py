@@ -203,3 +203,21 @@ def test_worse_weather_never_lowers_the_score(exported):
 def _scores_of(model, rows):
     serialized = tf.constant([to_example(r).SerializeToString() for r in rows])
     return model.signatures[contract.EXAMPLES_SIGNATURE](examples=serialized)[contract.PREDICTION_KEY].numpy()
+
+
+def test_export_holds_only_tensorflow_core_ops(exported):
+    """Listed in a fresh process that imports nothing but TensorFlow: every op of the exported graph is
+    registered, so any TF Serving binary (no custom ops) can load the served model."""
+    import json
+    import subprocess
+    import sys
+    from pipeline.local.runner import REPO_ROOT
+    root, _, _ = exported
+    script = ("import json, sys; from serving.server import custom_ops; "
+              "print(json.dumps([sorted(custom_ops.saved_model_ops(sys.argv[1])), custom_ops.unregistered_ops(sys.argv[1])])); "
+              "assert 'tensorflow_decision_forests' not in sys.modules")
+    out = subprocess.run([sys.executable, "-c", script, str(root / "model")], capture_output=True, text=True,
+                         cwd=REPO_ROOT, check=True)
+    ops, missing = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"MatMul", "ParseExampleV2"} <= set(ops)  # the op list is real: the MLP and the example parser
+    assert missing == []
