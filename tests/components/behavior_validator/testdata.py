@@ -111,6 +111,7 @@ def build_saved_model(export_dir: str, variant: str) -> str:
 def generated_rows(n: int, seed: int = 7) -> List[Dict[str, object]]:
     """Rows following the column contract; `late` drawn from true_logit (None = missing)."""
     rng = random.Random(seed)
+    board = random.Random(seed + 1)  # the operations columns (own stream: the rows above stay as they were)
     rows = []
     for i in range(n):
         precip = 0.0 if rng.random() < 0.6 else round(rng.uniform(0.0, 0.6), 2)
@@ -129,6 +130,7 @@ def generated_rows(n: int, seed: int = 7) -> List[Dict[str, object]]:
             "wind_speed": rng.uniform(0, 25), "wind_gust": None if rng.random() < 0.8 else 30.0,
             "precip": precip, "pressure": None if rng.random() < 0.1 else rng.uniform(1000, 1030),
             "visib": visib, "late": late,
+            **{k: float(board.randint(0, 40)) for k in contract.OPERATIONS_FEATURES},
         })
     return rows
 

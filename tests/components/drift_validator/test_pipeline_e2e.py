@@ -186,7 +186,8 @@ def _real_pipeline(tmp_path, data_root, span):
 def test_real_statistics_gen_spans(tmp_path):
     """CsvExampleGen + StatisticsGen over the real fixture spans (Jan, Feb) and a broken March
     (every UA flight relabelled AA): the baseline is found through lineage (StatisticsGen writes
-    span 0 on its statistics), Jan->Feb passes, the broken span is blocked and the gated node skipped."""
+    span 0 on its statistics), Jan->Feb passes (with or without a warning), the broken span is blocked and the gated
+    node skipped."""
     data_root = tmp_path / "spans"
     for span in (1, 2, 3):
         (data_root / f"span-{span}").mkdir(parents=True)
@@ -215,7 +216,10 @@ def test_real_statistics_gen_spans(tmp_path):
             baseline = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.INPUT
                         and e.path.steps[0].key == "baseline_statistics"]
             baseline_spans.append(_examples_span_of(store, baseline[0]) if baseline else None)
-        assert verdicts == [("NO_BASELINE", ""), ("PASS", ""), ("BLOCKED", "carrier")]
+        # Jan -> Feb passes; on these 1,500-flight samples a rare carrier can vanish from Feb's train split
+        # (categories_vanished above its warn level, far below block), so a warning is a pass too
+        assert verdicts[0] == ("NO_BASELINE", "") and verdicts[2] == ("BLOCKED", "carrier")
+        assert verdicts[1] in (("PASS", ""), ("WARN", ""))
         assert baseline_spans == [None, 1, 2]
         marker_type = gated_marker.__module__ + "." + gated_marker.__name__
         assert len([e for e in _executions(store, marker_type) if e.last_known_state == E.COMPLETE]) == 2
