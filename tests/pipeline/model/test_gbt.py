@@ -79,7 +79,8 @@ def test_training_path_and_both_signatures_score_the_same_rows_alike(gbt_model, 
 
 def test_the_forest_reads_the_keras_models_features():
     """One list for both families: the trainer's MODEL_FEATURES, monotone where the trainer says so."""
-    assert gbt.MODEL_FEATURES is trainer.MODEL_FEATURES and gbt.MONOTONIC is trainer.MONOTONE_FEATURES
+    # equal, not identical: another test may reload the trainer module, which rebuilds its tuples
+    assert gbt.MODEL_FEATURES == trainer.MODEL_FEATURES and gbt.MONOTONIC == trainer.MONOTONE_FEATURES
     assert set(trainer.MODEL_FEATURES) <= set(contract.FEATURE_KEYS)
     assert not {"month", *contract.INVARIANT_FEATURES} & set(trainer.MODEL_FEATURES)
 
