@@ -8,8 +8,9 @@ One span per month of 2013: ``<out>/span-<N>/flights.csv`` (N = month, unpadded)
 same thing). Files are byte-for-byte reproducible (see ``data.spans_io``). ``--check`` verifies the
 files against SHA256SUMS and rebuilds them in memory to prove they are still what this code makes.
 
-Rows are flights, with only what is known when the flight is scheduled (calendar, schedule,
-carrier, route) plus the origin's weather observation for the scheduled departure hour. The label
+Rows are flights, with only what is known at the prediction moment (contract.PREDICTION_LEAD_MINUTES
+before the scheduled departure): calendar, schedule, carrier, route, the origin's weather observation for
+the scheduled departure hour, and the operations at that moment (``derive_operations``). The label
 ``late`` is 1 when the arrival was more than 15 minutes late or never happened (cancelled or
 diverted: no arr_delay).
 """

@@ -12,7 +12,7 @@ LABEL_KEY = "late"
 # Categorical string features; vocabularies come from the curated schema's string domains.
 CATEGORICAL_FEATURES = ("carrier", "origin", "dest")
 
-# Integer calendar/schedule features (known when the flight is scheduled).
+# Integer calendar/schedule features (known from the schedule).
 INT_FEATURES = (
     "month",            # 1..12
     "day",              # 1..31

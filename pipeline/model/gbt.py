@@ -1,7 +1,7 @@
 """The Trainer's second model family: gradient-boosted trees (TensorFlow Decision Forests).
 
-Prediction moment: when the flight is scheduled, with the forecast of the origin's weather for the
-scheduled departure hour. The model reads only what a request carries at that moment: the Keras
+Prediction moment: contract.PREDICTION_LEAD_MINUTES before the scheduled departure (data/README.md). The model
+reads only what a request carries at that moment: the Keras
 model's features (`trainer.MODEL_FEATURES`, contract columns), and its serving contract is the Keras
 model's: `serving_default` (raw features) and `serving_tf_example`, both returning `late_probability`.
 
