@@ -10,8 +10,9 @@ last model's size and its serving p50 (one row per request, REST, the project's 
 difference to the reference with a 95% interval from resampling days (flights of a day are not
 independent). `--table` writes the same figures as a Markdown table (the README's). This is how the
 defaults in pipeline/dag/configs.py (MODEL_FAMILY, TRAINING_WINDOW) and the trainer (warm_start) were chosen;
-the `ct` replay then confirms them through the real pipeline and its gates. The reference (LightGBM, 300
-trees, every contract column) is a test/benchmark-only dependency, never served.
+the `ct` replay then confirms them through the real pipeline and its gates. The references (LightGBM, 300
+trees: on the schedule-time columns, which the candidates are compared with, and on every contract column;
+REFERENCES) use a test/benchmark-only dependency, never served.
 """
 import json
 import os
