@@ -51,7 +51,8 @@ def run_suite(tmp_path, *args):
         (tmp_path / name).write_text(text)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    e2e: heavy\n")
     events = tmp_path / "events.jsonl"
-    env = dict(os.environ, EVENTS=str(events), PYTHONPATH=REPO_ROOT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}  # this suite's own worker
+    env.update(EVENTS=str(events), PYTHONPATH=REPO_ROOT)
     completed = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
                                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
