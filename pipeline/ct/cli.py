@@ -1,5 +1,6 @@
 """`python -m pipeline ct --from A --to B ...`: the continuous-training replay (see pipeline/ct/replay.py)."""
 import json
+import os
 import sys
 
 import click
@@ -33,6 +34,8 @@ from pipeline.model import families
 def ct_command(first, last, window, data_root, schema_path, output_dir, metadata, epochs, no_warm_start,
                model_family, replay_name, verbose, as_json):
     """Replay spans FROM..TO in order in one process: train, gate, push; forward figures and a report."""
+    if not verbose:  # TF's C++ start-up lines (CUDA stubs, CPU features) come with the import below: keep them off
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pipeline.ct import replay as ct, report as ct_report
     from pipeline.local.span_check import BadSpanError
 
