@@ -15,10 +15,16 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def hide_tensorflow_startup_lines() -> None:
+    """TF's C++ log at FATAL only (its start-up lines: CUDA stubs, CPU features), unless the caller set a level.
+    Call before TF loads."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def quiet_tensorflow() -> None:
     """For commands that import TensorFlow/TFMA only to read artifact files: keep TF's start-up lines
     (C++ log), deprecation notices and other libraries' import warnings off stderr. Call before TF loads."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    hide_tensorflow_startup_lines()
     for name in ("tensorflow", "absl", ""):  # "": e.g. TF-DF's compatibility warning on the root logger
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger().addHandler(logging.NullHandler())  # no implicit basicConfig on a stray warning

@@ -53,5 +53,4 @@ def mark_and_order(config: pytest.Config, items: List[pytest.Item], shared_fixtu
         first.setdefault(group, index)
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group.replace("/", ".").replace("::", ":")))
-    position = {item.nodeid: index for index, item in enumerate(items)}
-    items.sort(key=lambda item: (-heavy[groups[item.nodeid]], first[groups[item.nodeid]], position[item.nodeid]))
+    items.sort(key=lambda item: (-heavy[groups[item.nodeid]], first[groups[item.nodeid]]))  # stable: keeps order

@@ -1,12 +1,11 @@
 """`python -m pipeline ct --from A --to B ...`: the continuous-training replay (see pipeline/ct/replay.py)."""
 import json
-import os
 import sys
 
 import click
 
 from data import mlmd_store
-from pipeline.cli_support import WindowType, check_metadata, fail
+from pipeline.cli_support import WindowType, check_metadata, fail, hide_tensorflow_startup_lines
 from pipeline.dag import configs
 from pipeline.local import runner
 from pipeline.model import families
@@ -34,8 +33,8 @@ from pipeline.model import families
 def ct_command(first, last, window, data_root, schema_path, output_dir, metadata, epochs, no_warm_start,
                model_family, replay_name, verbose, as_json):
     """Replay spans FROM..TO in order in one process: train, gate, push; forward figures and a report."""
-    if not verbose:  # TF's C++ start-up lines (CUDA stubs, CPU features) come with the import below: keep them off
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not verbose:  # the runs' Python logs stay in their log files; only TF's C++ start-up lines go
+        hide_tensorflow_startup_lines()
     from pipeline.ct import replay as ct, report as ct_report
     from pipeline.local.span_check import BadSpanError
 
